@@ -1,0 +1,106 @@
+"""Findings: problems found in a file, as values the user sees (rule, row, column, value).
+
+Counts per rule are always exact; stored detail is capped per rule so that a broken
+multi-GB file cannot flood the warehouse.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Literal
+
+import polars as pl
+
+Severity = Literal["error", "alert", "warning", "info"]
+
+FINDINGS_SCHEMA: dict[str, pl.DataType] = {
+    "rule": pl.String(),
+    "severity": pl.String(),
+    "row_no": pl.Int64(),
+    "column": pl.String(),
+    "value": pl.String(),
+    "message": pl.String(),
+}
+
+DEFAULT_CAP_PER_RULE = 1000
+
+
+@dataclass
+class FindingLog:
+    """Collects findings for one file: exact counts, detail capped per rule."""
+
+    cap_per_rule: int = DEFAULT_CAP_PER_RULE
+    counts: Counter[str] = field(default_factory=Counter)
+    severities: dict[str, str] = field(default_factory=dict)
+    _rows: list[dict[str, object]] = field(default_factory=list)
+    _frames: list[pl.DataFrame] = field(default_factory=list)
+
+    def add(
+        self,
+        rule: str,
+        severity: Severity,
+        message: str,
+        *,
+        row: int | None = None,
+        column: str | None = None,
+        value: object = None,
+    ) -> None:
+        """Record one finding."""
+        self.severities.setdefault(rule, severity)
+        if self.counts[rule] < self.cap_per_rule:
+            self._rows.append(
+                {
+                    "rule": rule,
+                    "severity": severity,
+                    "row_no": row,
+                    "column": column,
+                    "value": None if value is None else str(value)[:500],
+                    "message": message,
+                }
+            )
+        self.counts[rule] += 1
+
+    def add_frame(
+        self, rule: str, severity: Severity, message: str, hits: pl.DataFrame, column: str
+    ) -> None:
+        """Record one finding per row of `hits` (columns `row_no`, `value`), vectorised."""
+        if hits.height == 0:
+            return
+        self.severities.setdefault(rule, severity)
+        room = self.cap_per_rule - self.counts[rule]
+        if room > 0:
+            kept = hits.head(room).select(
+                pl.lit(rule).alias("rule"),
+                pl.lit(severity).alias("severity"),
+                pl.col("row_no").cast(pl.Int64),
+                pl.lit(column).alias("column"),
+                pl.col("value").cast(pl.String).str.slice(0, 500),
+                pl.lit(message).alias("message"),
+            )
+            self._frames.append(kept)
+        self.counts[rule] += hits.height
+
+    def _all_frames(self) -> list[pl.DataFrame]:
+        frames = list(self._frames)
+        if self._rows:
+            frames.append(pl.DataFrame(self._rows, schema=FINDINGS_SCHEMA))
+        return frames
+
+    def frame(self) -> pl.DataFrame:
+        """The stored (capped) findings, in the order found."""
+        frames = self._all_frames()
+        if not frames:
+            return pl.DataFrame(schema=FINDINGS_SCHEMA)
+        return pl.concat(frames, how="vertical")
+
+    def count(self, severity: str | None = None) -> int:
+        """Exact number of findings, optionally of one severity."""
+        return sum(
+            n for rule, n in self.counts.items()
+            if severity is None or self.severities.get(rule) == severity
+        )  # fmt: skip
+
+    def by_rule(self) -> dict[str, int]:
+        """Exact counts per rule, most frequent first."""
+        return dict(self.counts.most_common())

@@ -1,0 +1,171 @@
+"""The pipeline's step functions, shared by the `hpt` CLI and the Airflow DAG."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+import pyarrow.parquet as pq
+
+from hpt import settings
+from hpt.findings import FindingLog
+from ingest.base import FileMeta, ParsedFile
+from ingest.detect import open_file
+from ingest.encoding import prepare
+from ingest.errors import UnreadableFile
+from transform.normalise import standard_charges
+from transform.schema import STORED_SCHEMA
+from warehouse.db import Warehouse
+from warehouse.load import StagedFile, known_file, load_staged, log_attempt
+from warehouse.publish import publish
+
+log = logging.getLogger("hpt")
+Progress = Callable[[int], None]
+
+
+@dataclass
+class IngestResult:
+    """What one ingest did: a small, JSON-friendly summary."""
+
+    source: str
+    outcome: str  # "loaded", "unchanged", "held" or "failed"
+    message: str = ""
+    facility_id: str | None = None
+    file_id: str | None = None
+    hospital_name: str | None = None
+    layout: str | None = None
+    version: str | None = None
+    rows: int = 0
+    bytes: int = 0
+    seconds: float = 0.0
+    findings: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def mb_per_s(self) -> float:
+        return self.bytes / 1e6 / self.seconds if self.seconds else 0.0
+
+    def as_dict(self) -> dict[str, object]:
+        return {**self.__dict__, "mb_per_s": round(self.mb_per_s, 1)}
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:60]
+
+
+def facility_id_for(meta: FileMeta) -> str:
+    """The facility id a file implies: license state + number, else first type-2 NPI,
+    else a slug of the hospital name."""
+    if meta.license_number and meta.license_state:
+        number = re.sub(r"[^A-Za-z0-9-]+", "", meta.license_number)
+        if number:
+            return f"{meta.license_state.lower()}-{number.lower()}"
+    for npi in meta.npis:
+        digits = re.sub(r"\D", "", npi)
+        if len(digits) == 10 and digits != "0" * 10:
+            return f"npi-{digits}"
+    if meta.hospital_name:
+        return slug(meta.hospital_name)
+    raise UnreadableFile("cannot derive a facility id: no license, NPI or hospital name")
+
+
+def _write_charges(
+    parsed: ParsedFile, path: Path, file_id: str, facility_id: str, progress: Progress | None
+) -> int:
+    """Normalise every raw batch and stream it into one Parquet file; return the row count."""
+    rows = 0
+    tmp = path.with_suffix(".parquet.part")
+    tmp.parent.mkdir(parents=True, exist_ok=True)
+    writer: pq.ParquetWriter | None = None
+    try:
+        for raw in parsed.batches:
+            batch = standard_charges(raw, parsed.log).select(
+                pl.lit(file_id).alias("file_id"), pl.lit(facility_id).alias("facility_id"),
+                pl.all(),
+            ).cast(STORED_SCHEMA)  # type: ignore[arg-type]
+            table = batch.to_arrow()
+            if writer is None:
+                writer = pq.ParquetWriter(tmp, table.schema, compression="zstd")
+            writer.write_table(table)
+            rows += batch.height
+            if progress:
+                progress(batch.height)
+        if writer is None:
+            pl.DataFrame(schema=STORED_SCHEMA).write_parquet(tmp)
+        else:
+            writer.close()
+            writer = None
+        tmp.replace(path)
+    finally:
+        if writer is not None:
+            writer.close()
+        tmp.unlink(missing_ok=True)
+    return rows
+
+
+def ingest_file(
+    path: Path,
+    wh: Warehouse,
+    *,
+    source: str | None = None,
+    facility_id: str | None = None,
+    publish_after: bool = True,
+    progress: Progress | None = None,
+) -> IngestResult:
+    """Read, normalise, check and load one local file; never raises for a bad file."""
+    started = time.monotonic()
+    source = source or str(path)
+    result = IngestResult(source=source, outcome="failed", facility_id=facility_id)
+    work = Path(settings.get("HPT_WORK_DIR"))
+    work.mkdir(parents=True, exist_ok=True)
+    prepared = None
+    try:
+        prepared = prepare(path, work)
+        result.bytes = prepared.bytes
+        findings = FindingLog(cap_per_rule=settings.get_int("HPT_FINDINGS_CAP"))
+        if prepared.invalid_bytes:
+            findings.add("encoding.cp1252_bytes", "alert",
+                         f"{prepared.invalid_bytes} byte(s) were not UTF-8; read as Windows-1252")  # fmt: skip
+        parsed = open_file(prepared, findings)
+        meta = parsed.meta
+        result.facility_id = facility_id = facility_id or facility_id_for(meta)
+        result.hospital_name, result.layout, result.version = (
+            meta.hospital_name, parsed.layout, meta.version)  # fmt: skip
+        file_id = f"{facility_id}-{prepared.sha256[:12]}"
+        known = known_file(wh, facility_id, prepared.sha256)
+        if known:
+            result.outcome, result.file_id = "unchanged", known
+            result.message = "same content as the file already loaded; nothing to do"
+        else:
+            data_path = wh.charges_path(facility_id, file_id)
+            result.rows = _write_charges(parsed, data_path, file_id, facility_id, progress)
+            result.seconds = time.monotonic() - started
+            staged = StagedFile(
+                facility_id=facility_id, file_id=file_id, source=source,
+                sha256=prepared.sha256, bytes=prepared.bytes, layout=parsed.layout,
+                encoding=prepared.encoding, meta=meta, data_path=str(data_path),
+                row_count=result.rows, item_count=None, findings=findings.frame(),
+                finding_counts={r: (findings.severities[r], n) for r, n in findings.counts.items()},
+                seconds=result.seconds,
+            )  # fmt: skip
+            load_staged(wh, staged)
+            result.outcome, result.file_id = "loaded", file_id
+            result.findings = findings.by_rule()
+    except UnreadableFile as error:
+        result.message = str(error)
+    finally:
+        if prepared is not None:
+            prepared.cleanup()
+    result.seconds = time.monotonic() - started
+    log_attempt(wh, facility_id=result.facility_id, source=source,
+                sha256=prepared.sha256 if prepared else None, outcome=result.outcome, message=result.message or None,
+                file_id=result.file_id, seconds=result.seconds)  # fmt: skip
+    if publish_after and result.outcome == "loaded":
+        publish(wh)
+    log.info("%s %s: %s %s", result.outcome, source, result.facility_id or "-", result.message)
+    return result
+

@@ -1,0 +1,200 @@
+"""Reader for CMS CSV "tall" files (v2.0 through v3.0): one standard charge per data row.
+
+Rows 1–3 are read with Python's csv module; the data rows are streamed by Polars' CSV
+reader in batches (all text, quoted line breaks allowed), into raw batches.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import polars as pl
+
+from hpt.findings import FindingLog
+from ingest.base import BATCH_ROWS, ParsedFile
+from ingest.csv_header import CsvHead, file_meta, header_name, read_head
+from ingest.encoding import PreparedFile
+from ingest.errors import UnreadableFile
+from transform.schema import CODE_STRUCT
+
+#: Item-level row-3 headers (both CSV layouts) → raw column.
+ITEM_COLUMNS = {
+    "description": "description",
+    "setting": "setting",
+    "billing_class": "billing_class",
+    "modifiers": "modifiers",
+    "drug_unit_of_measurement": "drug_unit",
+    "drug_type_of_measurement": "drug_unit_type",
+    "standard_charge|gross": "gross_charge",
+    "standard_charge|discounted_cash": "discounted_cash",
+    "standard_charge|min": "deidentified_min",
+    "standard_charge|max": "deidentified_max",
+    "additional_generic_notes": "notes",
+}
+#: Payer-level row-3 headers of the tall layout → raw column.
+TALL_PAYER_COLUMNS = {
+    "payer_name": "payer_name",
+    "plan_name": "plan_name",
+    "standard_charge|negotiated_dollar": "negotiated_dollar",
+    "standard_charge|negotiated_percentage": "negotiated_percentage",
+    "standard_charge|negotiated_algorithm": "negotiated_algorithm",
+    "standard_charge|methodology": "methodology",
+    "median_amount": "median_allowed",
+    "10th_percentile": "p10_allowed",
+    "90th_percentile": "p90_allowed",
+    "count": "allowed_count",
+    "estimated_amount": "estimated_amount",
+    "additional_payer_notes": "payer_notes",
+}
+CODE_COLUMN = re.compile(r"^code\|(\d+)(\|type)?$")
+#: Spare columns past the header catch rows with more cells than headers.
+SPARE = 4
+
+
+def is_tall(header: list[str]) -> bool:
+    """Row 3 of a tall file has both `payer_name` and `plan_name`."""
+    names = {header_name(cell) for cell in header}
+    return {"payer_name", "plan_name"} <= names
+
+
+def column_plan(
+    header: list[str], known: dict[str, str], log: FindingLog
+) -> tuple[dict[str, int], dict[int, dict[str, int]], list[int]]:
+    """Map row-3 positions: raw column → position, code index → {code,type} → position.
+
+    Returns also the positions not understood (left for the caller to interpret).
+    Duplicate columns keep the first and are recorded.
+    """
+    columns: dict[str, int] = {}
+    codes: dict[int, dict[str, int]] = {}
+    unknown: list[int] = []
+    for position, cell in enumerate(header):
+        name = header_name(cell)
+        if not name:
+            continue
+        match = CODE_COLUMN.match(name)
+        if match:
+            slot = codes.setdefault(int(match.group(1)), {})
+            part = "type" if match.group(2) else "code"
+            if part in slot:
+                log.add("header.duplicate_column", "error", f"column {cell!r} appears twice",
+                        row=3, column=cell)  # fmt: skip
+            else:
+                slot[part] = position
+        elif name in known:
+            if known[name] in columns:
+                log.add("header.duplicate_column", "error", f"column {cell!r} appears twice",
+                        row=3, column=cell)  # fmt: skip
+            else:
+                columns[known[name]] = position
+        else:
+            unknown.append(position)
+    return columns, codes, unknown
+
+
+def codes_expr(codes: dict[int, dict[str, int]]) -> pl.Expr:
+    """The raw `codes` list from `code|i` / `code|i|type` columns; empty pairs dropped."""
+    pairs = [
+        pl.struct(
+            type=pl.col(f"c{slot['type']}") if "type" in slot else pl.lit(None, pl.String),
+            code=pl.col(f"c{slot['code']}") if "code" in slot else pl.lit(None, pl.String),
+        )
+        for _, slot in sorted(codes.items())
+    ]
+    if not pairs:
+        return pl.lit([], dtype=pl.List(CODE_STRUCT)).alias("codes")
+    element = pl.element()
+    return (
+        pl.concat_list(pairs)
+        .list.eval(element.filter(element.struct.field("type").is_not_null()
+                                  | element.struct.field("code").is_not_null()))
+        .alias("codes")
+    )  # fmt: skip
+
+
+def scan_rows(path: Path, width: int) -> pl.LazyFrame:
+    """Data rows from row 4 on, all text, columns `c0…` plus spare `x0…`, with `row_no`."""
+    schema = {f"c{i}": pl.String for i in range(width)} | {f"x{i}": pl.String for i in range(SPARE)}
+    return pl.scan_csv(
+        path,
+        skip_rows=3,
+        has_header=False,
+        schema=schema,
+        truncate_ragged_lines=True,
+        missing_columns="insert",
+        row_index_name="row_no",
+        row_index_offset=4,
+        quote_char='"',
+    )
+
+
+def check_not_truncated(prepared: PreparedFile, width: int) -> None:
+    """Refuse a file cut off mid-row: no line end and a short or broken last record."""
+    if prepared.ends_with_newline:
+        return
+    import csv
+
+    with prepared.path.open("rb") as handle:
+        handle.seek(max(0, prepared.path.stat().st_size - 65536))
+        tail = handle.read().decode("utf-8", errors="replace")
+    last = tail.rsplit("\n", 1)[-1]
+    try:
+        cells = next(csv.reader([last], strict=True), [])
+    except csv.Error:
+        cells = []
+    if last.count('"') % 2 == 1 or len(cells) < width:
+        raise UnreadableFile(
+            f"file is truncated: the last row has {len(cells)} of {width} columns and no "
+            f"line end ({prepared.bytes} bytes); nothing loaded"
+        )
+
+
+def batches(
+    lazy: pl.LazyFrame, select: list[pl.Expr], width: int, log: FindingLog, path: Path
+) -> Iterator[pl.DataFrame]:
+    """Raw batches: blank rows dropped, extra cells recorded, columns mapped by `select`."""
+    data_cols = [f"c{i}" for i in range(width)]
+    spare_cols = [f"x{i}" for i in range(SPARE)]
+    blank = pl.all_horizontal([pl.col(c).is_null() for c in data_cols + spare_cols])
+    try:
+        for frame in lazy.collect_batches(chunk_size=BATCH_ROWS):
+            frame = frame.filter(~blank)
+            extra = frame.filter(pl.any_horizontal([pl.col(c).is_not_null() for c in spare_cols]))
+            if extra.height:
+                hits = extra.select(pl.col("row_no"), pl.col("x0").alias("value"))
+                log.add_frame("csv.extra_cells", "error",
+                              "row has more cells than row 3 has headers; extra cells ignored",
+                              hits, "(past last column)")  # fmt: skip
+            yield frame.select(pl.col("row_no").cast(pl.Int64), *select)
+    except pl.exceptions.PolarsError as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise UnreadableFile(f"{path.name}: CSV data could not be parsed: {first}") from error
+
+
+def read(prepared: PreparedFile, log: FindingLog, head: CsvHead | None = None) -> ParsedFile:
+    """Open a tall CSV file: metadata and header now, raw batches streamed later."""
+    head = head or read_head(prepared.path)
+    meta = file_meta(head, log)
+    known = ITEM_COLUMNS | TALL_PAYER_COLUMNS
+    columns, codes, unknown = column_plan(head.header, known, log)
+    for position in unknown:
+        cell = head.header[position]
+        log.add("header.unknown_column", "alert", f"column {cell!r} is not a CMS column; ignored",
+                row=3, column=cell)  # fmt: skip
+    width = len(head.header)
+    while width and not head.header[width - 1].strip():
+        width -= 1
+    check_not_truncated(prepared, width)
+    select = [pl.col(f"c{position}").alias(raw) for raw, position in columns.items()]
+    select.append(codes_expr(codes))
+    lazy = scan_rows(prepared.path, len(head.header))
+    return ParsedFile(
+        layout="csv_tall",
+        meta=meta,
+        header=head.header,
+        batches=batches(lazy, select, len(head.header), log, prepared.path),
+        log=log,
+        encoding=prepared.encoding,
+    )

@@ -1,0 +1,107 @@
+"""Byte-level preparation of a downloaded file: hash, size, and a UTF-8 view of it.
+
+Readers want UTF-8. Most files are; some carry stray Windows-1252 bytes (`\\x92`, `\\xa0`)
+inside otherwise UTF-8 text, and some are UTF-16. One streaming pass hashes the file and
+checks it; only a file that is not clean UTF-8 is transcoded to a temporary copy, each
+invalid byte decoded as Windows-1252 (so `\\x92` becomes `’`, not a replacement mark).
+"""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+CHUNK = 8 * 1024 * 1024
+_CP1252_FALLBACK = "hpt-cp1252-fallback"
+
+
+def _cp1252_fallback(error: UnicodeError) -> tuple[str, int]:
+    assert isinstance(error, UnicodeDecodeError)
+    bad = error.object[error.start : error.end]
+    return bad.decode("cp1252", errors="replace"), error.end
+
+
+codecs.register_error(_CP1252_FALLBACK, _cp1252_fallback)
+
+
+@dataclass(frozen=True)
+class PreparedFile:
+    """A file ready for a reader: `path` is UTF-8 (the original or a transcoded copy)."""
+
+    source: Path
+    path: Path
+    sha256: str
+    bytes: int
+    encoding: str  # "utf-8", "utf-8-sig", "utf-8+cp1252", "utf-16"
+    invalid_bytes: int
+    ends_with_newline: bool
+
+    def cleanup(self) -> None:
+        """Remove the transcoded copy, if one was made."""
+        if self.path != self.source:
+            self.path.unlink(missing_ok=True)
+
+
+def prepare(source: Path, workdir: Path) -> PreparedFile:
+    """Hash `source` and give a UTF-8 path to read it from, transcoding only if needed."""
+    digest = hashlib.sha256()
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    size = 0
+    clean = True
+    last = b""
+    with source.open("rb") as handle:
+        head = handle.read(4)
+        handle.seek(0)
+        utf16 = head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+            last = chunk[-2:]
+            if clean and not utf16:
+                try:
+                    decoder.decode(chunk)
+                except UnicodeDecodeError:
+                    clean = False
+        if clean and not utf16:
+            try:
+                decoder.decode(b"", final=True)
+            except UnicodeDecodeError:
+                clean = False
+    ends = last.endswith(b"\n") or last.endswith(b"\n\x00") or last == b"\x00\n"
+    sha = digest.hexdigest()
+    bom = head.startswith(codecs.BOM_UTF8)
+    if clean and not utf16:
+        return PreparedFile(
+            source, source, sha, size, "utf-8-sig" if bom else "utf-8", 0, ends
+        )
+    target = workdir / f".{sha[:16]}.utf8{source.suffix}"
+    encoding = "utf-16" if utf16 else "utf-8-sig"
+    invalid = _transcode(source, target, encoding)
+    label = "utf-16" if utf16 else "utf-8+cp1252"
+    return PreparedFile(source, target, sha, size, label, invalid, ends)
+
+
+def _transcode(source: Path, target: Path, encoding: str) -> int:
+    """Write `source` as UTF-8 to `target`; return how many bytes were not valid UTF-8."""
+    invalid = 0
+
+    def counting(error: UnicodeError) -> tuple[str, int]:
+        nonlocal invalid
+        assert isinstance(error, UnicodeDecodeError)
+        invalid += error.end - error.start
+        return _cp1252_fallback(error)
+
+    codecs.register_error("hpt-counting", counting)
+    errors = "hpt-counting" if encoding != "utf-16" else "replace"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(target.suffix + ".part")
+    with (
+        source.open("r", encoding=encoding, errors=errors, newline="") as reader,
+        tmp.open("w", encoding="utf-8", newline="") as writer,
+    ):
+        while text := reader.read(CHUNK):
+            writer.write(text)
+    tmp.replace(target)
+    return invalid

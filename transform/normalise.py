@@ -1,0 +1,182 @@
+"""Normalise raw reader batches (all text) into canonical standard-charge batches.
+
+Parse as text, cast here, in one place: trimmed text, enum values lower-cased to the CMS
+vocabulary, numbers from `$1,200.00`-style text, `999999999` placeholders to null, code
+types upper-cased and codes cleaned. A value that can't be parsed becomes null *and* a
+finding; a row is never dropped.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import polars as pl
+
+from hpt.findings import FindingLog
+from transform.schema import (
+    BILLING_CLASSES,
+    CANONICAL_SCHEMA,
+    DRUG_UNIT_TYPES,
+    ITEM_MONEY,
+    METHODOLOGIES,
+    PAYER_MONEY,
+    RAW_SCHEMA,
+    SETTINGS,
+)
+
+NUMBER_COLUMNS = ["drug_unit", *ITEM_MONEY, *PAYER_MONEY]
+PLACEHOLDER = 999999999.0
+#: Text columns whose values belong to a CMS vocabulary, lower-cased.
+LOWER_ENUMS: dict[str, frozenset[str]] = {
+    "setting": SETTINGS,
+    "billing_class": BILLING_CLASSES,
+    "methodology": METHODOLOGIES,
+}
+_NOISE = r"[$,%\s]"
+
+
+def _text(name: str) -> pl.Expr:
+    """Trimmed text; empty becomes null."""
+    value = pl.col(name).str.strip_chars()
+    return pl.when(value.str.len_bytes() > 0).then(value)
+
+
+def _enum_lower(name: str) -> pl.Expr:
+    return _text(name).str.to_lowercase().str.replace_all(r"\s+", " ")
+
+
+def _number(name: str) -> pl.Expr:
+    """A float from plain or `$1,200.00`-style text; null when it can't be parsed."""
+    raw = pl.col(name).str.strip_chars()
+    plain = raw.cast(pl.Float64, strict=False)
+    return plain.fill_null(raw.str.replace_all(_NOISE, "").cast(pl.Float64, strict=False))
+
+
+def _codes() -> pl.Expr:
+    """Code types upper-cased (`ms drg` → `MS-DRG`); codes without whitespace, upper-cased.
+
+    A pair missing its code or its type is dropped here (it is a conformance finding).
+    """
+    element = pl.element()
+    ctype = (
+        element.struct.field("type").str.strip_chars().str.to_uppercase()
+        .str.replace_all(r"\s+", "-")
+    )  # fmt: skip
+    code = element.struct.field("code").str.replace_all(r"\s+", "").str.to_uppercase()
+    cleaned = pl.col("codes").list.eval(pl.struct(type=ctype, code=code))
+    return cleaned.list.eval(
+        pl.element().filter(
+            (pl.element().struct.field("type").str.len_bytes() > 0)
+            & (pl.element().struct.field("code").str.len_bytes() > 0)
+        )
+    )
+
+
+def _record_number_findings(raw: pl.DataFrame, parsed: pl.DataFrame, log: FindingLog) -> None:
+    """Unparseable numbers and nine-9 placeholders, one finding per cell."""
+    present = [c for c in NUMBER_COLUMNS if raw.schema.get(c) == pl.String]
+    if not present or raw.height == 0:
+        return
+    flags = pl.DataFrame(
+        {
+            **{f"bad:{c}": raw[c].is_not_null() & (raw[c].str.strip_chars() != "")
+               & parsed[c].is_null() for c in present},
+            **{f"nine:{c}": parsed[c] == PLACEHOLDER for c in present},
+        }
+    )  # fmt: skip
+    any_hit = flags.select(pl.any_horizontal(pl.all()).any()).item()
+    if not any_hit:
+        return
+    for c in present:
+        for kind, rule, severity, message in (
+            ("bad", "value.number", "error", f"{c} is not a number"),
+            ("nine", "alert.nine_nines", "alert", f"{c} is the 999999999 placeholder"),
+        ):
+            mask = flags[f"{kind}:{c}"].fill_null(False)
+            if mask.any():
+                hits = pl.DataFrame({"row_no": raw["row_no"], "value": raw[c]}).filter(mask)
+                log.add_frame(rule, severity, message, hits, c)  # type: ignore[arg-type]
+
+
+def _record_enum_findings(batch: pl.DataFrame, log: FindingLog) -> None:
+    checks = {**LOWER_ENUMS, "drug_unit_type": DRUG_UNIT_TYPES}
+    for column, allowed in checks.items():
+        values = batch[column]
+        mask = values.is_not_null() & ~values.is_in(sorted(allowed))
+        if mask.any():
+            hits = batch.select("row_no", pl.col(column).alias("value")).filter(mask)
+            message = f"{column} is not one of the CMS values ({', '.join(sorted(allowed))})"
+            log.add_frame("value.enum", "error", message, hits, column)
+
+
+def conform_raw(raw: pl.DataFrame) -> pl.DataFrame:
+    """Give a raw batch every raw column (missing ones as null), in a fixed order."""
+    missing = [
+        pl.lit(None, dtype=dtype).alias(name)
+        for name, dtype in RAW_SCHEMA.items()
+        if name not in raw.columns
+    ]
+    return raw.with_columns(missing).select(list(RAW_SCHEMA))
+
+
+def standard_charges(raw: pl.DataFrame, log: FindingLog) -> pl.DataFrame:
+    """The canonical standard-charge batch for one raw batch (same rows, same order)."""
+    raw = conform_raw(raw)
+    exprs: list[pl.Expr] = []
+    for name, dtype in CANONICAL_SCHEMA.items():
+        if name == "row_no":
+            exprs.append(pl.col("row_no"))
+        elif name == "codes":
+            exprs.append(_codes().alias("codes"))
+        elif name in NUMBER_COLUMNS:
+            exprs.append(_number(name).alias(name))
+        elif name in LOWER_ENUMS or name == "allowed_count":
+            exprs.append(_enum_lower(name).alias(name))
+        elif name == "drug_unit_type":
+            exprs.append(_text(name).str.to_uppercase().alias(name))
+        else:
+            exprs.append(_text(name).alias(name))
+        assert dtype is not None
+    batch = raw.select(exprs)
+    _record_number_findings(raw, batch, log)
+    _record_enum_findings(batch, log)
+    placeholders = [
+        pl.when(pl.col(c) == PLACEHOLDER).then(None).otherwise(pl.col(c)).alias(c)
+        for c in NUMBER_COLUMNS
+    ]
+    return batch.with_columns(placeholders).cast(CANONICAL_SCHEMA)  # type: ignore[arg-type]
+
+
+_MDY = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
+
+
+def parse_date(text: str | None) -> dt.date | None:
+    """A date from ISO `YYYY-MM-DD` or `M/D/YYYY`; None when absent or unparseable."""
+    if not text:
+        return None
+    text = text.strip()
+    try:
+        return dt.date.fromisoformat(text[:10])
+    except ValueError:
+        pass
+    match = _MDY.match(text)
+    if match:
+        month, day, year = (int(g) for g in match.groups())
+        try:
+            return dt.date(year, month, day)
+        except ValueError:
+            return None
+    return None
+
+
+def parse_bool(text: str | None) -> bool | None:
+    """`true`/`false` in any case (also yes/no, 1/0); None otherwise."""
+    if text is None:
+        return None
+    value = str(text).strip().lower()
+    if value in {"true", "yes", "y", "1"}:
+        return True
+    if value in {"false", "no", "n", "0"}:
+        return False
+    return None

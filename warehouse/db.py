@@ -1,0 +1,143 @@
+"""The warehouse on disk: a DuckDB catalog, Parquet charge files, and published snapshots.
+
+Layout for `--db data/hpt.duckdb`:
+
+* `data/hpt.duckdb` — the writer's catalog (facilities, files, findings, views). Only loads
+  open it, briefly.
+* `data/hpt-charges/<facility_id>/<file_id>.parquet` — the charges of one ingested file,
+  written once, never changed.
+* `data/hpt-published/current.duckdb` — the read snapshot for the dashboard and analysts:
+  a copy of the catalog made after loads, switched in atomically, so readers never hold
+  the writer's file (DuckDB locks a file per process) and never see a half-loaded facility.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from transform.schema import STORED_SCHEMA
+
+LOCK_WAIT_SECONDS = 600.0
+
+
+@dataclass(frozen=True)
+class Warehouse:
+    """Paths of one warehouse, named after its catalog file."""
+
+    db_path: Path
+
+    @classmethod
+    def at(cls, db_path: str | Path) -> Warehouse:
+        return cls(Path(db_path).expanduser().resolve())
+
+    @property
+    def root(self) -> Path:
+        return self.db_path.parent
+
+    @property
+    def charges_dir(self) -> Path:
+        return self.root / f"{self.db_path.stem}-charges"
+
+    @property
+    def published_dir(self) -> Path:
+        return self.root / f"{self.db_path.stem}-published"
+
+    @property
+    def published_path(self) -> Path:
+        """The read snapshot readers open (a symlink switched atomically)."""
+        return self.published_dir / "current.duckdb"
+
+    @property
+    def empty_charges(self) -> Path:
+        return self.charges_dir / "_empty.parquet"
+
+    def charges_path(self, facility_id: str, file_id: str) -> Path:
+        return self.charges_dir / facility_id / f"{file_id}.parquet"
+
+
+def migrations() -> list[tuple[int, str, str]]:
+    """The numbered SQL migrations shipped in `warehouse/migrations`, in order."""
+    found = []
+    for entry in resources.files("warehouse.migrations").iterdir():
+        name = entry.name
+        if name.endswith(".sql") and name[:3].isdigit():
+            found.append((int(name[:3]), name, entry.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Apply the migrations not yet applied; return their names. Idempotent."""
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations "
+        "(version INTEGER PRIMARY KEY, name VARCHAR, applied_at TIMESTAMP)"
+    )
+    done = {row[0] for row in con.execute("SELECT version FROM schema_migrations").fetchall()}
+    applied = []
+    for version, name, sql in migrations():
+        if version in done:
+            continue
+        con.execute("BEGIN")
+        try:
+            con.execute(sql)
+            con.execute(
+                "INSERT INTO schema_migrations VALUES (?, ?, current_timestamp)", [version, name]
+            )
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+        applied.append(name)
+    return applied
+
+
+def _connect_waiting(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
+    """Open a DuckDB file, waiting while another process holds its lock."""
+    deadline = time.monotonic() + LOCK_WAIT_SECONDS
+    delay = 0.05
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as error:
+            if "lock" not in str(error).lower() or time.monotonic() > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+
+
+@contextlib.contextmanager
+def writer(wh: Warehouse) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The catalog opened for writing, migrated; held only as long as the block runs."""
+    wh.root.mkdir(parents=True, exist_ok=True)
+    ensure_empty_charges(wh)
+    con = _connect_waiting(wh.db_path, read_only=False)
+    try:
+        migrate(con)
+        yield con
+    finally:
+        con.close()
+
+
+def ensure_empty_charges(wh: Warehouse) -> None:
+    """A typed Parquet file with no rows, for views over a warehouse with no data yet."""
+    if not wh.empty_charges.exists():
+        wh.empty_charges.parent.mkdir(parents=True, exist_ok=True)
+        tmp = wh.empty_charges.with_suffix(".tmp")
+        pl.DataFrame(schema=STORED_SCHEMA).write_parquet(tmp)
+        tmp.replace(wh.empty_charges)
+
+
+def reader(wh: Warehouse) -> duckdb.DuckDBPyConnection:
+    """A read-only connection to the published snapshot (never the writer's catalog)."""
+    if not wh.published_path.exists():
+        raise FileNotFoundError(
+            f"no published warehouse at {wh.published_path}: run `hpt ingest` or `hpt run` first"
+        )
+    return duckdb.connect(str(wh.published_path.resolve()), read_only=True)

@@ -1,0 +1,44 @@
+"""Publishing: a read snapshot of the catalog, switched in atomically for readers."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+from pathlib import Path
+
+from warehouse.db import Warehouse, writer
+from warehouse.views import refresh_charge_views
+
+KEEP_SNAPSHOTS = 3
+
+
+def publish(wh: Warehouse) -> Path:
+    """Copy the catalog to a new snapshot file and point `current.duckdb` at it.
+
+    Readers that already opened an older snapshot keep reading it undisturbed; new readers
+    get the new one. Returns the snapshot path.
+    """
+    wh.published_dir.mkdir(parents=True, exist_ok=True)
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    snapshot = wh.published_dir / f"hpt-{stamp}.duckdb"
+    tmp = snapshot.with_suffix(".part")
+    with writer(wh) as con:
+        refresh_charge_views(con, wh)
+        con.execute("CHECKPOINT")
+        # Copied while we hold the writer's lock: no other load can change the file now.
+        shutil.copyfile(wh.db_path, tmp)
+    tmp.replace(snapshot)
+    link_tmp = wh.published_dir / f".current-{stamp}"
+    os.symlink(snapshot.name, link_tmp)
+    os.replace(link_tmp, wh.published_path)
+    _prune(wh, keep=snapshot)
+    return snapshot
+
+
+def _prune(wh: Warehouse, keep: Path) -> None:
+    """Delete all but the newest few snapshots (open readers keep their unlinked file)."""
+    snapshots = sorted(wh.published_dir.glob("hpt-*.duckdb"))
+    for old in snapshots[:-KEEP_SNAPSHOTS]:
+        if old != keep:
+            old.unlink(missing_ok=True)

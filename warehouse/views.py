@@ -1,0 +1,50 @@
+"""The analyst views over the Parquet charge files, rebuilt whenever the current set changes.
+
+`standard_charges` reads the current file of each facility; `charge_history` every loaded
+file; `standard_charge_codes` has one row per (standard charge, code). The list of Parquet
+files is written into the view, so a reader needs no listing of the charge folder.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from warehouse.db import Warehouse
+
+CHARGE_COLUMNS = """
+    file_id, facility_id, row_no, description, setting, billing_class, modifiers,
+    drug_unit, drug_unit_type, gross_charge, discounted_cash, deidentified_min,
+    deidentified_max, payer_name, plan_name, methodology, negotiated_dollar,
+    negotiated_percentage, negotiated_algorithm, median_allowed, p10_allowed, p90_allowed,
+    allowed_count, estimated_amount, notes, payer_notes, codes
+"""
+
+
+def _sql_list(paths: list[str]) -> str:
+    return "[" + ", ".join("'" + p.replace("'", "''") + "'" for p in paths) + "]"
+
+
+def _parquet_view(name: str, paths: list[str], empty: str) -> str:
+    source = _sql_list(paths or [empty])
+    return (
+        f"CREATE OR REPLACE VIEW {name} AS SELECT {CHARGE_COLUMNS} "
+        f"FROM read_parquet({source}, union_by_name = true)"
+    )
+
+
+def refresh_charge_views(con: duckdb.DuckDBPyConnection, wh: Warehouse) -> None:
+    """(Re)create the charge views from the catalog's current and loaded files."""
+    current = [r[0] for r in con.execute(
+        "SELECT data_path FROM current_files ORDER BY facility_id").fetchall()]  # fmt: skip
+    loaded = [r[0] for r in con.execute(
+        "SELECT data_path FROM files WHERE status = 'loaded' ORDER BY loaded_at").fetchall()]  # fmt: skip
+    empty = str(wh.empty_charges)
+    con.execute(_parquet_view("standard_charges", current, empty))
+    con.execute(_parquet_view("charge_history", loaded, empty))
+    con.execute(
+        """
+        CREATE OR REPLACE VIEW standard_charge_codes AS
+        SELECT c.* EXCLUDE (codes), u.code.type AS code_type, u.code.code AS code
+        FROM standard_charges c, UNNEST(c.codes) AS u(code)
+        """
+    )
