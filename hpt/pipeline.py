@@ -83,10 +83,15 @@ def _write_charges(
     writer: pq.ParquetWriter | None = None
     try:
         for raw in parsed.batches:
-            batch = standard_charges(raw, parsed.log).select(
-                pl.lit(file_id).alias("file_id"), pl.lit(facility_id).alias("facility_id"),
-                pl.all(),
-            ).cast(STORED_SCHEMA)  # type: ignore[arg-type]
+            batch = (
+                standard_charges(raw, parsed.log)
+                .select(
+                    pl.lit(file_id).alias("file_id"),
+                    pl.lit(facility_id).alias("facility_id"),
+                    pl.all(),
+                )
+                .cast(STORED_SCHEMA)
+            )  # type: ignore[arg-type]
             table = batch.to_arrow()
             if writer is None:
                 writer = pq.ParquetWriter(tmp, table.schema, compression="zstd")
@@ -169,3 +174,29 @@ def ingest_file(
     log.info("%s %s: %s %s", result.outcome, source, result.facility_id or "-", result.message)
     return result
 
+
+def ingest_source(
+    source: str,
+    wh: Warehouse,
+    *,
+    facility_id: str | None = None,
+    publish_after: bool = True,
+    progress: Progress | None = None,
+) -> IngestResult:
+    """Ingest a local path or an http(s) URL (downloaded to the landing area first)."""
+    if "://" in source:
+        from ingest.download import fetch
+
+        try:
+            path = fetch(source, Path(settings.get("HPT_LANDING")))
+        except UnreadableFile as error:
+            result = IngestResult(source=source, outcome="failed", message=str(error))
+            log_attempt(wh, facility_id=facility_id, source=source, sha256=None,
+                        outcome="failed", message=result.message, file_id=None, seconds=0.0)  # fmt: skip
+            return result
+    else:
+        path = Path(source)
+        if not path.is_file():
+            return IngestResult(source=source, outcome="failed", message="no such file")
+    return ingest_file(path, wh, source=source, facility_id=facility_id,
+                       publish_after=publish_after, progress=progress)  # fmt: skip

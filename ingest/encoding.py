@@ -73,9 +73,7 @@ def prepare(source: Path, workdir: Path) -> PreparedFile:
     sha = digest.hexdigest()
     bom = head.startswith(codecs.BOM_UTF8)
     if clean and not utf16:
-        return PreparedFile(
-            source, source, sha, size, "utf-8-sig" if bom else "utf-8", 0, ends
-        )
+        return PreparedFile(source, source, sha, size, "utf-8-sig" if bom else "utf-8", 0, ends)
     target = workdir / f".{sha[:16]}.utf8{source.suffix}"
     encoding = "utf-16" if utf16 else "utf-8-sig"
     invalid = _transcode(source, target, encoding)

@@ -1,0 +1,111 @@
+"""The `hpt` command line: every command is a thin call into the pipeline's step functions."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from hpt import settings
+
+app = typer.Typer(
+    help="Hospital price transparency pipeline: CMS machine-readable files → DuckDB.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err = Console(stderr=True)
+
+DbOption = Annotated[
+    Path | None,
+    typer.Option("--db", help="Warehouse catalog file [env HPT_DB, default data/hpt.duckdb]."),
+]
+
+
+def db_path(db: Path | None) -> Path:
+    return db or Path(settings.get("HPT_DB"))
+
+
+@app.callback()
+def main(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log details.")] = False,
+) -> None:
+    """Hospital price transparency pipeline."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def print_ingest_summary(result: object) -> None:
+    """One screen: facility, layout, version, rows, findings by rule, seconds, MB/s."""
+    from hpt.pipeline import IngestResult
+
+    assert isinstance(result, IngestResult)
+    table = Table(show_header=False, box=None)
+    for label, value in [
+        ("outcome", result.outcome),
+        ("facility", f"{result.facility_id}  ({result.hospital_name})"),
+        ("layout", f"{result.layout}  version {result.version}"),
+        ("file", result.file_id),
+        ("rows", f"{result.rows:,}"),
+        ("size", f"{result.bytes / 1e6:,.1f} MB"),
+        ("time", f"{result.seconds:,.2f} s  ({result.mb_per_s:,.1f} MB/s)"),
+    ]:
+        table.add_row(f"[bold]{label}[/]", str(value))
+    console.print(table)
+    if result.findings:
+        findings = Table("rule", "count", title="findings by rule", title_justify="left")
+        for rule, count in result.findings.items():
+            findings.add_row(rule, f"{count:,}")
+        console.print(findings)
+
+
+@app.command()
+def ingest(
+    source: Annotated[str, typer.Argument(help="A local file or an http(s) URL of an MRF.")],
+    facility_id: Annotated[
+        str | None,
+        typer.Option(
+            help="Facility id; default: license state+number, else type-2 NPI, "
+            "else a slug of the hospital name."
+        ),
+    ] = None,
+    db: DbOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Read, normalise, check and load one machine-readable file into the warehouse."""
+    from hpt.pipeline import ingest_source
+    from warehouse.db import Warehouse
+
+    wh = Warehouse.at(db_path(db))
+    with Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed:,} rows"),
+        TimeElapsedColumn(), console=err, transient=True, disable=as_json or not err.is_terminal,
+    ) as bar:  # fmt: skip
+        task = bar.add_task(f"ingesting {Path(source).name}", total=None)
+        started = time.monotonic()
+        result = ingest_source(source, wh, facility_id=facility_id,
+                               progress=lambda n: bar.advance(task, n))  # fmt: skip
+        del started
+    if as_json:
+        console.print_json(json.dumps(result.as_dict(), default=str))
+    elif result.outcome == "failed":
+        err.print(f"[red]error:[/] {result.source}: {result.message}", highlight=False)
+    else:
+        print_ingest_summary(result)
+    if result.outcome == "failed":
+        raise typer.Exit(1)
+
+
+def run() -> None:  # pragma: no cover - console entry point wrapper
+    sys.exit(app())
