@@ -89,13 +89,19 @@ def ingest(
 
     wh = Warehouse.at(db_path(db))
     with Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed:,} rows"),
-        TimeElapsedColumn(), console=err, transient=True, disable=as_json or not err.is_terminal,
-    ) as bar:  # fmt: skip
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:,} rows"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=as_json or not err.is_terminal,
+    ) as bar:
         task = bar.add_task(f"ingesting {Path(source).name}", total=None)
         started = time.monotonic()
-        result = ingest_source(source, wh, facility_id=facility_id,
-                               progress=lambda n: bar.advance(task, n))  # fmt: skip
+        result = ingest_source(
+            source, wh, facility_id=facility_id, progress=lambda n: bar.advance(task, n)
+        )
         del started
     if as_json:
         console.print_json(json.dumps(result.as_dict(), default=str))

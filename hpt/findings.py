@@ -14,14 +14,16 @@ import polars as pl
 
 Severity = Literal["error", "alert", "warning", "info"]
 
-FINDINGS_SCHEMA: dict[str, pl.DataType] = {
-    "rule": pl.String(),
-    "severity": pl.String(),
-    "row_no": pl.Int64(),
-    "column": pl.String(),
-    "value": pl.String(),
-    "message": pl.String(),
-}
+FINDINGS_SCHEMA = pl.Schema(
+    {
+        "rule": pl.String(),
+        "severity": pl.String(),
+        "row_no": pl.Int64(),
+        "column": pl.String(),
+        "value": pl.String(),
+        "message": pl.String(),
+    }
+)
 
 DEFAULT_CAP_PER_RULE = 1000
 
@@ -97,9 +99,10 @@ class FindingLog:
     def count(self, severity: str | None = None) -> int:
         """Exact number of findings, optionally of one severity."""
         return sum(
-            n for rule, n in self.counts.items()
+            n
+            for rule, n in self.counts.items()
             if severity is None or self.severities.get(rule) == severity
-        )  # fmt: skip
+        )
 
     def by_rule(self) -> dict[str, int]:
         """Exact counts per rule, most frequent first."""

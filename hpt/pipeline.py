@@ -91,7 +91,7 @@ def _write_charges(
                     pl.all(),
                 )
                 .cast(STORED_SCHEMA)
-            )  # type: ignore[arg-type]
+            )
             table = batch.to_arrow()
             if writer is None:
                 writer = pq.ParquetWriter(tmp, table.schema, compression="zstd")
@@ -133,13 +133,19 @@ def ingest_file(
         result.bytes = prepared.bytes
         findings = FindingLog(cap_per_rule=settings.get_int("HPT_FINDINGS_CAP"))
         if prepared.invalid_bytes:
-            findings.add("encoding.cp1252_bytes", "alert",
-                         f"{prepared.invalid_bytes} byte(s) were not UTF-8; read as Windows-1252")  # fmt: skip
+            findings.add(
+                "encoding.cp1252_bytes",
+                "alert",
+                f"{prepared.invalid_bytes} byte(s) were not UTF-8; read as Windows-1252",
+            )
         parsed = open_file(prepared, findings)
         meta = parsed.meta
         result.facility_id = facility_id = facility_id or facility_id_for(meta)
         result.hospital_name, result.layout, result.version = (
-            meta.hospital_name, parsed.layout, meta.version)  # fmt: skip
+            meta.hospital_name,
+            parsed.layout,
+            meta.version,
+        )
         file_id = f"{facility_id}-{prepared.sha256[:12]}"
         known = known_file(wh, facility_id, prepared.sha256)
         if known:
@@ -150,13 +156,21 @@ def ingest_file(
             result.rows = _write_charges(parsed, data_path, file_id, facility_id, progress)
             result.seconds = time.monotonic() - started
             staged = StagedFile(
-                facility_id=facility_id, file_id=file_id, source=source,
-                sha256=prepared.sha256, bytes=prepared.bytes, layout=parsed.layout,
-                encoding=prepared.encoding, meta=meta, data_path=str(data_path),
-                row_count=result.rows, item_count=None, findings=findings.frame(),
+                facility_id=facility_id,
+                file_id=file_id,
+                source=source,
+                sha256=prepared.sha256,
+                bytes=prepared.bytes,
+                layout=parsed.layout,
+                encoding=prepared.encoding,
+                meta=meta,
+                data_path=str(data_path),
+                row_count=result.rows,
+                item_count=None,
+                findings=findings.frame(),
                 finding_counts={r: (findings.severities[r], n) for r, n in findings.counts.items()},
                 seconds=result.seconds,
-            )  # fmt: skip
+            )
             load_staged(wh, staged)
             result.outcome, result.file_id = "loaded", file_id
             result.findings = findings.by_rule()
@@ -166,9 +180,16 @@ def ingest_file(
         if prepared is not None:
             prepared.cleanup()
     result.seconds = time.monotonic() - started
-    log_attempt(wh, facility_id=result.facility_id, source=source,
-                sha256=prepared.sha256 if prepared else None, outcome=result.outcome, message=result.message or None,
-                file_id=result.file_id, seconds=result.seconds)  # fmt: skip
+    log_attempt(
+        wh,
+        facility_id=result.facility_id,
+        source=source,
+        sha256=prepared.sha256 if prepared else None,
+        outcome=result.outcome,
+        message=result.message or None,
+        file_id=result.file_id,
+        seconds=result.seconds,
+    )
     if publish_after and result.outcome == "loaded":
         publish(wh)
     log.info("%s %s: %s %s", result.outcome, source, result.facility_id or "-", result.message)
@@ -191,12 +212,26 @@ def ingest_source(
             path = fetch(source, Path(settings.get("HPT_LANDING")))
         except UnreadableFile as error:
             result = IngestResult(source=source, outcome="failed", message=str(error))
-            log_attempt(wh, facility_id=facility_id, source=source, sha256=None,
-                        outcome="failed", message=result.message, file_id=None, seconds=0.0)  # fmt: skip
+            log_attempt(
+                wh,
+                facility_id=facility_id,
+                source=source,
+                sha256=None,
+                outcome="failed",
+                message=result.message,
+                file_id=None,
+                seconds=0.0,
+            )
             return result
     else:
         path = Path(source)
         if not path.is_file():
             return IngestResult(source=source, outcome="failed", message="no such file")
-    return ingest_file(path, wh, source=source, facility_id=facility_id,
-                       publish_after=publish_after, progress=progress)  # fmt: skip
+    return ingest_file(
+        path,
+        wh,
+        source=source,
+        facility_id=facility_id,
+        publish_after=publish_after,
+        progress=progress,
+    )

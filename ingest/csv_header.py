@@ -74,8 +74,14 @@ def file_meta(head: CsvHead, log: FindingLog) -> FileMeta:
             meta.last_updated_raw = value or None
             meta.last_updated_on = parse_date(value)
             if value and meta.last_updated_on is None:
-                log.add("header.bad_date", "error", "last_updated_on is not a date",
-                        row=2, column=raw_name, value=value)  # fmt: skip
+                log.add(
+                    "header.bad_date",
+                    "error",
+                    "last_updated_on is not a date",
+                    row=2,
+                    column=raw_name,
+                    value=value,
+                )
         elif name == "version":
             meta.version = value or None
         elif name in {"location_name", "hospital_location"}:

@@ -79,14 +79,24 @@ def column_plan(
             slot = codes.setdefault(int(match.group(1)), {})
             part = "type" if match.group(2) else "code"
             if part in slot:
-                log.add("header.duplicate_column", "error", f"column {cell!r} appears twice",
-                        row=3, column=cell)  # fmt: skip
+                log.add(
+                    "header.duplicate_column",
+                    "error",
+                    f"column {cell!r} appears twice",
+                    row=3,
+                    column=cell,
+                )
             else:
                 slot[part] = position
         elif name in known:
             if known[name] in columns:
-                log.add("header.duplicate_column", "error", f"column {cell!r} appears twice",
-                        row=3, column=cell)  # fmt: skip
+                log.add(
+                    "header.duplicate_column",
+                    "error",
+                    f"column {cell!r} appears twice",
+                    row=3,
+                    column=cell,
+                )
             else:
                 columns[known[name]] = position
         else:
@@ -108,10 +118,14 @@ def codes_expr(codes: dict[int, dict[str, int]]) -> pl.Expr:
     element = pl.element()
     return (
         pl.concat_list(pairs)
-        .list.eval(element.filter(element.struct.field("type").is_not_null()
-                                  | element.struct.field("code").is_not_null()))
+        .list.eval(
+            element.filter(
+                element.struct.field("type").is_not_null()
+                | element.struct.field("code").is_not_null()
+            )
+        )
         .alias("codes")
-    )  # fmt: skip
+    )
 
 
 def scan_rows(path: Path, width: int) -> pl.LazyFrame:
@@ -164,9 +178,13 @@ def batches(
             extra = frame.filter(pl.any_horizontal([pl.col(c).is_not_null() for c in spare_cols]))
             if extra.height:
                 hits = extra.select(pl.col("row_no"), pl.col("x0").alias("value"))
-                log.add_frame("csv.extra_cells", "error",
-                              "row has more cells than row 3 has headers; extra cells ignored",
-                              hits, "(past last column)")  # fmt: skip
+                log.add_frame(
+                    "csv.extra_cells",
+                    "error",
+                    "row has more cells than row 3 has headers; extra cells ignored",
+                    hits,
+                    "(past last column)",
+                )
             yield frame.select(pl.col("row_no").cast(pl.Int64), *select)
     except pl.exceptions.PolarsError as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
@@ -181,8 +199,13 @@ def read(prepared: PreparedFile, log: FindingLog, head: CsvHead | None = None) -
     columns, codes, unknown = column_plan(head.header, known, log)
     for position in unknown:
         cell = head.header[position]
-        log.add("header.unknown_column", "alert", f"column {cell!r} is not a CMS column; ignored",
-                row=3, column=cell)  # fmt: skip
+        log.add(
+            "header.unknown_column",
+            "alert",
+            f"column {cell!r} is not a CMS column; ignored",
+            row=3,
+            column=cell,
+        )
     width = len(head.header)
     while width and not head.header[width - 1].strip():
         width -= 1

@@ -22,8 +22,9 @@ def fetch(url: str, landing: Path, timeout: float = 60.0) -> Path:
     name = Path(urlparse(url).path).name or "download"
     target = landing / f"{hashlib.sha256(url.encode()).hexdigest()[:12]}-{name}"
     try:
-        with requests.get(url, stream=True, timeout=timeout,
-                          headers={"User-Agent": USER_AGENT}) as response:  # fmt: skip
+        with requests.get(
+            url, stream=True, timeout=timeout, headers={"User-Agent": USER_AGENT}
+        ) as response:
             if response.status_code >= 400:
                 raise UnreadableFile(f"HTTP {response.status_code} for {url}")
             tmp = target.with_suffix(target.suffix + ".part")

@@ -13,7 +13,7 @@ import re
 
 import polars as pl
 
-from hpt.findings import FindingLog
+from hpt.findings import FindingLog, Severity
 from transform.schema import (
     BILLING_CLASSES,
     CANONICAL_SCHEMA,
@@ -60,9 +60,11 @@ def _codes() -> pl.Expr:
     """
     element = pl.element()
     ctype = (
-        element.struct.field("type").str.strip_chars().str.to_uppercase()
+        element.struct.field("type")
+        .str.strip_chars()
+        .str.to_uppercase()
         .str.replace_all(r"\s+", "-")
-    )  # fmt: skip
+    )
     code = element.struct.field("code").str.replace_all(r"\s+", "").str.to_uppercase()
     cleaned = pl.col("codes").list.eval(pl.struct(type=ctype, code=code))
     return cleaned.list.eval(
@@ -80,23 +82,28 @@ def _record_number_findings(raw: pl.DataFrame, parsed: pl.DataFrame, log: Findin
         return
     flags = pl.DataFrame(
         {
-            **{f"bad:{c}": raw[c].is_not_null() & (raw[c].str.strip_chars() != "")
-               & parsed[c].is_null() for c in present},
+            **{
+                f"bad:{c}": raw[c].is_not_null()
+                & (raw[c].str.strip_chars() != "")
+                & parsed[c].is_null()
+                for c in present
+            },
             **{f"nine:{c}": parsed[c] == PLACEHOLDER for c in present},
         }
-    )  # fmt: skip
+    )
     any_hit = flags.select(pl.any_horizontal(pl.all()).any()).item()
     if not any_hit:
         return
     for c in present:
-        for kind, rule, severity, message in (
+        checks: tuple[tuple[str, str, Severity, str], ...] = (
             ("bad", "value.number", "error", f"{c} is not a number"),
             ("nine", "alert.nine_nines", "alert", f"{c} is the 999999999 placeholder"),
-        ):
+        )
+        for kind, rule, severity, message in checks:
             mask = flags[f"{kind}:{c}"].fill_null(False)
             if mask.any():
                 hits = pl.DataFrame({"row_no": raw["row_no"], "value": raw[c]}).filter(mask)
-                log.add_frame(rule, severity, message, hits, c)  # type: ignore[arg-type]
+                log.add_frame(rule, severity, message, hits, c)
 
 
 def _record_enum_findings(batch: pl.DataFrame, log: FindingLog) -> None:
@@ -145,7 +152,7 @@ def standard_charges(raw: pl.DataFrame, log: FindingLog) -> pl.DataFrame:
         pl.when(pl.col(c) == PLACEHOLDER).then(None).otherwise(pl.col(c)).alias(c)
         for c in NUMBER_COLUMNS
     ]
-    return batch.with_columns(placeholders).cast(CANONICAL_SCHEMA)  # type: ignore[arg-type]
+    return batch.with_columns(placeholders).cast(CANONICAL_SCHEMA)
 
 
 _MDY = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")

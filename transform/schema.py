@@ -34,47 +34,47 @@ NOTES = ["notes", "payer_notes"]
 RAW_TEXT_COLUMNS = [*ITEM_TEXT, "drug_unit", *ITEM_MONEY, *PAYER_TEXT, *PAYER_MONEY, *NOTES]
 
 #: The raw batch schema readers must produce (column order is free, names are not).
-RAW_SCHEMA: dict[str, pl.DataType] = {
-    "row_no": pl.Int64(),
-    **{name: pl.String() for name in RAW_TEXT_COLUMNS},
-    "codes": CODES,
-}
+RAW_SCHEMA = pl.Schema(
+    {
+        "row_no": pl.Int64(),
+        **{name: pl.String() for name in RAW_TEXT_COLUMNS},
+        "codes": CODES,
+    }
+)
 
 #: The canonical (normalised) batch schema, in storage order.
-CANONICAL_SCHEMA: dict[str, pl.DataType] = {
-    "row_no": pl.Int64(),
-    "description": pl.String(),
-    "setting": pl.String(),
-    "billing_class": pl.String(),
-    "modifiers": pl.String(),
-    "drug_unit": pl.Float64(),
-    "drug_unit_type": pl.String(),
-    "gross_charge": pl.Float64(),
-    "discounted_cash": pl.Float64(),
-    "deidentified_min": pl.Float64(),
-    "deidentified_max": pl.Float64(),
-    "payer_name": pl.String(),
-    "plan_name": pl.String(),
-    "methodology": pl.String(),
-    "negotiated_dollar": pl.Float64(),
-    "negotiated_percentage": pl.Float64(),
-    "negotiated_algorithm": pl.String(),
-    "median_allowed": pl.Float64(),
-    "p10_allowed": pl.Float64(),
-    "p90_allowed": pl.Float64(),
-    "allowed_count": pl.String(),
-    "estimated_amount": pl.Float64(),
-    "notes": pl.String(),
-    "payer_notes": pl.String(),
-    "codes": CODES,
-}
+CANONICAL_SCHEMA = pl.Schema(
+    {
+        "row_no": pl.Int64(),
+        "description": pl.String(),
+        "setting": pl.String(),
+        "billing_class": pl.String(),
+        "modifiers": pl.String(),
+        "drug_unit": pl.Float64(),
+        "drug_unit_type": pl.String(),
+        "gross_charge": pl.Float64(),
+        "discounted_cash": pl.Float64(),
+        "deidentified_min": pl.Float64(),
+        "deidentified_max": pl.Float64(),
+        "payer_name": pl.String(),
+        "plan_name": pl.String(),
+        "methodology": pl.String(),
+        "negotiated_dollar": pl.Float64(),
+        "negotiated_percentage": pl.Float64(),
+        "negotiated_algorithm": pl.String(),
+        "median_allowed": pl.Float64(),
+        "p10_allowed": pl.Float64(),
+        "p90_allowed": pl.Float64(),
+        "allowed_count": pl.String(),
+        "estimated_amount": pl.Float64(),
+        "notes": pl.String(),
+        "payer_notes": pl.String(),
+        "codes": CODES,
+    }
+)
 
 #: The stored schema: canonical columns plus the keys the warehouse adds.
-STORED_SCHEMA: dict[str, pl.DataType] = {
-    "file_id": pl.String(),
-    "facility_id": pl.String(),
-    **CANONICAL_SCHEMA,
-}
+STORED_SCHEMA = pl.Schema({"file_id": pl.String(), "facility_id": pl.String(), **CANONICAL_SCHEMA})
 
 # CMS vocabularies (spec: "Allowed values").
 SETTINGS = frozenset({"inpatient", "outpatient", "both"})
@@ -85,10 +85,27 @@ METHODOLOGIES = frozenset(
 DRUG_UNIT_TYPES = frozenset({"GR", "ME", "ML", "UN", "F2", "EA", "GM"})
 CODE_TYPES_V2 = frozenset(
     {
-        "CPT", "NDC", "HCPCS", "RC", "ICD", "DRG", "MS-DRG", "R-DRG", "S-DRG", "APS-DRG",
-        "AP-DRG", "APR-DRG", "APC", "LOCAL", "EAPG", "HIPPS", "CDT", "CDM", "TRIS-DRG",
+        "CPT",
+        "NDC",
+        "HCPCS",
+        "RC",
+        "ICD",
+        "DRG",
+        "MS-DRG",
+        "R-DRG",
+        "S-DRG",
+        "APS-DRG",
+        "AP-DRG",
+        "APR-DRG",
+        "APC",
+        "LOCAL",
+        "EAPG",
+        "HIPPS",
+        "CDT",
+        "CDM",
+        "TRIS-DRG",
     }
-)  # fmt: skip
+)
 CODE_TYPES_V3 = CODE_TYPES_V2 | {"CMG", "MS-LTC-DRG"}
 
 

@@ -60,9 +60,16 @@ def _upsert_facility(con: duckdb.DuckDBPyConnection, facility_id: str, meta: Fil
             license_state = excluded.license_state, locations = excluded.locations,
             addresses = excluded.addresses, npis = excluded.npis, updated_at = excluded.updated_at
         """,
-        [facility_id, meta.hospital_name, meta.license_number, meta.license_state,
-         meta.locations, meta.addresses, meta.npis],
-    )  # fmt: skip
+        [
+            facility_id,
+            meta.hospital_name,
+            meta.license_number,
+            meta.license_state,
+            meta.locations,
+            meta.addresses,
+            meta.npis,
+        ],
+    )
 
 
 def load_staged(wh: Warehouse, staged: StagedFile) -> None:
@@ -82,14 +89,31 @@ def load_staged(wh: Warehouse, staged: StagedFile) -> None:
                 INSERT INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
                                           ?, ?, ?, ?, ?)
                 """,
-                [staged.file_id, staged.facility_id, staged.source, staged.sha256,
-                 staged.bytes, staged.layout, staged.meta.version, staged.encoding,
-                 staged.meta.hospital_name, staged.meta.last_updated_on,
-                 staged.meta.attestation, staged.meta.attester_name,
-                 dt.datetime.now(dt.UTC).replace(tzinfo=None), staged.row_count,
-                 staged.item_count, sum(n for _, n in counts.values()), errors, alerts,
-                 staged.seconds, staged.status, staged.status_reason, staged.data_path],
-            )  # fmt: skip
+                [
+                    staged.file_id,
+                    staged.facility_id,
+                    staged.source,
+                    staged.sha256,
+                    staged.bytes,
+                    staged.layout,
+                    staged.meta.version,
+                    staged.encoding,
+                    staged.meta.hospital_name,
+                    staged.meta.last_updated_on,
+                    staged.meta.attestation,
+                    staged.meta.attester_name,
+                    dt.datetime.now(dt.UTC).replace(tzinfo=None),
+                    staged.row_count,
+                    staged.item_count,
+                    sum(n for _, n in counts.values()),
+                    errors,
+                    alerts,
+                    staged.seconds,
+                    staged.status,
+                    staged.status_reason,
+                    staged.data_path,
+                ],
+            )
             findings = staged.findings.with_columns(pl.lit(staged.file_id).alias("file_id"))
             con.register("staged_findings", findings)
             con.execute(

@@ -34,10 +34,16 @@ def _parquet_view(name: str, paths: list[str], empty: str) -> str:
 
 def refresh_charge_views(con: duckdb.DuckDBPyConnection, wh: Warehouse) -> None:
     """(Re)create the charge views from the catalog's current and loaded files."""
-    current = [r[0] for r in con.execute(
-        "SELECT data_path FROM current_files ORDER BY facility_id").fetchall()]  # fmt: skip
-    loaded = [r[0] for r in con.execute(
-        "SELECT data_path FROM files WHERE status = 'loaded' ORDER BY loaded_at").fetchall()]  # fmt: skip
+    current = [
+        r[0]
+        for r in con.execute("SELECT data_path FROM current_files ORDER BY facility_id").fetchall()
+    ]
+    loaded = [
+        r[0]
+        for r in con.execute(
+            "SELECT data_path FROM files WHERE status = 'loaded' ORDER BY loaded_at"
+        ).fetchall()
+    ]
     empty = str(wh.empty_charges)
     con.execute(_parquet_view("standard_charges", current, empty))
     con.execute(_parquet_view("charge_history", loaded, empty))
