@@ -176,7 +176,8 @@ def make_hospital(
         state=state,
         city=city or default_city,
         zip=zip_code or default_zip,
-        address=f"{100 + seed % 900} Main Street, {city or default_city}, {state} {zip_code or default_zip}",
+        address=f"{100 + seed % 900} Main Street, {city or default_city}, "
+        f"{state} {zip_code or default_zip}",
         npis=(f"{1000000000 + seed * 7919 % 899999999:010d}",),
         locations=(name,),
         last_updated_on=dt.date(2026, 1, 1) + dt.timedelta(days=seed % 300),

@@ -67,7 +67,8 @@ def general_rows(
     )
     date = hospital.last_updated_on.isoformat()
     if "padded_values" in pathologies:
-        date = f"{hospital.last_updated_on.month}/{hospital.last_updated_on.day}/{hospital.last_updated_on.year}"
+        day = hospital.last_updated_on
+        date = f"{day.month}/{day.day}/{day.year}"
     attest = "TRUE" if "upper_enums" in pathologies else "true"
     if version.startswith("3"):
         names = [
@@ -158,7 +159,8 @@ def _tall_rows(
             row.update({
                 "payer_name": rate.payer_name, "plan_name": rate.plan_name,
                 "standard_charge|negotiated_dollar": money(rate.dollar, pathologies, rng),
-                "standard_charge|negotiated_percentage": "" if rate.percentage is None else f"{rate.percentage:g}",
+                "standard_charge|negotiated_percentage": (
+                    "" if rate.percentage is None else f"{rate.percentage:g}"),
                 "standard_charge|negotiated_algorithm": rate.algorithm or "",
                 "median_amount": money(median, frozenset(), rng),
                 "10th_percentile": money(rate.p10, frozenset(), rng),
