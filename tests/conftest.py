@@ -1,0 +1,34 @@
+"""Shared fixtures: the reference samples beside the project, and a fresh warehouse."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from warehouse.db import Warehouse
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT.parent / "shared" / "samples"
+
+
+@pytest.fixture
+def samples() -> Path:
+    """`../shared/samples` (the CMS examples and real hospital files), or skip."""
+    if not SAMPLES.is_dir():
+        pytest.skip("../shared/samples is not beside this clone")
+    return SAMPLES
+
+
+@pytest.fixture(autouse=True)
+def _isolated_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test gets its own scratch and landing folders (never the user's data/)."""
+    monkeypatch.setenv("HPT_WORK_DIR", str(tmp_path / "work"))
+    monkeypatch.setenv("HPT_LANDING", str(tmp_path / "landing"))
+    monkeypatch.setenv("HPT_DB", str(tmp_path / "wh" / "hpt.duckdb"))
+
+
+@pytest.fixture
+def wh(tmp_path: Path) -> Warehouse:
+    """An empty warehouse in the test's temp folder."""
+    return Warehouse.at(tmp_path / "wh" / "hpt.duckdb")
