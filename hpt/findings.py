@@ -66,17 +66,26 @@ class FindingLog:
     def add_frame(
         self, rule: str, severity: Severity, message: str, hits: pl.DataFrame, column: str
     ) -> None:
-        """Record one finding per row of `hits` (columns `row_no`, `value`), vectorised."""
+        """Record one finding per row of `hits` (columns `row_no`, `value`), vectorised.
+
+        `hits` may carry its own `column` (e.g. a payer-specific wide column); `column`
+        is used where it has none.
+        """
         if hits.height == 0:
             return
         self.severities.setdefault(rule, severity)
         room = self.cap_per_rule - self.counts[rule]
         if room > 0:
+            where = (
+                pl.col("column").cast(pl.String).fill_null(column)
+                if "column" in hits.columns
+                else pl.lit(column)
+            )
             kept = hits.head(room).select(
                 pl.lit(rule).alias("rule"),
                 pl.lit(severity).alias("severity"),
                 pl.col("row_no").cast(pl.Int64),
-                pl.lit(column).alias("column"),
+                where.alias("column"),
                 pl.col("value").cast(pl.String).str.slice(0, 500),
                 pl.lit(message).alias("message"),
             )

@@ -33,6 +33,9 @@ class FileMeta:
     attester_name: str | None = None
     financial_aid_policy: str | None = None
     general_contract_provisions: str | None = None
+    #: Names of the general data elements the file has (CSV row 1, JSON root keys), lower
+    #: case; empty when the reader does not say (conformance then judges values only).
+    elements: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -68,6 +68,7 @@ def file_meta(head: CsvHead, log: FindingLog) -> FileMeta:
         value = head.values[position].strip() if position < len(head.values) else ""
         if not name:
             continue
+        meta.elements.append(name)
         if name == "hospital_name":
             meta.hospital_name = value or None
         elif name == "last_updated_on":
