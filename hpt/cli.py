@@ -106,7 +106,9 @@ def ingest(
     if as_json:
         console.print_json(json.dumps(result.as_dict(), default=str))
     elif result.outcome == "failed":
-        err.print(f"[red]error:[/] {result.source}: {result.message}", highlight=False)
+        err.print(
+            f"[red]error:[/] {result.source}: {result.message}", highlight=False, soft_wrap=True
+        )
     else:
         print_ingest_summary(result)
     if result.outcome == "failed":

@@ -190,7 +190,7 @@ def ingest_file(
         file_id=result.file_id,
         seconds=result.seconds,
     )
-    if publish_after and result.outcome == "loaded":
+    if publish_after:  # also after a failure: operators see the attempt, data is unchanged
         publish(wh)
     log.info("%s %s: %s %s", result.outcome, source, result.facility_id or "-", result.message)
     return result

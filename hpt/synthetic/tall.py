@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import random
@@ -172,6 +173,16 @@ def _tall_rows(
             yield row
 
 
+def encode(buffer: io.StringIO, pathologies: frozenset[str]) -> bytes:
+    """Drain a text buffer as UTF-8; with `cp1252`, `’` goes out as the stray byte 0x92."""
+    data = buffer.getvalue().encode("utf-8")
+    buffer.seek(0)
+    buffer.truncate()
+    if "cp1252" in pathologies:
+        data = data.replace("\u2019".encode(), b"\x92")
+    return data
+
+
 def write_tall(
     path: Path,
     hospital: Hospital,
@@ -197,28 +208,24 @@ def write_tall(
     trailing = ["", ""] if "trailing_columns" in patho else []
     names, values = general_rows(hospital, version, patho)
     newline = "\r\n" if "crlf" in patho else "\n"
-    encoding = "cp1252" if "cp1252" in patho else "utf-8"
     rows = 0
-    with path.open("w", encoding=encoding, newline="", errors="replace") as out:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator=newline)
+    writer.writerow(names + trailing)
+    writer.writerow(values + trailing)
+    writer.writerow(header + trailing)
+    with path.open("wb") as out:
         if "bom" in patho:
-            out.write("\ufeff")
-        writer = csv.writer(out, lineterminator=newline)
-        writer.writerow(names + trailing)
-        writer.writerow(values + trailing)
-        writer.writerow(header + trailing)
-        buffer = io.StringIO()
-        buffered = csv.writer(buffer, lineterminator=newline)
+            out.write(codecs.BOM_UTF8)
         for item in item_iter:
             for row in _tall_rows(item, version, patho, rng):
-                buffered.writerow([row.get(c, "") for c in columns] + trailing)
+                writer.writerow([row.get(c, "") for c in columns] + trailing)
                 rows += 1
             if buffer.tell() > 1 << 20:
-                out.write(buffer.getvalue())
-                buffer.seek(0)
-                buffer.truncate()
+                out.write(encode(buffer, patho))
                 if max_bytes is not None and out.tell() >= max_bytes:
                     break
-        out.write(buffer.getvalue())
+        out.write(encode(buffer, patho))
     return rows
 
 
