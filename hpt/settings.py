@@ -51,3 +51,20 @@ register(
 register("HPT_WORK_DIR", "data/work", "Scratch space for transcoded or unpacked copies of files.")
 register("HPT_FINDINGS_CAP", "1000", "Findings stored per rule per file (counts stay exact).")
 register("HPT_LANDING", "data/landing", "Where downloaded files land before ingestion.")
+register("HPT_SOURCES", "sources.csv", "Source registry: the facilities `hpt run` tracks (CSV).")
+register(
+    "HPT_HTTP_TIMEOUT", "30", "Seconds to wait to connect or for the next bytes of a response."
+)
+register("HPT_DOWNLOAD_MAX_SECONDS", "7200", "Wall-clock limit for one file download, in seconds.")
+register("HPT_DOWNLOAD_MAX_BYTES", "20000000000", "Largest file downloaded (decoded bytes).")
+register("HPT_GZIP_MAX_RATIO", "200", "Largest gzip expansion ratio accepted (refuses gzip bombs).")
+register("HPT_HTTP_RETRIES", "3", "Retries after a 5xx/429 answer, a timeout or a cut transfer.")
+register("HPT_HTTP_BACKOFF", "1.0", "Backoff factor in seconds between retries (doubles each).")
+register("HPT_HTTP_MAX_REDIRECTS", "10", "Redirects followed before a URL is declared a loop.")
+register(
+    "HPT_USER_AGENT",
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/126.0 Safari/537.36 hpt-price-transparency/0.1",
+    "User-Agent sent with every request (browser-like: some sites block others).",
+)
+register("HPT_DEMO_PORT", "8765", "Port of the demo universe server (`hpt demo serve`).")

@@ -1,37 +1,442 @@
-"""Downloading a machine-readable file to the landing area, streamed to disk."""
+"""Downloading a machine-readable file to the landing area: streamed, conditional, resumable.
+
+One folder per URL under the landing area holds the current file (named as the server
+names it), `state.json` (its validators and hash) and, after a cut transfer, `.partial`.
+
+* Conditional requests (ETag / Last-Modified): a 304 costs no bytes, hashing or parsing.
+* Retries with backoff on 5xx/429 and timeouts (urllib3 `Retry`), and on a transfer cut
+  short, resuming with a Range request when the server allows it.
+* Bytes are kept as served (a `.gz` or `.zip` stays one; readers unwrap it); only a
+  `Content-Encoding` is decoded, under a size cap and an expansion-ratio cap (gzip bombs).
+* An HTML page served instead of the file (captcha, login, error page) is a failure; the
+  previous file stays.
+
+`download()` never raises: every outcome is a `Download` value to record and show.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
+import json
+import re
+import time
+import zlib
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from email.message import Message
 from pathlib import Path
-from urllib.parse import urlparse
+from typing import IO, Any
+from urllib.parse import unquote, urlparse
 
 import requests
+import urllib3
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 
-from ingest.errors import UnreadableFile
+from hpt import settings
 
-USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) hpt-price-transparency/0.1"
+CHUNK = 1 << 20
+RATIO_GRACE = 8 << 20  # below this many decoded bytes the ratio is not judged (tiny files)
 
 
-def fetch(url: str, landing: Path, timeout: float = 60.0) -> Path:
-    """Stream `url` to a file under `landing`; raise `UnreadableFile` on an HTTP failure."""
-    scheme = urlparse(url).scheme
-    if scheme not in {"http", "https"}:
-        raise UnreadableFile(f"refused URL scheme {scheme!r}: only http and https are fetched")
-    landing.mkdir(parents=True, exist_ok=True)
-    name = Path(urlparse(url).path).name or "download"
-    target = landing / f"{hashlib.sha256(url.encode()).hexdigest()[:12]}-{name}"
+@dataclass(frozen=True)
+class Limits:
+    """Timeouts, caps and retry policy (from settings unless given)."""
+
+    timeout: float = 30.0
+    max_seconds: float = 7200.0
+    max_bytes: int = 20_000_000_000
+    gzip_ratio: float = 200.0
+    retries: int = 3
+    backoff: float = 1.0
+    max_redirects: int = 10
+    user_agent: str = "Mozilla/5.0 hpt-price-transparency/0.1"
+
+    @classmethod
+    def from_settings(cls) -> Limits:
+        return cls(
+            timeout=settings.get_float("HPT_HTTP_TIMEOUT"),
+            max_seconds=settings.get_float("HPT_DOWNLOAD_MAX_SECONDS"),
+            max_bytes=settings.get_int("HPT_DOWNLOAD_MAX_BYTES"),
+            gzip_ratio=settings.get_float("HPT_GZIP_MAX_RATIO"),
+            retries=settings.get_int("HPT_HTTP_RETRIES"),
+            backoff=settings.get_float("HPT_HTTP_BACKOFF"),
+            max_redirects=settings.get_int("HPT_HTTP_MAX_REDIRECTS"),
+            user_agent=settings.get("HPT_USER_AGENT"),
+        )
+
+
+@dataclass
+class Download:
+    """What one download did: a small, JSON-friendly value (XCom-safe)."""
+
+    url: str
+    outcome: str = "failed"  # "downloaded", "not_modified" or "failed"
+    message: str = ""
+    final_url: str | None = None
+    status: int | None = None
+    path: str | None = None  # the landed file (also for not_modified)
+    file_name: str | None = None
+    sha256: str | None = None
+    bytes: int = 0  # size of the landed file
+    downloaded_bytes: int = 0  # bytes received over the wire in this attempt
+    etag: str | None = None
+    last_modified: str | None = None
+    retries: int = 0
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class _Refused(Exception):
+    """The response is not the file (HTML page, over a cap, …): fail without retrying."""
+
+
+class _Cut(Exception):
+    """The transfer stopped early: retry, resuming if possible."""
+
+
+def http_session(limits: Limits) -> requests.Session:
+    """A session retrying 5xx/429 answers and connect/read timeouts with backoff."""
+    retry = Retry(
+        total=limits.retries,
+        connect=limits.retries,
+        read=limits.retries,
+        status=limits.retries,
+        status_forcelist=(429, 500, 502, 503, 504),
+        allowed_methods=frozenset({"GET", "HEAD"}),
+        backoff_factor=limits.backoff,
+        backoff_max=60.0,
+        raise_on_status=False,
+        # A Retry-After of hours would stall the whole night's run; our backoff is polite.
+        respect_retry_after_header=False,
+    )
+    session = requests.Session()
+    adapter = HTTPAdapter(max_retries=retry)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    session.max_redirects = limits.max_redirects
+    session.headers.update(
+        {"User-Agent": limits.user_agent, "Accept": "*/*", "Accept-Encoding": "gzip, deflate"}
+    )
+    return session
+
+
+def landing_dir(landing: Path, url: str) -> Path:
+    """The folder of one URL: readable host prefix plus a hash of the whole URL."""
+    host = re.sub(r"[^a-z0-9]+", "-", (urlparse(url).hostname or "host").lower()).strip("-")
+    return landing / f"{host[:40]}-{hashlib.sha256(url.encode()).hexdigest()[:12]}"
+
+
+def file_name(response: requests.Response) -> str:
+    """The file's real name: `Content-Disposition`, else the last URL segment."""
+    name = ""
+    disposition = response.headers.get("Content-Disposition")
+    if disposition:
+        message = Message()
+        message["content-disposition"] = disposition
+        name = message.get_filename() or ""
+    if not name:
+        name = unquote(Path(urlparse(response.url).path).name)
+    name = re.sub(r"[^\w.+() -]+", "_", Path(name.replace("\\", "/")).name).strip(" .")
+    return name[:200] or "download"
+
+
+def looks_like_html(head: bytes) -> bool:
+    """True for the start of an HTML page (a bot wall, login or error page)."""
+    text = head.lstrip(b"\xef\xbb\xbf").replace(b"\x00", b"").lstrip().lower()
+    return text.startswith((b"<!doctype html", b"<html", b"<head", b"<body")) or (
+        text.startswith(b"<") and b"<html" in text[:1024]
+    )
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
     try:
-        with requests.get(
-            url, stream=True, timeout=timeout, headers={"User-Agent": USER_AGENT}
-        ) as response:
-            if response.status_code >= 400:
-                raise UnreadableFile(f"HTTP {response.status_code} for {url}")
-            tmp = target.with_suffix(target.suffix + ".part")
-            with tmp.open("wb") as out:
-                for chunk in response.iter_content(chunk_size=1 << 20):
-                    out.write(chunk)
-            tmp.replace(target)
-    except requests.RequestException as error:
-        raise UnreadableFile(f"download failed for {url}: {type(error).__name__}") from error
-    return target
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+class _Inflater:
+    """Bounded gzip/deflate decompression: never more than CHUNK bytes out per step."""
+
+    def __init__(self) -> None:
+        self._d = zlib.decompressobj(47)  # 32 + 15: gzip or zlib header, detected
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        while data:
+            out = self._d.decompress(data, CHUNK)
+            data = self._d.unconsumed_tail
+            if self._d.eof and self._d.unused_data:  # next gzip member
+                data = self._d.unused_data + data
+                self._d = zlib.decompressobj(47)
+            if out:
+                yield out
+            elif not data:
+                break
+
+
+@dataclass
+class _Stream:
+    """Counters of one transfer, checked against the caps as bytes arrive."""
+
+    limits: Limits
+    deadline: float
+    total_raw: int = 0  # over every attempt: what this download cost
+    raw: int = 0  # of the current response
+    decoded: int = 0
+    expanded: int = 0  # inflated size of a gzip file served as is (bomb check only)
+
+    def check(self, encoded: bool) -> None:
+        if self.decoded > self.limits.max_bytes or self.expanded > self.limits.max_bytes:
+            raise _Refused(f"file is larger than the cap of {self.limits.max_bytes:,} bytes")
+        for size in (self.decoded if encoded else 0, self.expanded):
+            if size > RATIO_GRACE and size > self.limits.gzip_ratio * max(self.raw, 1):
+                raise _Refused(
+                    f"gzip expands more than {self.limits.gzip_ratio:g}x "
+                    f"({self.raw:,} → {size:,} bytes so far): refused as a gzip bomb"
+                )
+        if time.monotonic() > self.deadline:
+            raise _Refused(f"download took longer than {self.limits.max_seconds:g} s")
+
+
+def _copy_body(
+    response: requests.Response, out: IO[bytes], digest: Any, stream: _Stream, fresh: bool
+) -> None:
+    """Stream the body to `out`, decoding a Content-Encoding, judging the first bytes."""
+    encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
+    if encoding not in {"identity", "gzip", "x-gzip", "deflate", ""}:
+        raise _Refused(f"unsupported Content-Encoding {encoding!r}")
+    decoder = _Inflater() if encoding not in {"identity", ""} else None
+    side: _Inflater | None = None  # inflates a served .gz only to measure it
+    head = b"" if fresh else b"x" * 4096
+    stream.raw = 0
+    for raw in response.raw.stream(CHUNK, decode_content=False):
+        stream.raw += len(raw)
+        stream.total_raw += len(raw)
+        pieces = decoder.feed(raw) if decoder else iter((raw,))
+        for piece in pieces:
+            if len(head) < 4096:
+                head += piece[: 4096 - len(head)]
+                if looks_like_html(head):
+                    raise _Refused("server sent an HTML page, not the file (bot wall or error?)")
+                if head.startswith(b"\x1f\x8b") and side is None:
+                    side = _Inflater()
+            if side is not None:
+                stream.expanded += sum(len(p) for p in side.feed(piece))
+            out.write(piece)
+            digest.update(piece)
+            stream.decoded += len(piece)
+            stream.check(decoder is not None)
+    expected = response.headers.get("Content-Length")
+    if expected and expected.isdigit() and stream.raw < int(expected):
+        raise _Cut(f"transfer cut short: {stream.raw:,} of {int(expected):,} bytes")
+
+
+@contextlib.contextmanager
+def _locked(folder: Path) -> Iterator[None]:
+    """One download per URL at a time (parallel tasks may share a system's file)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / ".lock").open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+def download(
+    url: str,
+    landing: Path | None = None,
+    *,
+    limits: Limits | None = None,
+    session: requests.Session | None = None,
+) -> Download:
+    """Fetch `url` into the landing area unless unchanged; never raises."""
+    started = time.monotonic()
+    result = Download(url=url)
+    if urlparse(url).scheme.lower() not in {"http", "https"}:
+        result.message = f"refused URL scheme {urlparse(url).scheme!r}: only http and https"
+        return result
+    limits = limits or Limits.from_settings()
+    own = session is None
+    session = session or http_session(limits)
+    folder = landing_dir(landing or Path(settings.get("HPT_LANDING")), url)
+    try:
+        with _locked(folder):
+            _download(url, folder, limits, session, result, started)
+    finally:
+        if own:
+            session.close()
+    result.seconds = round(time.monotonic() - started, 3)
+    return result
+
+
+def _download(
+    url: str,
+    folder: Path,
+    limits: Limits,
+    session: requests.Session,
+    result: Download,
+    started: float,
+) -> None:
+    state_path, partial, partial_meta = (
+        folder / "state.json",
+        folder / ".partial",
+        folder / ".partial.json",
+    )
+    state = _read_json(state_path)
+    if state and not (folder / str(state.get("file_name"))).is_file():
+        state = None
+    stream = _Stream(limits, deadline=started + limits.max_seconds)
+    for attempt in range(limits.retries + 1):
+        result.retries = attempt
+        headers: dict[str, str] = {}
+        resume = _read_json(partial_meta) if partial.exists() else None
+        if resume and resume.get("url") == url and (resume.get("etag") or resume.get("lm")):
+            headers["Range"] = f"bytes={partial.stat().st_size}-"
+            headers["If-Range"] = resume.get("etag") or resume["lm"]
+        elif state:
+            resume = None
+            if state.get("etag"):
+                headers["If-None-Match"] = state["etag"]
+            if state.get("last_modified"):
+                headers["If-Modified-Since"] = state["last_modified"]
+        try:
+            with session.get(url, headers=headers, stream=True, timeout=limits.timeout) as response:
+                result.status, result.final_url = response.status_code, response.url
+                result.retries += len(response.raw.retries.history) if response.raw.retries else 0
+                if response.status_code == 304 and state:
+                    result.outcome, result.message = "not_modified", "not modified since last time"
+                    result.path = str(folder / state["file_name"])
+                    result.file_name, result.sha256 = state["file_name"], state["sha256"]
+                    result.bytes = state["bytes"]
+                    result.etag, result.last_modified = (
+                        state.get("etag"),
+                        state.get("last_modified"),
+                    )
+                    return
+                if response.status_code >= 400:
+                    result.message = f"HTTP {response.status_code} {response.reason or ''}".strip()
+                    return
+                if response.status_code not in (200, 206):
+                    result.message = f"unexpected HTTP {response.status_code}"
+                    return
+                length = response.headers.get("Content-Length", "")
+                encoded = response.headers.get("Content-Encoding", "identity") != "identity"
+                if length.isdigit() and not encoded and int(length) > limits.max_bytes:
+                    raise _Refused(
+                        f"file is {int(length):,} bytes, over the cap of {limits.max_bytes:,}"
+                    )
+                appending = response.status_code == 206 and resume is not None
+                if response.status_code == 206 and not appending:
+                    result.message = "server sent a partial response to a full request"
+                    return
+                if appending:
+                    start = re.match(r"bytes (\d+)-", response.headers.get("Content-Range", ""))
+                    if not start or int(start.group(1)) != partial.stat().st_size:
+                        partial.unlink()
+                        raise _Cut("server resumed at the wrong offset; starting over")
+                digest = hashlib.sha256()
+                if appending:
+                    with partial.open("rb") as done:
+                        while block := done.read(CHUNK):
+                            digest.update(block)
+                    stream.decoded = partial.stat().st_size
+                else:
+                    stream.decoded = stream.expanded = 0
+                    name = file_name(response)
+                    validators = {
+                        "url": url, "etag": response.headers.get("ETag"),
+                        "lm": response.headers.get("Last-Modified"), "file_name": name,
+                    }  # fmt: skip
+                    ranges = response.headers.get("Accept-Ranges", "").lower() == "bytes"
+                    partial_meta.unlink(missing_ok=True)
+                    if ranges and not encoded:
+                        partial_meta.write_text(json.dumps(validators))
+                meta = _read_json(partial_meta) or {"file_name": file_name(response)}
+                with partial.open("ab" if appending else "wb") as out:
+                    _copy_body(response, out, digest, stream, fresh=not appending)
+                result.downloaded_bytes = stream.total_raw
+                _land(folder, partial, meta, response, digest.hexdigest(), result)
+                partial_meta.unlink(missing_ok=True)
+                return
+        except _Refused as error:
+            result.message = str(error)
+            partial.unlink(missing_ok=True)
+            partial_meta.unlink(missing_ok=True)
+            result.downloaded_bytes = stream.total_raw
+            return
+        except requests.TooManyRedirects:
+            result.message = f"more than {limits.max_redirects} redirects (a redirect loop?)"
+            return
+        except (_Cut, requests.ConnectionError, requests.Timeout, urllib3.exceptions.HTTPError,
+                requests.exceptions.ChunkedEncodingError) as error:  # fmt: skip
+            result.message = _one_line(error)
+            result.downloaded_bytes = stream.total_raw
+            if not partial_meta.exists():
+                partial.unlink(missing_ok=True)  # not resumable: start over next time
+        except requests.RequestException as error:
+            result.message = _one_line(error)
+            return
+        if attempt < limits.retries:
+            time.sleep(min(limits.backoff * 2**attempt, 60.0))
+    result.message = f"gave up after {limits.retries + 1} attempts: {result.message}"
+
+
+def _land(
+    folder: Path,
+    partial: Path,
+    meta: dict[str, Any],
+    response: requests.Response,
+    sha256: str,
+    result: Download,
+) -> None:
+    """Move a complete download into place and remember its validators."""
+    name = str(meta.get("file_name") or "download")
+    if name in {"state.json", ".partial", ".partial.json", ".lock"}:
+        name = f"file-{name.strip('.')}"
+    target = folder / name
+    old = _read_json(folder / "state.json")
+    partial.replace(target)
+    if old and old.get("file_name") and old["file_name"] != name:
+        (folder / old["file_name"]).unlink(missing_ok=True)
+    result.outcome, result.message = "downloaded", ""
+    result.path, result.file_name, result.sha256 = str(target), name, sha256
+    result.bytes = target.stat().st_size
+    result.etag = response.headers.get("ETag")
+    result.last_modified = response.headers.get("Last-Modified")
+    state = {
+        "url": result.url, "final_url": response.url, "file_name": name, "sha256": sha256,
+        "bytes": result.bytes, "etag": result.etag, "last_modified": result.last_modified,
+    }  # fmt: skip
+    tmp = folder / "state.json.tmp"
+    tmp.write_text(json.dumps(state, indent=1))
+    tmp.replace(folder / "state.json")
+
+
+def _one_line(error: BaseException) -> str:
+    """A short message for a network error (requests nests the useful part deep)."""
+    text = str(error)
+    for pattern, short in (
+        (r"Read timed out|ReadTimeout", "timed out waiting for the server"),
+        (r"ConnectTimeout|connect timeout", "timed out connecting"),
+        (r"Max retries exceeded.*too many (5|error)", "server kept answering with errors"),
+        (r"Connection refused", "connection refused"),
+        (r"Name or service not known|nodename nor servname|getaddrinfo", "unknown host"),
+        (r"IncompleteRead|Connection broken|ProtocolError", "transfer cut short by the server"),
+    ):
+        if re.search(pattern, text):
+            return short
+    return re.sub(r"\s+", " ", text)[:300]
+
+
+def fetch(url: str, landing: Path) -> Path:
+    """The landed file of `url` (downloaded unless unchanged); `UnreadableFile` if none."""
+    from ingest.errors import UnreadableFile
+
+    result = download(url, landing)
+    if result.path is None:
+        raise UnreadableFile(f"download failed for {url}: {result.message}")
+    return Path(result.path)

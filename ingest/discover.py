@@ -1,0 +1,256 @@
+"""Discovery: where a hospital's machine-readable file is, read from its `cms-hpt.txt`.
+
+The file is blocks of `key: value` lines, one block per location (`location-name`,
+`source-page-url`, `mrf-url`, `contact-name`, `contact-email`). Real files also carry
+UTF-16, extra blank lines inside a block, prose, URLs without a scheme and several
+locations sharing one `mrf-url`: we read what can be read and record a finding for the rest.
+"""
+
+from __future__ import annotations
+
+import codecs
+import difflib
+import re
+from dataclasses import dataclass, field
+from urllib.parse import urljoin, urlparse
+
+from hpt.findings import Severity
+
+KEYS = ("location-name", "source-page-url", "mrf-url", "contact-name", "contact-email")
+_LINE = re.compile(r"^\s*([A-Za-z][A-Za-z _-]{1,40}?)\s*:\s*(.*?)\s*$")
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+MAX_TXT_BYTES = 1 << 20  # a cms-hpt.txt is a few KB; anything huge is not one
+
+
+@dataclass(frozen=True)
+class SourceFinding:
+    """A problem found while discovering or fetching a facility's file."""
+
+    rule: str
+    severity: Severity
+    message: str
+    line_no: int | None = None
+    value: str | None = None
+
+
+@dataclass
+class HptEntry:
+    """One location block of a `cms-hpt.txt`."""
+
+    location_name: str = ""
+    source_page_url: str = ""
+    mrf_url: str = ""
+    contact_name: str = ""
+    contact_email: str = ""
+    line_no: int = 0
+
+
+@dataclass
+class Discovery:
+    """What a `cms-hpt.txt` says: its location entries and the problems found reading it."""
+
+    url: str
+    entries: list[HptEntry] = field(default_factory=list)
+    findings: list[SourceFinding] = field(default_factory=list)
+
+    @property
+    def mrf_urls(self) -> list[str]:
+        """The distinct usable file URLs, in order of appearance."""
+        return list(dict.fromkeys(e.mrf_url for e in self.entries if e.mrf_url))
+
+
+def decode_text(data: bytes) -> tuple[str, str]:
+    """Text of a small file and the encoding used: BOM first, then UTF-16 without a BOM
+    (NUL bytes every other byte), then UTF-8 with Windows-1252 as the fallback."""
+    for bom, encoding in (
+        (codecs.BOM_UTF8, "utf-8-sig"),
+        (codecs.BOM_UTF16_LE, "utf-16"),
+        (codecs.BOM_UTF16_BE, "utf-16"),
+    ):
+        if data.startswith(bom):
+            return data.decode(encoding, errors="replace"), encoding
+    head = data[:200]
+    if len(head) >= 4 and head[1::2].count(0) > len(head) // 4:
+        return data.decode("utf-16-le", errors="replace"), "utf-16-le"
+    if len(head) >= 4 and head[0::2].count(0) > len(head) // 4:
+        return data.decode("utf-16-be", errors="replace"), "utf-16-be"
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        return data.decode("cp1252", errors="replace"), "cp1252"
+
+
+def normalise_key(raw: str) -> str | None:
+    """`MRF URL`, `mrf_url`, `Mrf-Url` → `mrf-url`; None if it is not a spec key."""
+    key = re.sub(r"[\s_]+", "-", raw.strip().lower())
+    return key if key in KEYS else None
+
+
+def resolve_url(value: str, base: str, line_no: int, findings: list[SourceFinding]) -> str:
+    """An absolute http(s) URL for `value`, or "" (with a finding) if it cannot be one."""
+    value = value.strip().strip("<>\"'")
+    if not value:
+        return ""
+    if value.startswith("//"):
+        value = f"{urlparse(base).scheme}:{value}"
+    elif value.startswith("/"):
+        findings.append(
+            SourceFinding(
+                "hpt.relative_url",
+                "warning",
+                "URL is relative; resolved against the cms-hpt.txt URL",
+                line_no,
+                value,
+            )
+        )
+        value = urljoin(base, value)
+    elif not _SCHEME.match(value) or re.match(r"^[\w.-]+:\d+(/|$)", value):
+        # `www.example.org/x.csv` (or `host:8080/x`): the site's own scheme is the best guess.
+        scheme = urlparse(base).scheme or "https"
+        findings.append(
+            SourceFinding(
+                "hpt.url_no_scheme",
+                "warning",
+                f"URL has no scheme; assumed {scheme}://",
+                line_no,
+                value,
+            )
+        )
+        value = f"{scheme}://{value}"
+    scheme = urlparse(value).scheme.lower()
+    if scheme not in {"http", "https"}:
+        findings.append(
+            SourceFinding(
+                "hpt.url_scheme",
+                "error",
+                f"refused URL scheme {scheme!r}: only http and https",
+                line_no,
+                value,
+            )
+        )
+        return ""
+    return value
+
+
+def parse_cms_hpt(data: bytes, url: str) -> Discovery:
+    """Parse the bytes of a `cms-hpt.txt` fetched from `url` (never raises)."""
+    found = Discovery(url=url)
+    text, encoding = decode_text(data)
+    if encoding.startswith("utf-16"):
+        found.findings.append(
+            SourceFinding(
+                "hpt.encoding", "warning", f"cms-hpt.txt is {encoding.upper()}, not UTF-8"
+            )
+        )
+    current: HptEntry | None = None
+    seen: set[str] = set()
+    prose = 0
+    for line_no, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip().strip("\ufeff")
+        if not stripped:
+            continue  # blank lines separate blocks but also appear inside them
+        match = _LINE.match(stripped)
+        key = normalise_key(match.group(1)) if match else None
+        if match is None or key is None:
+            if stripped.startswith("#"):
+                continue
+            prose += 1
+            if prose <= 5:
+                found.findings.append(
+                    SourceFinding(
+                        "hpt.not_key_value",
+                        "warning",
+                        "line is not a `key: value` of the spec",
+                        line_no,
+                        stripped[:200],
+                    )
+                )
+            continue
+        # A key already set in the current block starts the next location's block.
+        if current is None or key in seen:
+            current = HptEntry(line_no=line_no)
+            found.entries.append(current)
+            seen = set()
+        seen.add(key)
+        value = match.group(2)
+        if key in ("mrf-url", "source-page-url"):
+            value = resolve_url(value, url, line_no, found.findings)
+        setattr(current, key.replace("-", "_"), value)
+    if prose > 5:
+        found.findings.append(
+            SourceFinding(
+                "hpt.not_key_value", "warning", f"{prose} lines in all are not `key: value`"
+            )
+        )
+    _check_entries(found)
+    return found
+
+
+def _check_entries(found: Discovery) -> None:
+    for entry in found.entries:
+        if not entry.mrf_url:
+            found.findings.append(
+                SourceFinding(
+                    "hpt.missing_mrf_url",
+                    "error",
+                    "location block has no usable mrf-url",
+                    entry.line_no,
+                    entry.location_name or None,
+                )
+            )
+        if not entry.location_name:
+            found.findings.append(
+                SourceFinding(
+                    "hpt.missing_location_name",
+                    "warning",
+                    "location block has no location-name",
+                    entry.line_no,
+                )
+            )
+    if not found.mrf_urls:
+        found.findings.append(
+            SourceFinding("hpt.no_entries", "error", "cms-hpt.txt names no machine-readable file")
+        )
+    shared = len(found.entries) - len({e.mrf_url for e in found.entries if e.mrf_url})
+    if found.mrf_urls and shared > 0:
+        found.findings.append(
+            SourceFinding(
+                "hpt.shared_mrf_url",
+                "info",
+                f"{len(found.entries)} locations share {len(found.mrf_urls)} file URL(s)",
+            )
+        )
+
+
+def cms_hpt_url(website: str) -> str:
+    """Where a site's `cms-hpt.txt` is: at the root we were given (scheme added if absent)."""
+    site = website.strip()
+    if not _SCHEME.match(site) or re.match(r"^[\w.-]+:\d+(/|$)", site):
+        site = f"https://{site}"
+    return urljoin(site.rstrip("/") + "/", "cms-hpt.txt")
+
+
+def _norm_name(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", " ", name.lower()).strip()
+
+
+def pick_mrf_url(found: Discovery, name: str, location: str = "") -> tuple[str, str]:
+    """The file URL for one facility and how it was chosen; "" if none fits.
+
+    The `location` (else the facility `name`) is matched against `location-name`: exactly,
+    then closely (names are retyped by hand: `St.` vs `Saint`); a file with one URL needs
+    no match.
+    """
+    urls = found.mrf_urls
+    if len(urls) == 1:
+        return urls[0], "the only file named"
+    if not urls:
+        return "", "no file named"
+    wanted = _norm_name(location or name)
+    candidates = {_norm_name(e.location_name): e.mrf_url for e in found.entries if e.mrf_url}
+    if wanted in candidates:
+        return candidates[wanted], "location-name matches"
+    close = difflib.get_close_matches(wanted, list(candidates), n=1, cutoff=0.75)
+    if close:
+        return candidates[close[0]], f"closest location-name {close[0]!r}"
+    return "", f"no location-name matches {location or name!r} among {len(candidates)}"
