@@ -13,7 +13,7 @@ import re
 
 import polars as pl
 
-from hpt.findings import FindingLog, Severity
+from hpt.findings import FindingLog
 from transform.schema import (
     BILLING_CLASSES,
     CANONICAL_SCHEMA,
@@ -46,11 +46,34 @@ def _enum_lower(name: str) -> pl.Expr:
     return _text(name).str.to_lowercase().str.replace_all(r"\s+", " ")
 
 
+def _per_unique(raw: pl.DataFrame, name: str, expr: pl.Expr) -> pl.Series:
+    """`expr` over a low-cardinality column, computed once per distinct value."""
+    values = raw.select(pl.col(name).unique())
+    mapping = values.with_columns(expr.alias("__out"))
+    return (
+        raw.select(pl.col(name))
+        .join(mapping, on=name, how="left", nulls_equal=True, maintain_order="left")["__out"]
+        .alias(name)
+    )
+
+
 def _number(name: str) -> pl.Expr:
-    """A float from plain or `$1,200.00`-style text; null when it can't be parsed."""
-    raw = pl.col(name).str.strip_chars()
-    plain = raw.cast(pl.Float64, strict=False)
-    return plain.fill_null(raw.str.replace_all(_NOISE, "").cast(pl.Float64, strict=False))
+    """A float from plain text (the fast path; see `_messy_numbers` for the rest)."""
+    return pl.col(name).cast(pl.Float64, strict=False)
+
+
+def _messy_number(name: str) -> pl.Expr:
+    """A float from padded or `$1,200.00`-style text; null when it can't be parsed."""
+    return pl.col(name).str.replace_all(_NOISE, "").cast(pl.Float64, strict=False)
+
+
+def _messy_numbers(raw: pl.DataFrame, batch: pl.DataFrame) -> pl.DataFrame:
+    """Re-parse only the number columns where the fast path left values unparsed."""
+    retry = [c for c in NUMBER_COLUMNS if batch[c].null_count() > raw[c].null_count()]
+    if not retry:
+        return batch
+    fixed = raw.select(_messy_number(c) for c in retry)
+    return batch.with_columns(batch[c].fill_null(fixed[c]) for c in retry)
 
 
 def _codes() -> pl.Expr:
@@ -77,33 +100,16 @@ def _codes() -> pl.Expr:
 
 def _record_number_findings(raw: pl.DataFrame, parsed: pl.DataFrame, log: FindingLog) -> None:
     """Unparseable numbers and nine-9 placeholders, one finding per cell."""
-    present = [c for c in NUMBER_COLUMNS if raw.schema.get(c) == pl.String]
-    if not present or raw.height == 0:
-        return
-    flags = pl.DataFrame(
-        {
-            **{
-                f"bad:{c}": raw[c].is_not_null()
-                & (raw[c].str.strip_chars() != "")
-                & parsed[c].is_null()
-                for c in present
-            },
-            **{f"nine:{c}": parsed[c] == PLACEHOLDER for c in present},
-        }
-    )
-    any_hit = flags.select(pl.any_horizontal(pl.all()).any()).item()
-    if not any_hit:
-        return
-    for c in present:
-        checks: tuple[tuple[str, str, Severity, str], ...] = (
-            ("bad", "value.number", "error", f"{c} is not a number"),
-            ("nine", "alert.nine_nines", "alert", f"{c} is the 999999999 placeholder"),
-        )
-        for kind, rule, severity, message in checks:
-            mask = flags[f"{kind}:{c}"].fill_null(False)
-            if mask.any():
-                hits = pl.DataFrame({"row_no": raw["row_no"], "value": raw[c]}).filter(mask)
-                log.add_frame(rule, severity, message, hits, c)
+    for c in NUMBER_COLUMNS:
+        if parsed[c].null_count() > raw[c].null_count():
+            bad = raw[c].is_not_null() & (raw[c].str.strip_chars() != "") & parsed[c].is_null()
+            if bad.any():
+                hits = pl.DataFrame({"row_no": raw["row_no"], "value": raw[c]}).filter(bad)
+                log.add_frame("value.number", "error", f"{c} is not a number", hits, c)
+        nines = (parsed[c] == PLACEHOLDER).fill_null(False)
+        if nines.any():
+            hits = pl.DataFrame({"row_no": raw["row_no"], "value": raw[c]}).filter(nines)
+            log.add_frame("alert.nine_nines", "alert", f"{c} is the 999999999 placeholder", hits, c)
 
 
 def _record_enum_findings(batch: pl.DataFrame, log: FindingLog) -> None:
@@ -115,6 +121,13 @@ def _record_enum_findings(batch: pl.DataFrame, log: FindingLog) -> None:
             hits = batch.select("row_no", pl.col(column).alias("value")).filter(mask)
             message = f"{column} is not one of the CMS values ({', '.join(sorted(allowed))})"
             log.add_frame("value.enum", "error", message, hits, column)
+
+
+#: Columns with few distinct values, normalised once per value.
+LOW_CARDINALITY: dict[str, pl.Expr] = {
+    **{name: _enum_lower(name) for name in [*LOWER_ENUMS, "allowed_count"]},
+    "drug_unit_type": _text("drug_unit_type").str.to_uppercase(),
+}
 
 
 def conform_raw(raw: pl.DataFrame) -> pl.DataFrame:
@@ -138,14 +151,16 @@ def standard_charges(raw: pl.DataFrame, log: FindingLog) -> pl.DataFrame:
             exprs.append(_codes().alias("codes"))
         elif name in NUMBER_COLUMNS:
             exprs.append(_number(name).alias(name))
-        elif name in LOWER_ENUMS or name == "allowed_count":
-            exprs.append(_enum_lower(name).alias(name))
-        elif name == "drug_unit_type":
-            exprs.append(_text(name).str.to_uppercase().alias(name))
+        elif name in LOW_CARDINALITY:
+            exprs.append(pl.col(name))
         else:
             exprs.append(_text(name).alias(name))
         assert dtype is not None
     batch = raw.select(exprs)
+    batch = batch.with_columns(
+        _per_unique(raw, name, expr) for name, expr in LOW_CARDINALITY.items()
+    )
+    batch = _messy_numbers(raw, batch)
     _record_number_findings(raw, batch, log)
     _record_enum_findings(batch, log)
     placeholders = [

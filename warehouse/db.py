@@ -4,7 +4,7 @@ Layout for `--db data/hpt.duckdb`:
 
 * `data/hpt.duckdb` — the writer's catalog (facilities, files, findings, views). Only loads
   open it, briefly.
-* `data/hpt-charges/<facility_id>/<file_id>.parquet` — the charges of one ingested file,
+* `data/hpt-charges/<facility_id>/<file_id>/part-*.parquet` — the charges of one ingested file,
   written once, never changed.
 * `data/hpt-published/current.duckdb` — the read snapshot for the dashboard and analysts:
   a copy of the catalog made after loads, switched in atomically, so readers never hold
@@ -60,7 +60,8 @@ class Warehouse:
         return self.charges_dir / "_empty.parquet"
 
     def charges_path(self, facility_id: str, file_id: str) -> Path:
-        return self.charges_dir / facility_id / f"{file_id}.parquet"
+        """The folder of Parquet parts holding one ingested file's charges."""
+        return self.charges_dir / facility_id / file_id
 
 
 def migrations() -> list[tuple[int, str, str]]:

@@ -24,8 +24,8 @@ def _sql_list(paths: list[str]) -> str:
     return "[" + ", ".join("'" + p.replace("'", "''") + "'" for p in paths) + "]"
 
 
-def _parquet_view(name: str, paths: list[str], empty: str) -> str:
-    source = _sql_list(paths or [empty])
+def _parquet_view(name: str, folders: list[str], empty: str) -> str:
+    source = _sql_list([f"{folder}/*.parquet" for folder in folders] or [empty])
     return (
         f"CREATE OR REPLACE VIEW {name} AS SELECT {CHARGE_COLUMNS} "
         f"FROM read_parquet({source}, union_by_name = true)"

@@ -214,6 +214,7 @@ def write_tall(
     writer.writerow(names + trailing)
     writer.writerow(values + trailing)
     writer.writerow(header + trailing)
+    path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("wb") as out:
         if "bom" in patho:
             out.write(codecs.BOM_UTF8)

@@ -1,0 +1,57 @@
+# Two commands on a fresh machine: `make run` and `make test`. Everything else is optional.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DATA ?= data
+export UV_PYTHON_DOWNLOADS := never
+export HPT_DB ?= $(DATA)/hpt.duckdb
+
+.PHONY: help install chromium lint test test-fast run bench clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
+
+$(VENV)/.synced: pyproject.toml uv.lock
+	@$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
+	$(PYTHON) -m uv sync --frozen --python 3.11
+	@touch $@
+
+install: $(VENV)/.synced  ## create .venv with the locked dependencies
+
+chromium:  ## Debian's Chromium for the real-browser tests
+	@command -v chromium >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null; }
+
+lint: install  ## ruff and mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: install chromium lint  ## everything, as CI runs it
+	$(BIN)/pytest
+
+test-fast: install  ## the tests without browser and scheduler tests
+	$(BIN)/pytest -m "not browser and not scheduler"
+
+run: install  ## generate demo hospitals, ingest them, print the summary and a comparison
+	@rm -rf $(DATA)/demo && mkdir -p $(DATA)/demo
+	@for seed in 1 2 3 4 5; do \
+	  $(BIN)/hpt synth $(DATA)/demo/hospital-$$seed.csv --seed $$seed --items 400 >/dev/null && \
+	  $(BIN)/hpt ingest $(DATA)/demo/hospital-$$seed.csv | head -4; done
+	$(BIN)/hpt summary
+	@echo "Knee MRI (CPT 73721), median negotiated price per hospital:"
+	$(BIN)/hpt sql "SELECT facility_id, count(*) AS rates, median(negotiated_dollar) AS median_negotiated, \
+	  min(discounted_cash) AS cash FROM standard_charge_codes WHERE code_type = 'CPT' AND code = '73721' \
+	  GROUP BY facility_id ORDER BY median_negotiated"
+
+bench: install  ## throughput and memory benchmarks (writes ~GB files under bench/out/)
+	@for script in bench/bench_*.py; do \
+	  case $$script in *bench_warehouse.py) continue;; esac; \
+	  echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+clean:  ## remove generated data and benchmark files (not the venv)
+	rm -rf $(DATA) bench/out

@@ -1,0 +1,97 @@
+"""`hpt summary`, `hpt sql` and `hpt synth`: look into a warehouse, make test files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import duckdb
+import typer
+from rich.table import Table
+
+from hpt.cli import DbOption, app, console, db_path
+
+
+def frame_table(frame: object, title: str | None = None, limit: int = 50) -> Table:
+    """A rich table of a Polars DataFrame (money-like floats with two decimals)."""
+    import polars as pl
+
+    assert isinstance(frame, pl.DataFrame)
+    table = Table(*frame.columns, title=title, title_justify="left")
+    for row in frame.head(limit).iter_rows():
+        table.add_row(
+            *("" if v is None else f"{v:,.2f}" if isinstance(v, float) else str(v) for v in row)
+        )
+    if frame.height > limit:
+        table.caption = f"{frame.height - limit:,} more rows not shown"
+    return table
+
+
+def open_published(db: Path | None) -> duckdb.DuckDBPyConnection:
+    """The published warehouse, or a one-line error and exit 1 when there is none yet."""
+    from warehouse.db import Warehouse, reader
+
+    try:
+        return reader(Warehouse.at(db_path(db)))
+    except FileNotFoundError as error:
+        console.print(f"[red]error:[/] {error}", soft_wrap=True, highlight=False)
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def summary(db: DbOption = None) -> None:
+    """Summarise the published warehouse: facilities, files, charges, codes, failures."""
+    from warehouse.summary import facility_overview, totals
+
+    con = open_published(db)
+    for key, value in totals(con).items():
+        console.print(f"[bold]{key.replace('_', ' ')}[/]: {value:,}")
+    console.print(frame_table(facility_overview(con), title="current file per facility"))
+
+
+@app.command()
+def sql(
+    query: Annotated[
+        str, typer.Argument(help="A read-only SQL query, e.g. over standard_charges.")
+    ],
+    db: DbOption = None,
+    limit: Annotated[int, typer.Option(help="Rows to print.")] = 50,
+) -> None:
+    """Run a read-only SQL query on the published warehouse and print the result."""
+    con = open_published(db)
+    try:
+        frame = con.sql(query).pl()
+    except duckdb.Error as error:
+        console.print(f"[red]error:[/] {str(error).splitlines()[0]}", soft_wrap=True)
+        raise typer.Exit(1) from None
+    console.print(frame_table(frame, limit=limit))
+
+
+@app.command()
+def synth(
+    path: Annotated[Path, typer.Argument(help="File to write.")],
+    layout: Annotated[str, typer.Option(help="tall (wide and json where available).")] = "tall",
+    items: Annotated[int, typer.Option(help="Chargemaster items to write.")] = 200,
+    size_mb: Annotated[float, typer.Option(help="Write until the file is this big instead.")] = 0,
+    version: Annotated[str, typer.Option(help="Template version, e.g. 3.0.0 or 2.0.0.")] = "3.0.0",
+    seed: Annotated[int, typer.Option(help="Seed: the same seed makes the same hospital.")] = 1,
+    pathology: Annotated[
+        list[str] | None, typer.Option(help="Add a real-world pathology (repeatable).")
+    ] = None,
+) -> None:
+    """Write a synthetic CMS machine-readable file for a fictional hospital."""
+    from hpt.synthetic.tall import tall_file
+
+    if layout != "tall":
+        console.print(f"[red]error:[/] layout {layout!r} is not available here")
+        raise typer.Exit(2)
+    target = int(size_mb * 1e6) if size_mb else None
+    rows = tall_file(
+        path,
+        n_items=items,
+        target_bytes=target,
+        version=version,
+        seed=seed,
+        pathologies=pathology or (),
+    )
+    console.print(f"wrote {path} ({rows:,} rows, {path.stat().st_size / 1e6:,.1f} MB)")
