@@ -1,0 +1,99 @@
+"""`hpt validate`: the CMS conformance report of one file (exit 1 when it is not valid)."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import polars as pl
+import typer
+from rich.table import Table
+
+from hpt.cli import app, console, err
+from quality.versions import VERSION_CHOICES
+
+EXAMPLES_PER_RULE = 5
+
+
+def print_report(validation: object) -> None:
+    """Verdict, file facts, counts per rule, and a few examples of each."""
+    from hpt.validation import Validation
+
+    assert isinstance(validation, Validation)
+    v = validation
+    if v.unreadable:
+        err.print(f"[red]INVALID[/] {v.source}: {v.unreadable}", highlight=False)
+        return
+    verdict = "[green]VALID[/]" if v.valid else "[red]INVALID[/]"
+    console.print(f"{verdict} {v.source}", highlight=False)
+    facts = Table(show_header=False, box=None)
+    for label, value in [
+        ("layout", v.layout),
+        (
+            "version",
+            f"{v.version_claimed or '(none)'} → checked to {v.rule_set} ({v.version_reason})",
+        ),
+        ("rows", f"{v.rows:,}"),
+        ("errors", f"{v.log.count('error'):,}"),
+        ("alerts", f"{v.log.count('alert'):,}"),
+        ("time", f"{v.seconds:,.2f} s"),
+    ]:
+        facts.add_row(f"[bold]{label}[/]", str(value))
+    console.print(facts)
+    if v.stopped_after is not None:
+        console.print(
+            f"stopped after {v.stopped_after:,} errors (--max-errors); counts are partial"
+        )
+    if not v.log.counts:
+        return
+    counts = Table("rule", "severity", "count", title="findings by rule", title_justify="left")
+    for rule, n in v.log.by_rule().items():
+        counts.add_row(rule, v.log.severities[rule], f"{n:,}")
+    console.print(counts)
+    examples = Table("rule", "row", "column", "value", "message", title="examples")
+    frame = v.log.frame().group_by("rule", maintain_order=True).head(EXAMPLES_PER_RULE)
+    for row in frame.iter_rows(named=True):
+        value = row["value"]
+        examples.add_row(
+            row["rule"],
+            "" if row["row_no"] is None else str(row["row_no"]),
+            row["column"] or "",
+            "" if value is None else str(value)[:60],
+            row["message"],
+        )
+    console.print(examples)
+
+
+@app.command()
+def validate(
+    source: Annotated[str, typer.Argument(help="A local file or an http(s) URL of an MRF.")],
+    version: Annotated[
+        str | None,
+        typer.Option(
+            "--version",
+            help=f"Check to this CMS rule set ({'|'.join(VERSION_CHOICES)}) instead of the "
+            "one the file's version cell implies.",
+        ),
+    ] = None,
+    output: Annotated[str, typer.Option("--format", help="Report format: text or json.")] = "text",
+    max_errors: Annotated[
+        int, typer.Option("--max-errors", help="Stop reading after N errors (0: read all).")
+    ] = 0,
+) -> None:
+    """Check a file against the CMS rules of its template version; exit 1 if not valid."""
+    from hpt.validation import validate_source
+
+    if version is not None and version not in VERSION_CHOICES:
+        err.print(f"[red]error:[/] --version must be one of {', '.join(VERSION_CHOICES)}")
+        raise typer.Exit(2)
+    if output not in ("text", "json"):
+        err.print("[red]error:[/] --format must be text or json")
+        raise typer.Exit(2)
+    result = validate_source(source, version=version, max_errors=max_errors)
+    if output == "json":
+        typer.echo(json.dumps(result.as_dict(), default=str, indent=2))
+    else:
+        with pl.Config(fmt_str_lengths=60):
+            print_report(result)
+    if not result.valid:
+        raise typer.Exit(1)
