@@ -68,3 +68,20 @@ register(
     "User-Agent sent with every request (browser-like: some sites block others).",
 )
 register("HPT_DEMO_PORT", "8765", "Port of the demo universe server (`hpt demo serve`).")
+register(
+    "HPT_QUALITY_GATE", "on", "Data-quality gate before loading a file (`off` loads unchecked)."
+)
+register(
+    "HPT_QUALITY_TRUNCATION",
+    "0.5",
+    "A file with fewer rows than this fraction of its predecessor's is held as truncated.",
+)
+register(
+    "HPT_QUALITY_PRICE_CEILING", "10000000", "Dollar amount above which a price is implausible."
+)
+register(
+    "HPT_QUALITY_MAX_AGE_DAYS", "365", "Days after which a current file's last_updated_on is stale."
+)
+register(
+    "HPT_QUALITY_DOCS", "", "Data Docs folder; default `<db stem>-quality` beside the catalog."
+)

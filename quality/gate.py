@@ -1,0 +1,264 @@
+"""The data-quality gate between transform and publish, and the warehouse check after it.
+
+`gate(wh, staged)` validates one file's normalised batch (its Parquet data) before it is
+loaded: a blocking failure quarantines it, a sharp drop in rows holds it back, warnings are
+recorded. `check_warehouse(wh)` validates the published warehouse. The `hpt` CLI and the
+Airflow DAG call these same functions. Great Expectations is imported only inside them:
+it is slow to import and a DAG file is parsed often.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from hpt import settings
+from quality.store import (
+    Quarantined,
+    record_outcomes,
+    record_quarantine,
+    release_quarantine,
+)
+from quality.validate import Outcome
+from warehouse.db import Warehouse, writer
+from warehouse.load import StagedFile, log_attempt
+from warehouse.publish import publish
+from warehouse.views import refresh_charge_views
+
+
+@dataclass
+class GateResult:
+    """The verdict on one batch (or on the warehouse): JSON-friendly via `as_dict()`.
+
+    `outcome` is `passed`, `held`, `quarantined` or `skipped` (gate switched off); for the
+    warehouse check `passed` or `failed`.
+    """
+
+    outcome: str
+    message: str = ""
+    file_id: str | None = None
+    facility_id: str | None = None
+    run_id: str = ""
+    seconds: float = 0.0
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    @property
+    def status(self) -> str | None:
+        """The `files.status` to load the batch with; None when it must not be loaded."""
+        return {"passed": "loaded", "skipped": "loaded", "held": "held"}.get(self.outcome)
+
+    def failed(self, *severities: str) -> list[Outcome]:
+        return [o for o in self.outcomes if not o.success and o.severity in severities]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "outcome": self.outcome,
+            "message": self.message,
+            "file_id": self.file_id,
+            "facility_id": self.facility_id,
+            "run_id": self.run_id,
+            "seconds": round(self.seconds, 3),
+            "evaluated": len(self.outcomes),
+            "failed": [o.as_dict() for o in self.outcomes if not o.success],
+        }
+
+
+def docs_dir(wh: Warehouse) -> Path:
+    """Where Data Docs are built: HPT_QUALITY_DOCS, else `<db stem>-quality` beside the db."""
+    configured = settings.get("HPT_QUALITY_DOCS")
+    return Path(configured) if configured else wh.root / f"{wh.db_path.stem}-quality"
+
+
+def _previous_rows(wh: Warehouse, facility_id: str, file_id: str) -> int | None:
+    """Row count of the facility's current file (None for a first file)."""
+    if not wh.db_path.exists():
+        return None
+    with writer(wh) as con:
+        row = con.execute(
+            "SELECT row_count FROM current_files WHERE facility_id = ? AND file_id <> ?",
+            [facility_id, file_id],
+        ).fetchone()
+    return None if row is None else int(row[0])
+
+
+def _verdict(result: GateResult, previous: int | None, fraction: float, rows: int) -> None:
+    blocking = result.failed("blocking")
+    if blocking:
+        more = f" (+{len(blocking) - 1} more)" if len(blocking) > 1 else ""
+        result.outcome = "quarantined"
+        result.message = f"quarantined: {blocking[0].line()}{more}; see `hpt quality`"
+    elif result.failed("hold"):
+        result.outcome = "held"
+        share = rows / previous if previous else 0.0
+        result.message = (
+            f"held as suspicious: {rows:,} rows is {share:.0%} of the previous file's "
+            f"{previous:,} (below {fraction:.0%}); `hpt accept {result.file_id}` publishes it"
+        )
+    else:
+        warnings = result.failed("warning")
+        result.outcome = "passed"
+        if warnings:
+            result.message = f"{len(warnings)} data-quality warning(s): {warnings[0].line()}"
+
+
+def validate_batch(
+    staged: StagedFile, previous_rows: int | None, docs: Path | None = None
+) -> GateResult:
+    """Run the batch suites over a staged file's Parquet data; decide, store nothing."""
+    from quality import gx_duckdb
+    from quality.suites import charges_query, charges_suite, codes_query, codes_suite
+    from quality.validate import run_suite
+
+    started = time.monotonic()
+    fraction = settings.get_float("HPT_QUALITY_TRUNCATION")
+    min_rows = math.ceil(previous_rows * fraction) if previous_rows else 0
+    result = GateResult(
+        outcome="passed",
+        file_id=staged.file_id,
+        facility_id=staged.facility_id,
+        run_id=uuid.uuid4().hex,
+    )
+    ctx = gx_duckdb.context(docs)
+    source = gx_duckdb.duckdb_source(ctx, staged.file_id)
+    try:
+        ceiling = settings.get_float("HPT_QUALITY_PRICE_CEILING")
+        params = {"reader_rows": staged.row_count, "min_rows": min_rows}
+        result.outcomes += run_suite(
+            ctx, source, charges_query(staged.data_path), charges_suite(ceiling), params,
+            docs=docs is not None,
+        )  # fmt: skip
+        result.outcomes += run_suite(
+            ctx, source, codes_query(staged.data_path), codes_suite(), docs=docs is not None
+        )
+    finally:
+        gx_duckdb.close(source)
+    _verdict(result, previous_rows, fraction, staged.row_count)
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def gate(wh: Warehouse, staged: StagedFile) -> GateResult:
+    """Validate a staged file before it is loaded; record the results (and a quarantine).
+
+    The caller loads the file with `result.status` (`loaded` or `held`), or not at all
+    when it is None (quarantined).
+    """
+    if settings.get("HPT_QUALITY_GATE").lower() in {"0", "off", "false", "no"}:
+        return GateResult(outcome="skipped", file_id=staged.file_id, message="gate is off")
+    previous = _previous_rows(wh, staged.facility_id, staged.file_id)
+    result = validate_batch(staged, previous, docs_dir(wh))
+    with writer(wh) as con:
+        con.execute("BEGIN")
+        record_outcomes(
+            con, result.run_id, result.outcomes,
+            file_id=staged.file_id, facility_id=staged.facility_id,
+        )  # fmt: skip
+        if result.outcome == "quarantined":
+            record_quarantine(
+                con,
+                Quarantined(
+                    file_id=staged.file_id,
+                    facility_id=staged.facility_id,
+                    source=staged.source,
+                    sha256=staged.sha256,
+                    data_path=staged.data_path,
+                    row_count=staged.row_count,
+                    run_id=result.run_id,
+                    reason=result.message,
+                    summary=result.as_dict(),
+                ),
+            )
+        else:
+            release_quarantine(con, staged.file_id)
+        con.execute("COMMIT")
+    return result
+
+
+def accept(wh: Warehouse, file_id: str) -> str:
+    """An operator accepts a held file: it becomes loaded (current if newest), published."""
+    with writer(wh) as con:
+        row = con.execute(
+            "SELECT facility_id, status, source, sha256 FROM files WHERE file_id = ?", [file_id]
+        ).fetchone()
+        if row is None:
+            raise ValueError(f"no file {file_id} in the warehouse (see `hpt quality`)")
+        facility_id, status, source, sha256 = row
+        if status != "held":
+            raise ValueError(f"file {file_id} is {status}, not held: nothing to accept")
+        con.execute("BEGIN")
+        con.execute(
+            "UPDATE files SET status = 'loaded', status_reason = ? WHERE file_id = ?",
+            [f"accepted by an operator on {dt.date.today().isoformat()}", file_id],
+        )
+        refresh_charge_views(con, wh)
+        con.execute("COMMIT")
+    log_attempt(
+        wh, facility_id=facility_id, source=source, sha256=sha256, outcome="loaded",
+        message="held file accepted by an operator", file_id=file_id, seconds=0.0,
+    )  # fmt: skip
+    publish(wh)
+    return f"accepted {file_id}: loaded and published for {facility_id}"
+
+
+def _tables(database: Path) -> set[str]:
+    con = duckdb.connect(str(database), read_only=True)
+    try:
+        rows = con.execute("SELECT table_name FROM information_schema.tables").fetchall()
+        cols = con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'facilities'"
+        ).fetchall()
+    finally:
+        con.close()
+    return {r[0] for r in rows} | {f"facilities.{c[0]}" for c in cols}
+
+
+def check_warehouse(wh: Warehouse, today: dt.date | None = None) -> GateResult:
+    """Validate the published warehouse, record the results and publish them.
+
+    `today` is the run's logical date (freshness is measured from it).
+    """
+    from quality import gx_duckdb
+    from quality.suites import warehouse_queries, warehouse_suites
+    from quality.validate import run_suite
+
+    started = time.monotonic()
+    if not wh.published_path.exists():
+        raise FileNotFoundError(f"no published warehouse at {wh.published_path}")
+    snapshot = wh.published_path.resolve()
+    found = _tables(snapshot)
+    day = today or dt.date.today()
+    queries = warehouse_queries(
+        f"DATE '{day.isoformat()}'",
+        has_registry="facilities.registered" in found,
+        has_downloads="download_attempts" in found,
+    )
+    suites = warehouse_suites(settings.get_int("HPT_QUALITY_MAX_AGE_DAYS"))
+    result = GateResult(outcome="passed", run_id=uuid.uuid4().hex)
+    docs = docs_dir(wh)
+    ctx = gx_duckdb.context(docs)
+    source = gx_duckdb.duckdb_source(ctx, "warehouse", snapshot)
+    try:
+        for name, suite in suites.items():
+            result.outcomes += run_suite(ctx, source, queries[name], suite, docs=True)
+    finally:
+        gx_duckdb.close(source)
+    errors = result.failed("error")
+    if errors:
+        result.outcome = "failed"
+        result.message = f"warehouse check failed: {errors[0].line()}"
+    elif result.failed("warning"):
+        result.message = f"warehouse warning: {result.failed('warning')[0].line()}"
+    with writer(wh) as con:
+        con.execute("BEGIN")
+        record_outcomes(con, result.run_id, result.outcomes)
+        con.execute("COMMIT")
+    publish(wh)
+    result.seconds = time.monotonic() - started
+    return result

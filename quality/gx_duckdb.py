@@ -1,0 +1,108 @@
+"""Great Expectations over DuckDB: one context factory and the one fix GX needs for DuckDB.
+
+GX has no Polars data source, and validating a 1 GB file through pandas would materialise
+it (about 5 GB of memory). DuckDB reads the file's Parquet lazily, column by column, so we
+validate through GX's SQL data source on `duckdb-engine`: every metric becomes one SQL query
+that DuckDB answers from the Parquet file.
+
+GX closes a SQLAlchemy connection after each query unless the dialect is listed in
+`_PERSISTED_CONNECTION_DIALECTS`; with duckdb-engine that closes the connection before GX
+reads the results (IndexError in `resolve_metric_bundle`). `enable_duckdb()` lists DuckDB
+there. A test (tests/quality/test_gx_duckdb.py) fails loudly if a GX upgrade moves or
+renames that tuple, so the fix cannot silently stop applying.
+
+Regex and LIKE expectations are not implemented for this dialect: derive such checks as
+columns in the asset's SQL instead.
+"""
+
+from __future__ import annotations
+
+import enum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from great_expectations.data_context import AbstractDataContext
+    from great_expectations.datasource.fluent import SQLDatasource
+
+
+class _DuckDBDialect(enum.StrEnum):
+    """Stands in for a `GXSqlDialect` member: GX compares `.value` and plain string names."""
+
+    DUCKDB = "duckdb"
+
+
+def enable_duckdb() -> bool:
+    """Make GX keep one connection per DuckDB engine; True if the fix is (now) in place.
+
+    Raises RuntimeError when GX no longer has the hook, so an upgrade fails loudly.
+    """
+    from great_expectations.execution_engine import sqlalchemy_execution_engine as engine
+
+    dialects = getattr(engine, "_PERSISTED_CONNECTION_DIALECTS", None)
+    if not isinstance(dialects, tuple):
+        raise RuntimeError(
+            "great_expectations changed: sqlalchemy_execution_engine._PERSISTED_CONNECTION_"
+            "DIALECTS is gone; revisit quality/gx_duckdb.py before validating over DuckDB"
+        )
+    if not any(getattr(d, "value", d) == "duckdb" for d in dialects):
+        engine._PERSISTED_CONNECTION_DIALECTS = (*dialects, _DuckDBDialect.DUCKDB)  # type: ignore[assignment]
+    return True
+
+
+def context(docs_dir: Path | None = None) -> AbstractDataContext:
+    """An ephemeral GX context; with `docs_dir`, results and Data Docs persist under it."""
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        InMemoryStoreBackendDefaults,
+        ProgressBarsConfig,
+    )
+
+    enable_duckdb()
+    config = DataContextConfig(
+        store_backend_defaults=InMemoryStoreBackendDefaults(),
+        progress_bars=ProgressBarsConfig(globally=False),
+        analytics_enabled=False,
+    )
+    if docs_dir is not None:
+        # Suites live in code; only results are kept on disk, so the Data Docs index lists
+        # every validation ever run, not only this process's.
+        config.stores["validation_results_store"] = {
+            "class_name": "ValidationResultsStore",
+            "store_backend": {
+                "class_name": "TupleFilesystemStoreBackend",
+                "base_directory": str(docs_dir / "results"),
+            },
+        }
+        config.data_docs_sites = {
+            "hpt": {
+                "class_name": "SiteBuilder",
+                "store_backend": {
+                    "class_name": "TupleFilesystemStoreBackend",
+                    "base_directory": str(docs_dir / "site"),
+                },
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            }
+        }
+    return gx.get_context(mode="ephemeral", project_config=config)
+
+
+def duckdb_source(
+    ctx: AbstractDataContext, name: str, database: Path | None = None
+) -> SQLDatasource:
+    """A GX SQL data source on DuckDB: in memory (for Parquet queries) or a file, read-only."""
+    if database is None:
+        return ctx.data_sources.add_sql(name, connection_string="duckdb:///:memory:")
+    kwargs: dict[str, Any] = {"connect_args": {"read_only": True}}
+    return ctx.data_sources.add_sql(name, connection_string=f"duckdb:///{database}", kwargs=kwargs)
+
+
+def close(source: SQLDatasource) -> None:
+    """Close the persisted connection now (a read-only file stays locked while it is open)."""
+    engine = source.get_execution_engine()
+    connection = getattr(engine, "_connection", None)
+    if connection is not None:
+        connection.close()
+        engine._connection = None
+    engine.engine.dispose()

@@ -1,0 +1,287 @@
+"""The expectation suites, built in code: what loaded data must look like to be compared.
+
+Each expectation carries `meta.severity`:
+
+* `blocking` — the batch is not fit to compare; it is quarantined, never published;
+* `hold` — the batch looks truncated; it is loaded as `held` until an operator accepts it;
+* `warning` — recorded and shown, the batch is published;
+* `error` — (warehouse suite) an invariant of the published warehouse is broken.
+
+`mostly` thresholds are used where real, legal files contain a few exceptions (each says
+why); a whole column going wrong still fails.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from transform.schema import (
+    BILLING_CLASSES,
+    CODE_TYPES_V3,
+    DRUG_UNIT_TYPES,
+    ITEM_MONEY,
+    METHODOLOGIES,
+    PAYER_MONEY,
+    SETTINGS,
+)
+
+if TYPE_CHECKING:
+    from great_expectations import ExpectationSuite
+
+CHARGES = "standard_charges"
+CODES = "standard_charge_codes"
+WAREHOUSE_FILES = "warehouse_current_files"
+WAREHOUSE_CODES = "warehouse_codes"
+WAREHOUSE_REGISTRY = "warehouse_registry"
+
+#: Dollar columns checked against [0, ceiling]; `negotiated_percentage` has its own range.
+DOLLARS = [c for c in [*ITEM_MONEY, *PAYER_MONEY] if c != "negotiated_percentage"]
+
+
+def _sql_path(path: Path | str) -> str:
+    """A file's charges as a `read_parquet` argument: one Parquet file or a folder of parts."""
+    text = f"{path}/*.parquet" if Path(path).is_dir() else str(path)
+    return "'" + text.replace("'", "''") + "'"
+
+
+def charges_query(parquet: Path | str) -> str:
+    """The charge batch as GX sees it: the stored columns plus derived ones.
+
+    `code_count` and `has_price` are null for modifier rows (a modifier with no codes of
+    its own is legal, CMS rule 11), so those rows are not counted against the batch.
+    """
+    dollars = ", ".join(DOLLARS)
+    modifier_row = "(coalesce(len(codes), 0) = 0 AND modifiers IS NOT NULL)"
+    return f"""
+        SELECT file_id, facility_id, description, setting, billing_class, methodology,
+               drug_unit_type, negotiated_percentage, {dollars},
+               CASE WHEN {modifier_row} THEN NULL ELSE coalesce(len(codes), 0) END
+                   AS code_count,
+               CASE WHEN {modifier_row} THEN NULL
+                    ELSE coalesce(gross_charge, discounted_cash, negotiated_dollar,
+                                  negotiated_percentage) IS NOT NULL
+                         OR negotiated_algorithm IS NOT NULL END AS has_price
+        FROM read_parquet({_sql_path(parquet)})
+    """
+
+
+def codes_query(parquet: Path | str) -> str:
+    """One row per (standard charge, code) of the batch."""
+    return f"""
+        SELECT u.code.type AS code_type, u.code.code AS code
+        FROM read_parquet({_sql_path(parquet)}) AS c, UNNEST(c.codes) AS u(code)
+    """
+
+
+def _meta(severity: str, why: str) -> dict[str, Any]:
+    return {"severity": severity, "why": why}
+
+
+def charges_suite(price_ceiling: float) -> ExpectationSuite:
+    """Expectations on one file's normalised standard-charge batch."""
+    import great_expectations as gx
+    from great_expectations import expectations as gxe
+
+    suite = gx.ExpectationSuite(name=CHARGES)
+    add = suite.add_expectation
+    add(
+        gxe.ExpectTableRowCountToEqual(
+            value={"$PARAMETER": "reader_rows"},
+            meta=_meta("blocking", "the Parquet file holds every row the reader emitted"),
+        )
+    )
+    add(
+        gxe.ExpectTableRowCountToBeBetween(
+            min_value={"$PARAMETER": "min_rows"},
+            meta=_meta("hold", "a sharp drop from the previous file is a truncated download"),
+        )
+    )
+    for column in ("file_id", "facility_id", "description", "setting"):
+        add(
+            gxe.ExpectColumnValuesToNotBeNull(
+                column=column, meta=_meta("blocking", f"{column} is a comparison key")
+            )
+        )
+    add(
+        gxe.ExpectColumnValuesToBeBetween(
+            column="code_count",
+            min_value=1,
+            meta=_meta("blocking", "a charge without a code cannot be matched across hospitals"),
+        )
+    )
+    add(
+        gxe.ExpectColumnValuesToBeInSet(
+            column="has_price",
+            value_set=[True],
+            # A few rows carry only notes in real files; a batch without prices is not data.
+            mostly=0.95,
+            meta=_meta("blocking", "rows need a gross, cash or negotiated charge"),
+        )
+    )
+    for column in DOLLARS:
+        add(
+            gxe.ExpectColumnValuesToBeBetween(
+                column=column,
+                min_value=0,
+                max_value=price_ceiling,
+                # Chargemasters carry the odd credit line (a negative adjustment) or a
+                # mistyped amount; more than 1 in 1,000 means a shifted or sign-flipped column.
+                mostly=0.999,
+                meta=_meta("blocking", f"{column} is a price: ≥ 0 and below the ceiling"),
+            )
+        )
+    add(
+        gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+            column_A="deidentified_max",
+            column_B="deidentified_min",
+            or_equal=True,
+            ignore_row_if="either_value_is_missing",
+            # Swapped min/max on a few items is a typo; on many, the columns are swapped.
+            mostly=0.99,
+            meta=_meta("blocking", "the de-identified minimum is not above the maximum"),
+        )
+    )
+    enums = {
+        "setting": SETTINGS,
+        "billing_class": BILLING_CLASSES,
+        "methodology": METHODOLOGIES,
+        "drug_unit_type": DRUG_UNIT_TYPES,
+    }
+    for column, allowed in enums.items():
+        add(
+            gxe.ExpectColumnValuesToBeInSet(
+                column=column,
+                value_set=sorted(allowed),
+                meta=_meta("warning", f"{column} values outside the CMS list cannot be grouped"),
+            )
+        )
+    add(
+        gxe.ExpectColumnValuesToBeBetween(
+            column="negotiated_percentage",
+            min_value=0,
+            max_value=1000,
+            strict_min=True,
+            # A handful of 0 % or 5000 % entries are typos; most rows must be percentages.
+            mostly=0.99,
+            meta=_meta("warning", "a percentage of billed charges lies in (0, 1000]"),
+        )
+    )
+    # Min and max are per item and setting over all payers, but hospitals compute them
+    # over different rows (other periods, modifiers, case rates), so a few negotiated
+    # dollars outside is normal; a large share means the columns don't belong together.
+    for a, b in (
+        ("negotiated_dollar", "deidentified_min"),
+        ("deidentified_max", "negotiated_dollar"),
+    ):
+        add(
+            gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+                column_A=a,
+                column_B=b,
+                or_equal=True,
+                ignore_row_if="either_value_is_missing",
+                mostly=0.95,
+                meta=_meta("warning", "a negotiated dollar lies within [min, max]"),
+            )
+        )
+    return suite
+
+
+def codes_suite() -> ExpectationSuite:
+    """Expectations on the codes of one file's batch."""
+    import great_expectations as gx
+    from great_expectations import expectations as gxe
+
+    suite = gx.ExpectationSuite(name=CODES)
+    suite.add_expectation(
+        gxe.ExpectColumnValuesToBeInSet(
+            column="code_type",
+            value_set=sorted(CODE_TYPES_V3),
+            meta=_meta("warning", "code types outside the CMS list cannot be matched"),
+        )
+    )
+    return suite
+
+
+def warehouse_queries(today_sql: str, has_registry: bool, has_downloads: bool) -> dict[str, str]:
+    """The published warehouse as GX sees it, one query per suite."""
+    registered = "WHERE f.registered" if has_registry else ""
+    downloads = (
+        "OR EXISTS (SELECT 1 FROM download_attempts d "
+        "WHERE d.facility_id = f.facility_id AND d.outcome = 'failed')"
+        if has_downloads
+        else ""
+    )
+    return {
+        WAREHOUSE_FILES: f"""
+            SELECT c.facility_id, c.file_id,
+                   date_diff('day', c.last_updated_on, {today_sql}) AS age_days,
+                   (SELECT count(DISTINCT s.file_id) FROM standard_charges s
+                    WHERE s.facility_id = c.facility_id) AS published_files
+            FROM current_files c
+        """,
+        WAREHOUSE_CODES: """
+            SELECT s.file_id, s.code_type, s.code, (c.file_id IS NOT NULL) AS has_current_file
+            FROM standard_charge_codes s LEFT JOIN current_files c USING (file_id)
+        """,
+        WAREHOUSE_REGISTRY: f"""
+            SELECT f.facility_id,
+                   (c.file_id IS NOT NULL
+                    OR EXISTS (SELECT 1 FROM ingest_log l WHERE l.facility_id = f.facility_id
+                               AND l.outcome IN ('failed', 'held', 'quarantined'))
+                    {downloads}) AS accounted_for
+            FROM facilities f LEFT JOIN current_files c USING (facility_id)
+            {registered}
+        """,
+    }
+
+
+def warehouse_suites(max_age_days: int) -> dict[str, ExpectationSuite]:
+    """Expectations on the published warehouse, keyed like `warehouse_queries`."""
+    import great_expectations as gx
+    from great_expectations import expectations as gxe
+
+    files = gx.ExpectationSuite(name=WAREHOUSE_FILES)
+    files.add_expectation(
+        gxe.ExpectColumnValuesToBeUnique(
+            column="facility_id", meta=_meta("error", "one current file per facility")
+        )
+    )
+    files.add_expectation(
+        gxe.ExpectColumnValuesToBeBetween(
+            column="published_files",
+            min_value=1,
+            max_value=1,
+            meta=_meta("error", "the published charges of a facility come from one file"),
+        )
+    )
+    files.add_expectation(
+        gxe.ExpectColumnValuesToBeBetween(
+            column="age_days",
+            max_value=max_age_days,
+            meta=_meta("warning", f"last_updated_on is at most {max_age_days} days old"),
+        )
+    )
+    codes = gx.ExpectationSuite(name=WAREHOUSE_CODES)
+    codes.add_expectation(
+        gxe.ExpectColumnValuesToBeInSet(
+            column="has_current_file",
+            value_set=[True],
+            meta=_meta("error", "no orphan codes: every code belongs to a current file"),
+        )
+    )
+    for column in ("code_type", "code"):
+        codes.add_expectation(
+            gxe.ExpectColumnValuesToNotBeNull(
+                column=column, meta=_meta("error", "a code needs its type and a type its code")
+            )
+        )
+    registry = gx.ExpectationSuite(name=WAREHOUSE_REGISTRY)
+    registry.add_expectation(
+        gxe.ExpectColumnValuesToBeInSet(
+            column="accounted_for",
+            value_set=[True],
+            meta=_meta("error", "each facility has a current file or a recorded failure"),
+        )
+    )
+    return {WAREHOUSE_FILES: files, WAREHOUSE_CODES: codes, WAREHOUSE_REGISTRY: registry}

@@ -1,0 +1,141 @@
+"""Running suites over SQL queries with GX and turning results into plain, JSON-safe rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from great_expectations import ExpectationSuite
+    from great_expectations.core import ExpectationSuiteValidationResult
+    from great_expectations.data_context import AbstractDataContext
+    from great_expectations.datasource.fluent import SQLDatasource
+
+#: Unexpected values kept per expectation as its observed value.
+SAMPLE_VALUES = 5
+
+
+@dataclass
+class Outcome:
+    """One expectation's result: what was expected, of which column, and what was seen."""
+
+    suite: str
+    expectation: str
+    column: str | None
+    severity: str
+    success: bool
+    observed_value: Any = None
+    unexpected_count: int | None = None
+    unexpected_percent: float | None = None
+    why: str = ""
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def line(self) -> str:
+        """One line for operators: what failed and what was seen."""
+        where = f"{self.column}: " if self.column else ""
+        seen = ""
+        if self.unexpected_count:
+            seen = f" ({self.unexpected_count:,} unexpected"
+            if self.unexpected_percent is not None:
+                seen += f", {self.unexpected_percent:.1f}%"
+            seen += ")"
+        elif self.observed_value is not None:
+            seen = f" (observed {json.dumps(self.observed_value)})"
+        return f"{self.suite}.{self.expectation} {where}{self.why}{seen}"
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-safe copy: dates as ISO text, NaN as None, unknown objects as text."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [_plain(v) for v in value]
+    if isinstance(value, float):
+        return None if math.isnan(value) else value
+    if value is None or isinstance(value, str | int | bool):
+        return value
+    if isinstance(value, dt.date | dt.datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def outcomes(result: ExpectationSuiteValidationResult, suite: str) -> list[Outcome]:
+    """The outcomes of one suite validation, in suite order."""
+    found = []
+    for item in result.results:
+        config = item.expectation_config
+        assert config is not None
+        kwargs = {k: v for k, v in config.kwargs.items() if k not in {"batch_id"}}
+        column = kwargs.get("column")
+        if column is None and "column_A" in kwargs:
+            column = f"{kwargs['column_A']},{kwargs['column_B']}"
+        res = dict(item.result or {})
+        observed = res.get("observed_value")
+        if observed is None and res.get("partial_unexpected_list"):
+            observed = res["partial_unexpected_list"][:SAMPLE_VALUES]
+        meta = config.meta or {}
+        if item.exception_info and item.exception_info.get("raised_exception"):
+            observed = {"exception": str(item.exception_info.get("exception_message"))}
+        found.append(
+            Outcome(
+                suite=suite,
+                expectation=config.type,
+                column=column,
+                severity=str(meta.get("severity", "warning")),
+                success=bool(item.success),
+                observed_value=_plain(observed),
+                unexpected_count=res.get("unexpected_count"),
+                unexpected_percent=_plain(res.get("unexpected_percent")),
+                why=str(meta.get("why", "")),
+                kwargs=_plain(kwargs),
+            )
+        )
+    return found
+
+
+def run_suite(
+    ctx: AbstractDataContext,
+    source: SQLDatasource,
+    query: str,
+    suite: ExpectationSuite,
+    parameters: dict[str, Any] | None = None,
+    *,
+    asset_name: str | None = None,
+    docs: bool = False,
+) -> list[Outcome]:
+    """Validate `query` against `suite`; with `docs`, through a Checkpoint that updates the
+    Data Docs site (and stores the result for its index)."""
+    import great_expectations as gx
+
+    asset = source.add_query_asset(asset_name or suite.name, query=query)
+    batch = asset.add_batch_definition_whole_table("all")
+    suite = ctx.suites.add(suite)
+    definition = ctx.validation_definitions.add(
+        gx.ValidationDefinition(name=f"{asset.name}:{suite.name}", data=batch, suite=suite)
+    )
+    if not docs:
+        result = definition.run(expectation_parameters=parameters or {}, result_format="SUMMARY")
+        return outcomes(result, suite.name)
+    checkpoint = ctx.checkpoints.add(
+        gx.Checkpoint(
+            name=f"{asset.name}:{suite.name}:docs",
+            validation_definitions=[definition],
+            actions=[gx.checkpoint.UpdateDataDocsAction(name="data_docs")],
+            result_format="SUMMARY",
+        )
+    )
+    run = checkpoint.run(expectation_parameters=parameters or {})
+    (result,) = run.run_results.values()
+    return outcomes(result, suite.name)
+
+
+def docs_index(docs_dir: Path) -> Path:
+    """The Data Docs entry page under a docs folder."""
+    return docs_dir / "site" / "index.html"
