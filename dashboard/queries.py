@@ -1,0 +1,127 @@
+"""Price-comparison queries shared by the dashboard and the `hpt compare` command.
+
+Every function takes a DuckDB connection (normally the published snapshot) first and
+returns a Polars DataFrame. SQL text is fixed; user input only ever travels as parameters.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import polars as pl
+
+from transform.payers import rules
+
+_COMPARE = """
+SELECT p.code_type, p.code, p.setting, p.price_unit, p.facility_id, l.hospital_name,
+       l.state, l.city, p.payer, p.plan_type, p.rates, p.comparable_rates,
+       p.min_dollar, p.median_dollar, p.max_dollar, p.gross_charge, p.discounted_cash
+FROM price_compare p
+LEFT JOIN facility_locations l USING (facility_id)
+WHERE p.code = $code
+  AND ($code_type IS NULL OR p.code_type = $code_type)
+  AND ($setting IS NULL OR p.setting = $setting)
+  AND ($state IS NULL OR l.state = $state)
+  AND ($payer IS NULL OR lower(p.payer) = lower($payer))
+  AND ($plan_type IS NULL OR p.plan_type = $plan_type)
+  AND p.rates > 0
+ORDER BY p.median_dollar ASC NULLS LAST, p.facility_id, p.payer, p.plan_type
+"""
+
+_SEARCH = """
+WITH words AS (SELECT $words::VARCHAR[] AS w)
+SELECT c.code_type, c.code, c.display_name, c.category, c.curated, c.facilities, c.rates
+FROM code_catalog c, words
+WHERE list_bool_and(list_transform(words.w, lambda x: contains(c.search_text, x)))
+ORDER BY (c.code = $first) DESC, c.curated DESC, c.facilities DESC, c.code
+LIMIT $limit
+"""
+
+_PROFILE = "SELECT * FROM facility_summary WHERE facility_id = $facility_id"
+
+_MATRIX = """
+SELECT p.facility_id, l.hospital_name, l.state, p.payer,
+       median(p.median_dollar) AS median_dollar
+FROM price_compare p
+LEFT JOIN facility_locations l USING (facility_id)
+WHERE p.code = $code AND ($code_type IS NULL OR p.code_type = $code_type)
+  AND ($setting IS NULL OR p.setting = $setting)
+  AND p.payer IS NOT NULL AND p.median_dollar IS NOT NULL
+GROUP BY ALL
+"""
+
+
+def canonical_payer(name: str | None) -> str | None:
+    """The canonical payer a user typed (`bcbs` → Blue Cross Blue Shield), else the text."""
+    if not name:
+        return None
+    return rules().match(name) or name.strip()
+
+
+def _split_code(code: str) -> tuple[str | None, str]:
+    """`CPT:99213` → ("CPT", "99213"); a bare code matches every code type."""
+    code = code.strip().upper()
+    if ":" in code:
+        code_type, _, bare = code.partition(":")
+        return code_type.strip(), bare.strip()
+    return None, code
+
+
+def compare(
+    con: duckdb.DuckDBPyConnection,
+    code: str,
+    setting: str | None = None,
+    state: str | None = None,
+    payer: str | None = None,
+    plan_type: str | None = None,
+) -> pl.DataFrame:
+    """Each facility's comparable rates for a code, per canonical payer and plan type,
+    cheapest median first (`code` may carry its type: `MS-DRG:470`)."""
+    code_type, bare = _split_code(code)
+    params = {
+        "code": bare,
+        "code_type": code_type,
+        "setting": setting.lower() if setting else None,
+        "state": state.upper() if state else None,
+        "payer": canonical_payer(payer),
+        "plan_type": plan_type,
+    }
+    return con.sql(_COMPARE, params=params).pl()
+
+
+def search_codes(con: duckdb.DuckDBPyConnection, text: str, limit: int = 20) -> pl.DataFrame:
+    """Codes whose number, name or description contain every word of `text`."""
+    words = text.lower().split()
+    params = {
+        "words": words,
+        "first": words[0].upper() if words else "",
+        "limit": limit if words else 0,
+    }
+    return con.sql(_SEARCH, params=params).pl()
+
+
+def facility_profile(con: duckdb.DuckDBPyConnection, facility_id: str) -> pl.DataFrame:
+    """The facility's summary row: current file, rates, codes, comparability, compliance."""
+    return con.sql(_PROFILE, params={"facility_id": facility_id}).pl()
+
+
+def payer_matrix(
+    con: duckdb.DuckDBPyConnection, code: str, setting: str | None = None
+) -> pl.DataFrame:
+    """Facilities × canonical payers: the median comparable dollar for a code (the median
+    of the payer's plan-type medians at that facility)."""
+    code_type, bare = _split_code(code)
+    params = {
+        "code": bare,
+        "code_type": code_type,
+        "setting": setting.lower() if setting else None,
+    }
+    long = con.sql(_MATRIX, params=params).pl()
+    if long.is_empty():
+        return pl.DataFrame(
+            schema={"facility_id": pl.String, "hospital_name": pl.String, "state": pl.String}
+        )
+    wide = long.pivot(
+        on="payer", index=["facility_id", "hospital_name", "state"], values="median_dollar"
+    )
+    payers = sorted(c for c in wide.columns if c not in {"facility_id", "hospital_name", "state"})
+    return wide.select("facility_id", "hospital_name", "state", *payers).sort("facility_id")

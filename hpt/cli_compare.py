@@ -1,0 +1,75 @@
+"""`hpt compare`: what each hospital charges for one code, from the published snapshot."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from hpt.cli import DbOption, app, console, db_path, err
+
+
+def _money(value: float | None) -> str:
+    return "" if value is None else f"${value:,.2f}"
+
+
+@app.command()
+def compare(
+    code: Annotated[str, typer.Argument(help="A code (99213), or type:code (MS-DRG:470).")],
+    state: Annotated[str | None, typer.Option(help="Two-letter state of the facility.")] = None,
+    payer: Annotated[
+        str | None, typer.Option(help="Payer, any published spelling (bcbs, UHC, Aetna).")
+    ] = None,
+    setting: Annotated[str | None, typer.Option(help="inpatient, outpatient or both.")] = None,
+    plan_type: Annotated[
+        str | None, typer.Option(help="Plan type, e.g. commercial_ppo, medicare_advantage.")
+    ] = None,
+    limit: Annotated[int, typer.Option(help="Rows to print (cheapest first).")] = 50,
+    db: DbOption = None,
+) -> None:
+    """Compare the comparable prices of one code across facilities, payers and plan types."""
+    from dashboard.queries import compare as compare_rows
+    from dashboard.queries import search_codes
+    from warehouse.db import Warehouse, reader
+
+    wh = Warehouse.at(db_path(db))
+    try:
+        con = reader(wh)
+    except FileNotFoundError as error:
+        err.print(f"[red]error:[/] {error}", highlight=False)
+        raise typer.Exit(1) from None
+    try:
+        rows = compare_rows(
+            con, code, setting=setting, state=state, payer=payer, plan_type=plan_type
+        )
+        names = search_codes(con, code.split(":")[-1], limit=1)
+    finally:
+        con.close()
+    if rows.is_empty():
+        err.print(f"no comparable prices for {code} with these filters", highlight=False)
+        raise typer.Exit(1)
+    title = code if names.is_empty() else f"{code}: {names['display_name'][0]}"
+    table = Table(title=title, title_justify="left")
+    for column in ("facility", "state", "payer", "plan type", "rates", "median", "min", "max",
+                   "gross", "cash"):  # fmt: skip
+        table.add_column(
+            column, justify="right" if column == "rates" else "left", no_wrap=column != "facility"
+        )
+    for r in rows.head(limit).iter_rows(named=True):
+        unit = f" /{r['price_unit']}" if r["price_unit"] else ""
+        table.add_row(
+            r["hospital_name"] or r["facility_id"],
+            r["state"] or "",
+            r["payer"] or "",
+            r["plan_type"] or "",
+            f"{r['comparable_rates']}/{r['rates']}",
+            _money(r["median_dollar"]) + unit,
+            _money(r["min_dollar"]),
+            _money(r["max_dollar"]),
+            _money(r["gross_charge"]),
+            _money(r["discounted_cash"]),
+        )
+    console.print(table)
+    if rows.height > limit:
+        console.print(f"{rows.height - limit:,} more rows; narrow with --state/--payer/--limit")
