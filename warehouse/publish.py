@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 from warehouse.db import Warehouse, writer
+from warehouse.marts import rebuild as rebuild_marts
 from warehouse.views import refresh_charge_views
 
 KEEP_SNAPSHOTS = 3
@@ -25,6 +26,8 @@ def publish(wh: Warehouse) -> Path:
     tmp = snapshot.with_suffix(".part")
     with writer(wh) as con:
         refresh_charge_views(con, wh)
+        # Marts are tables in the catalog: rebuilt here so the snapshot carries matching ones.
+        rebuild_marts(con)
         con.execute("CHECKPOINT")
         # Copied while we hold the writer's lock: no other load can change the file now.
         shutil.copyfile(wh.db_path, tmp)
