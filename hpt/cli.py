@@ -117,3 +117,7 @@ def ingest(
 
 def run() -> None:  # pragma: no cover - console entry point wrapper
     sys.exit(app())
+
+
+# Commands defined in other modules register themselves on `app` when imported.
+from hpt import cli_compare  # noqa: E402, F401
