@@ -53,3 +53,6 @@ class ParsedFile:
     batches: Iterator[pl.DataFrame]
     log: FindingLog
     encoding: str = "utf-8"
+    #: Items read (JSON: entries of `standard_charge_information[]`), set once `batches`
+    #: is exhausted; None for layouts where items are not counted.
+    item_count: int | None = None

@@ -9,9 +9,13 @@ invalid byte decoded as Windows-1252 (so `\\x92` becomes `’`, not a replacemen
 from __future__ import annotations
 
 import codecs
+import dataclasses
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
+
+from ingest.archive import unwrap
 
 CHUNK = 8 * 1024 * 1024
 _CP1252_FALLBACK = "hpt-cp1252-fallback"
@@ -37,14 +41,36 @@ class PreparedFile:
     encoding: str  # "utf-8", "utf-8-sig", "utf-8+cp1252", "utf-16"
     invalid_bytes: int
     ends_with_newline: bool
+    #: What the data came packed in, outermost first (`gzip`, `zip:<member>`); empty if bare.
+    containers: tuple[str, ...] = ()
+    #: Unpacked copies made in the work directory, removed by `cleanup`.
+    scratch: tuple[Path, ...] = ()
 
     def cleanup(self) -> None:
-        """Remove the transcoded copy, if one was made."""
+        """Remove the transcoded copy and unpacked copies, if any were made."""
         if self.path != self.source:
             self.path.unlink(missing_ok=True)
+        for path in self.scratch:
+            path.unlink(missing_ok=True)
 
 
 def prepare(source: Path, workdir: Path) -> PreparedFile:
+    """Unpack `source` if it is a gzip/zip archive, hash the data and give a UTF-8 path to
+    read it from (transcoding only if needed). Hash and size are those of the data."""
+    stem = f"{os.getpid()}-{hashlib.sha1(str(source).encode()).hexdigest()[:12]}"
+    data, containers, scratch = unwrap(source, workdir, stem)
+    try:
+        plain = _prepare_plain(data, workdir)
+    except BaseException:
+        for path in scratch:
+            path.unlink(missing_ok=True)
+        raise
+    return dataclasses.replace(
+        plain, source=source, containers=tuple(containers), scratch=(*scratch, *plain.scratch)
+    )
+
+
+def _prepare_plain(source: Path, workdir: Path) -> PreparedFile:
     """Hash `source` and give a UTF-8 path to read it from, transcoding only if needed."""
     digest = hashlib.sha256()
     decoder = codecs.getincrementaldecoder("utf-8")()
@@ -78,7 +104,7 @@ def prepare(source: Path, workdir: Path) -> PreparedFile:
     encoding = "utf-16" if utf16 else "utf-8-sig"
     invalid = _transcode(source, target, encoding)
     label = "utf-16" if utf16 else "utf-8+cp1252"
-    return PreparedFile(source, target, sha, size, label, invalid, ends)
+    return PreparedFile(source, target, sha, size, label, invalid, ends, scratch=(target,))
 
 
 def _transcode(source: Path, target: Path, encoding: str) -> int:

@@ -1,0 +1,109 @@
+"""Compressed deliveries (`.gz`, `.zip` with one data file), unpacked by streaming.
+
+Servers gzip files unasked and hospitals zip them (with `__MACOSX/` junk). The archive is
+recognised by its magic bytes, not its name, and its one data file is streamed into the
+work directory — never held in memory. An XLSX workbook is a zip too: it is left alone
+for `detect` to name.
+"""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+import zipfile
+import zlib
+from pathlib import Path, PurePosixPath
+
+from ingest.errors import UnreadableFile
+
+GZIP_MAGIC = b"\x1f\x8b"
+ZIP_MAGIC = b"PK\x03\x04"
+_COPY_CHUNK = 8 << 20
+#: Archives inside archives are unpacked up to this depth.
+MAX_DEPTH = 3
+
+
+def is_xlsx(path: Path) -> bool:
+    """A zip holding `xl/workbook.xml` is an Excel workbook."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return any(name.lower() == "xl/workbook.xml" for name in archive.namelist())
+    except (zipfile.BadZipFile, OSError):
+        return False
+
+
+def data_members(archive: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
+    """The members that are data: no folders, no `__MACOSX/`, no dot-files."""
+    kept = []
+    for info in archive.infolist():
+        parts = PurePosixPath(info.filename).parts
+        if info.is_dir() or not parts:
+            continue
+        if parts[0] == "__MACOSX" or any(part.startswith(".") for part in parts):
+            continue
+        kept.append(info)
+    return kept
+
+
+def _gunzip(path: Path, target: Path) -> None:
+    try:
+        with gzip.open(path, "rb") as source, target.open("wb") as sink:
+            shutil.copyfileobj(source, sink, _COPY_CHUNK)
+    except (OSError, EOFError, zlib.error) as error:
+        target.unlink(missing_ok=True)
+        raise UnreadableFile(f"corrupt gzip archive {path.name}: {error}") from error
+
+
+def _unzip(path: Path, target: Path) -> str:
+    """Stream the one data member of a zip into `target`; return its name."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = data_members(archive)
+            if not members:
+                raise UnreadableFile(f"zip archive {path.name} holds no data file")
+            if len(members) > 1:
+                names = ", ".join(m.filename for m in members[:5])
+                raise UnreadableFile(
+                    f"zip archive {path.name} holds {len(members)} data files ({names}); "
+                    "expected exactly one"
+                )
+            with archive.open(members[0]) as source, target.open("wb") as sink:
+                shutil.copyfileobj(source, sink, _COPY_CHUNK)
+            return members[0].filename
+    except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as error:
+        target.unlink(missing_ok=True)
+        raise UnreadableFile(f"corrupt zip archive {path.name}: {error}") from error
+
+
+def unwrap(source: Path, workdir: Path, stem: str) -> tuple[Path, list[str], list[Path]]:
+    """The data file inside `source` (or `source` itself), what it was packed in, and the
+    scratch files made (the caller removes them)."""
+    current = source
+    containers: list[str] = []
+    scratch: list[Path] = []
+    for depth in range(MAX_DEPTH + 1):
+        with current.open("rb") as handle:
+            head = handle.read(4)
+        if head.startswith(GZIP_MAGIC):
+            kind = "gzip"
+        elif head.startswith(ZIP_MAGIC) and not is_xlsx(current):
+            kind = "zip"
+        else:
+            return current, containers, scratch
+        if depth == MAX_DEPTH:
+            raise UnreadableFile(f"archives nested more than {MAX_DEPTH} deep in {source.name}")
+        workdir.mkdir(parents=True, exist_ok=True)
+        target = workdir / f".{stem}.unpacked{depth}"
+        scratch.append(target)
+        try:
+            if kind == "gzip":
+                _gunzip(current, target)
+                containers.append("gzip")
+            else:
+                containers.append(f"zip:{_unzip(current, target)}")
+        except UnreadableFile:
+            for made in scratch:
+                made.unlink(missing_ok=True)
+            raise
+        current = target
+    return current, containers, scratch

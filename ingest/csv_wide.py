@@ -1,0 +1,212 @@
+"""Reader for CMS CSV "wide" files (v2.0 through v3.0): one row per item, payers as columns.
+
+Row 3 carries item columns (as in the tall layout) and, per payer/plan group `P|p`, the
+columns `standard_charge|P|p|negotiated_dollar` … `additional_payer_notes|P|p` (nine in
+v3, six in v2.2, five in v2.1). A group is recognised by the known field names at the ends
+of a header — never by splitting on `|` — so a payer or plan containing `|`, `_` or spaces
+still parses; payer and plan are split at the last `|` of the middle part.
+
+Each data row is unpivoted (vectorised, group by group) into one standard-charge row per
+group that has any value, or one payer-less row when no group has a value. Batches are
+sized by cells, so memory does not grow with the number of columns.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from hpt.findings import FindingLog
+from ingest.base import BATCH_ROWS, ParsedFile
+from ingest.csv_header import CsvHead, file_meta, read_head
+from ingest.csv_tall import (
+    ITEM_COLUMNS,
+    SPARE,
+    check_not_truncated,
+    codes_expr,
+    column_plan,
+    scan_rows,
+)
+from ingest.encoding import PreparedFile
+from ingest.errors import UnreadableFile
+
+#: `standard_charge|P|p|<suffix>` → raw column.
+_SUFFIXES = {
+    "negotiated_dollar": "negotiated_dollar",
+    "negotiated_percentage": "negotiated_percentage",
+    "negotiated_algorithm": "negotiated_algorithm",
+    "methodology": "methodology",
+}
+#: `<prefix>|P|p` → raw column.
+_PREFIXES = {
+    "median_amount": "median_allowed",
+    "10th_percentile": "p10_allowed",
+    "90th_percentile": "p90_allowed",
+    "count": "allowed_count",
+    "estimated_amount": "estimated_amount",
+    "additional_payer_notes": "payer_notes",
+}
+_PIPE = re.compile(r"\s*\|\s*")
+#: Cells (rows × columns) read per batch: bounds memory whatever the width.
+BATCH_CELLS = 8_000_000
+
+
+@dataclass
+class Group:
+    """One payer/plan group of a wide header: raw column → position."""
+
+    payer: str
+    plan: str | None
+    columns: dict[str, int] = field(default_factory=dict)
+
+
+def group_column(cell: str) -> tuple[str, str] | None:
+    """(group key `P|p` as published, raw column) for a payer-specific header, else None."""
+    text = _PIPE.sub("|", cell.strip())
+    lower = text.lower()
+    if lower.startswith("standard_charge|"):
+        for suffix, raw in _SUFFIXES.items():
+            if lower.endswith("|" + suffix):
+                middle = text[len("standard_charge|") : len(text) - len(suffix) - 1]
+                return (middle, raw) if middle.strip("|") else None
+        return None
+    for prefix, raw in _PREFIXES.items():
+        if lower.startswith(prefix + "|"):
+            middle = text[len(prefix) + 1 :]
+            return (middle, raw) if middle.strip("|") else None
+    return None
+
+
+def is_wide(header: list[str]) -> bool:
+    """Row 3 of a wide file has payer-specific `standard_charge|P|p|…` columns."""
+    return any(group_column(cell) is not None for cell in header)
+
+
+def groups(header: list[str], positions: list[int], log: FindingLog) -> list[Group]:
+    """Payer/plan groups among the header `positions`; the rest recorded as unknown."""
+    found: dict[str, Group] = {}
+    for position in positions:
+        cell = header[position]
+        parsed = group_column(cell)
+        if parsed is None:
+            log.add(
+                "header.unknown_column",
+                "alert",
+                f"column {cell!r} is not a CMS column; ignored",
+                row=3,
+                column=cell,
+            )
+            continue
+        key, raw = parsed
+        payer, _, plan = key.rpartition("|")
+        if not payer:
+            payer, plan = plan, ""
+        group = found.setdefault(key.lower(), Group(payer.strip(), plan.strip() or None))
+        if raw in group.columns:
+            log.add(
+                "header.duplicate_column",
+                "error",
+                f"column {cell!r} appears twice; the first is used",
+                row=3,
+                column=cell,
+            )
+            continue
+        group.columns[raw] = position
+    expected = {raw for group in found.values() for raw in group.columns}
+    for group in found.values():
+        for raw in sorted(expected - group.columns.keys()):
+            name = f"{group.payer}|{group.plan}" if group.plan else group.payer
+            log.add(
+                "header.missing_column",
+                "error",
+                f"payer/plan group {name!r} has no {raw} column (other groups do); read as empty",
+                row=3,
+                column=name,
+            )
+    return list(found.values())
+
+
+def _unpivot(frame: pl.DataFrame, item: list[str], plan: list[Group]) -> Iterator[pl.DataFrame]:
+    """One row per (row × group with a value), then one payer-less row per empty row."""
+    pending: list[pl.DataFrame] = []
+    size = 0
+    for index, group in enumerate(plan):
+        cols = [pl.col(f"c{pos}").alias(raw) for raw, pos in group.columns.items()]
+        positions = group.columns.values()
+        has_value = pl.any_horizontal([pl.col(f"c{pos}").is_not_null() for pos in positions])
+        part = frame.filter(has_value).select(
+            *item,
+            pl.lit(group.payer).alias("payer_name"),
+            pl.lit(group.plan, dtype=pl.String).alias("plan_name"),
+            *cols,
+        )
+        if part.height:
+            pending.append(part)
+            size += part.height
+        if size >= BATCH_ROWS or (index == len(plan) - 1 and pending):
+            yield pl.concat(pending, how="diagonal_relaxed")
+            pending, size = [], 0
+    every = [pl.col(f"c{pos}").is_not_null() for group in plan for pos in group.columns.values()]
+    alone = frame.filter(~pl.any_horizontal(every)).select(*item)
+    if alone.height:
+        yield alone
+
+
+def batches(
+    prepared: PreparedFile, width: int, item: list[pl.Expr], plan: list[Group], log: FindingLog
+) -> Iterator[pl.DataFrame]:
+    """Raw batches of a wide file: rows read in cell-bounded chunks, then unpivoted."""
+    lazy = scan_rows(prepared.path, width)
+    data_cols = [f"c{i}" for i in range(width)]
+    spare_cols = [f"x{i}" for i in range(SPARE)]
+    blank = pl.all_horizontal([pl.col(c).is_null() for c in data_cols + spare_cols])
+    chunk = max(1_000, BATCH_CELLS // max(width, 1))
+    names = [expr.meta.output_name() for expr in item]
+    try:
+        for frame in lazy.collect_batches(chunk_size=chunk):
+            frame = frame.filter(~blank)
+            extra = frame.filter(pl.any_horizontal([pl.col(c).is_not_null() for c in spare_cols]))
+            if extra.height:
+                hits = extra.select(pl.col("row_no"), pl.col("x0").alias("value"))
+                log.add_frame(
+                    "csv.extra_cells",
+                    "error",
+                    "row has more cells than row 3 has headers; extra cells ignored",
+                    hits,
+                    "(past last column)",
+                )
+            frame = frame.with_columns(item)
+            yield from _unpivot(frame, names, plan)
+    except pl.exceptions.PolarsError as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise UnreadableFile(
+            f"{prepared.path.name}: CSV data could not be parsed: {first}"
+        ) from error
+
+
+def read(prepared: PreparedFile, log: FindingLog, head: CsvHead | None = None) -> ParsedFile:
+    """Open a wide CSV file: metadata and header now, unpivoted raw batches later."""
+    head = head or read_head(prepared.path)
+    meta = file_meta(head, log)
+    columns, codes, unknown = column_plan(head.header, ITEM_COLUMNS, log)
+    plan = groups(head.header, unknown, log)
+    if not plan:
+        raise UnreadableFile("not a CMS wide CSV file: row 3 has no payer/plan columns")
+    width = len(head.header)
+    while width and not head.header[width - 1].strip():
+        width -= 1
+    check_not_truncated(prepared, width)
+    item = [pl.col("row_no").cast(pl.Int64)]
+    item += [pl.col(f"c{position}").alias(raw) for raw, position in columns.items()]
+    item.append(codes_expr(codes))
+    return ParsedFile(
+        layout="csv_wide",
+        meta=meta,
+        header=head.header,
+        batches=batches(prepared, len(head.header), item, plan, log),
+        log=log,
+        encoding=prepared.encoding,
+    )
