@@ -85,3 +85,8 @@ register(
 register(
     "HPT_QUALITY_DOCS", "", "Data Docs folder; default `<db stem>-quality` beside the catalog."
 )
+register(
+    "HPT_VALIDATE",
+    "1",
+    "Check every ingested file against the CMS rules in the same pass (0 turns it off).",
+)
