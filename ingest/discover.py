@@ -14,6 +14,8 @@ import re
 from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlparse
 
+import requests
+
 from hpt.findings import Severity
 
 KEYS = ("location-name", "source-page-url", "mrf-url", "contact-name", "contact-email")
@@ -254,3 +256,40 @@ def pick_mrf_url(found: Discovery, name: str, location: str = "") -> tuple[str, 
     if close:
         return candidates[close[0]], f"closest location-name {close[0]!r}"
     return "", f"no location-name matches {location or name!r} among {len(candidates)}"
+
+
+def fetch_cms_hpt(url: str, session: requests.Session, timeout: float) -> tuple[Discovery, int]:
+    """Fetch and parse a `cms-hpt.txt`; an unreachable or wrong answer is a finding.
+
+    Returns the discovery and the HTTP status (0 when no answer came)."""
+    found = Discovery(url=url)
+    if urlparse(url).scheme.lower() not in {"http", "https"}:
+        found.findings.append(
+            SourceFinding("hpt.url_scheme", "error", "refused URL scheme: only http and https")
+        )
+        return found, 0
+    try:
+        with session.get(url, stream=True, timeout=timeout) as response:
+            data = response.raw.read(MAX_TXT_BYTES + 1, decode_content=True)
+            status = response.status_code
+    except requests.RequestException as error:
+        message = f"cannot fetch cms-hpt.txt: {type(error).__name__}"
+        found.findings.append(SourceFinding("hpt.unreachable", "error", message))
+        return found, 0
+    if status >= 400:
+        found.findings.append(
+            SourceFinding("hpt.unreachable", "error", f"cms-hpt.txt answered HTTP {status}")
+        )
+        return found, status
+    if len(data) > MAX_TXT_BYTES:
+        message = f"cms-hpt.txt is over {MAX_TXT_BYTES:,} bytes: not a cms-hpt.txt"
+        found.findings.append(SourceFinding("hpt.too_large", "error", message))
+        return found, status
+    head = data[:1024].replace(b"\x00", b"").lstrip().lower()
+    if head.startswith((b"<!doctype html", b"<html")):
+        message = "cms-hpt.txt is an HTML page (bot wall, login or missing-page template?)"
+        found.findings.append(SourceFinding("hpt.html", "error", message))
+        return found, status
+    parsed = parse_cms_hpt(data, response.url or url)
+    parsed.url = url
+    return parsed, status

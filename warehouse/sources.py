@@ -6,7 +6,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import duckdb
+
 from warehouse.db import Warehouse, writer
+
+# A few log rows per facility need no checkpoint of the whole catalog on close (~200 ms
+# each): they are durable in the WAL, and the next load or publish checkpoints anyway.
+_NO_CHECKPOINT = "PRAGMA disable_checkpoint_on_shutdown"
 
 
 def sync_registry(wh: Warehouse, entries: Iterable[Any]) -> int:
@@ -42,9 +48,23 @@ def sync_registry(wh: Warehouse, entries: Iterable[Any]) -> int:
     return len(rows)
 
 
-def record_download(wh: Warehouse, facility_id: str | None, attempt: dict[str, Any]) -> None:
-    """One download attempt (`ingest.download.Download.as_dict()`), for the operators' log."""
+def record_acquisition(
+    wh: Warehouse,
+    facility_id: str,
+    attempt: dict[str, Any],
+    findings_url: str | None = None,
+    findings: Sequence[Any] = (),
+    *,
+    repeat_of: tuple[str, str] | None = None,
+) -> tuple[str, str, str | None] | None:
+    """Record one download attempt (`ingest.download.Download.as_dict()`) and the discovery
+    findings (`ingest.discover.SourceFinding`) met on the way, in one catalog write.
+
+    With `repeat_of=(sha256, source)` (a file not modified upstream) it also looks up and
+    logs what ingesting those bytes gave before (see `repeat_ingest`), in the same write:
+    the whole nightly cost of an unchanged hospital."""
     with writer(wh) as con:
+        con.execute(_NO_CHECKPOINT)
         con.execute(
             "INSERT INTO download_attempts VALUES "
             "(current_timestamp, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -56,19 +76,54 @@ def record_download(wh: Warehouse, facility_id: str | None, attempt: dict[str, A
                 attempt.get("retries"), attempt.get("seconds"),
             ],
         )  # fmt: skip
+        if findings:
+            con.executemany(
+                "INSERT INTO source_findings VALUES (current_timestamp, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    [facility_id, findings_url, f.rule, f.severity, f.line_no, f.value, f.message]
+                    for f in findings
+                ],
+            )
+        return _repeat(con, facility_id, *repeat_of) if repeat_of else None
 
 
-def record_source_findings(
-    wh: Warehouse, facility_id: str | None, url: str, findings: Sequence[Any]
-) -> None:
-    """Discovery findings (`ingest.discover.SourceFinding`) about one facility's sources."""
-    if not findings:
-        return
+def repeat_ingest(
+    wh: Warehouse, facility_id: str, sha256: str, source: str
+) -> tuple[str, str, str | None] | None:
+    """What ingesting these exact bytes gave last time — (outcome, message, file_id) — logged
+    again as this run's outcome; None if they were never ingested for this facility.
+
+    A file loaded before is "unchanged"; one that failed or was held fails or is held again
+    (reading the same bytes again would give the same answer)."""
     with writer(wh) as con:
-        con.executemany(
-            "INSERT INTO source_findings VALUES (current_timestamp, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                [facility_id, url, f.rule, f.severity, f.line_no, f.value, f.message]
-                for f in findings
-            ],
-        )
+        con.execute(_NO_CHECKPOINT)
+        return _repeat(con, facility_id, sha256, source)
+
+
+def _repeat(
+    con: duckdb.DuckDBPyConnection, facility_id: str, sha256: str, source: str
+) -> tuple[str, str, str | None] | None:
+    loaded = con.execute(
+        "SELECT file_id FROM files WHERE facility_id = ? AND sha256 = ? "
+        "AND status = 'loaded' LIMIT 1",
+        [facility_id, sha256],
+    ).fetchall()
+    if loaded:
+        previous = ("unchanged", "not modified upstream", loaded[0][0])
+    else:
+        last = con.execute(
+            "SELECT outcome, message, file_id FROM ingest_log WHERE facility_id = ? "
+            "AND sha256 = ? AND outcome <> 'unchanged' ORDER BY attempted_at DESC LIMIT 1",
+            [facility_id, sha256],
+        ).fetchall()
+        if not last:
+            return None
+        previous = last[0]
+    con.execute(
+        "INSERT INTO ingest_log VALUES (current_timestamp, ?, ?, ?, ?, ?, ?, 0.0)",
+        [facility_id, source, sha256, *previous],
+    )
+    outcome, message, file_id = previous
+    if outcome != "unchanged":
+        message = f"not modified upstream; as last time: {message or outcome}"
+    return outcome, message, file_id

@@ -1,0 +1,212 @@
+"""`hpt run`, `hpt sources …` and `hpt demo …`: the registry, a whole run, the demo universe."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from hpt import settings
+from hpt.cli import DbOption, app, console, db_path, err
+
+sources_app = typer.Typer(help="The source registry: the facilities a run tracks.",
+                          no_args_is_help=True)  # fmt: skip
+demo_app = typer.Typer(help="A local universe of fictional hospital websites.",
+                       no_args_is_help=True)  # fmt: skip
+app.add_typer(sources_app, name="sources")
+app.add_typer(demo_app, name="demo")
+
+SourcesOption = Annotated[
+    Path | None,
+    typer.Option("--sources", help="Source registry CSV [env HPT_SOURCES, default sources.csv]."),
+]
+
+
+def _entries(sources: Path | None) -> list:  # type: ignore[type-arg]
+    from ingest.errors import UnreadableFile
+    from ingest.registry import load_sources
+
+    try:
+        return load_sources(sources or Path(settings.get("HPT_SOURCES")))
+    except UnreadableFile as error:
+        err.print(f"[red]error:[/] {error}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+
+
+@app.command("run")
+def run_command(
+    sources: SourcesOption = None,
+    db: DbOption = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Re-read files not modified upstream too.")
+    ] = False,
+) -> None:
+    """Acquire and ingest every registry entry once, then publish; exit 1 if any failed."""
+    from hpt.run import FacilityRun, run_sources
+    from warehouse.db import Warehouse
+
+    entries = _entries(sources)
+    wh = Warehouse.at(db_path(db))
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    ) as bar:
+        task = bar.add_task("starting", total=len(entries))
+
+        def done(line: FacilityRun) -> None:
+            bar.advance(task)
+
+        lines = run_sources(
+            entries,
+            wh,
+            on_start=lambda e: bar.update(task, description=e.name[:40]),
+            on_done=done,
+            force=force,
+        )
+    table = Table(title=f"hpt run: {len(lines)} facilities", title_justify="left")
+    for column in ("facility", "name", "outcome", "rows", "findings", "seconds"):
+        right = column in ("rows", "findings", "seconds")
+        table.add_column(column, no_wrap=True, justify="right" if right else "left",
+                         max_width=30 if column == "name" else None)  # fmt: skip
+    table.add_column("message", no_wrap=True, overflow="ellipsis", max_width=90)
+    colour = {"loaded": "green", "unchanged": "cyan", "failed": "red"}
+    for line in lines:
+        message = line.message if line.outcome != "unchanged" else ""
+        if line.outcome == "failed":
+            message = f"{line.stage}: {message}"
+        outcome = f"[{colour.get(line.outcome, 'yellow')}]{line.outcome}"
+        table.add_row(
+            line.facility_id, line.name, outcome, f"{line.rows:,}", f"{line.findings:,}",
+            f"{line.seconds:.2f}", message,
+        )  # fmt: skip
+    # Piped or in `make`, a terminal's 80 columns would hide the messages.
+    out = console if console.is_terminal else Console(width=180)
+    out.print(table)
+    failed = sum(line.outcome == "failed" for line in lines)
+    mb = sum(line.downloaded_bytes for line in lines) / 1e6
+    out.print(f"{len(lines) - failed} ok, {failed} failed; {mb:,.1f} MB downloaded")
+    if failed:
+        raise typer.Exit(1)
+
+
+@sources_app.command("list")
+def sources_list(sources: SourcesOption = None) -> None:
+    """Show the registry entries."""
+    entries = _entries(sources)
+    table = Table("facility", "name", "state", "city", "zip", "source", title_justify="left",
+                  title=f"{len(entries)} sources")  # fmt: skip
+    for e in entries:
+        where = f"file {e.mrf_url}" if e.mrf_url else f"site {e.website}"
+        table.add_row(e.key, e.name, e.state, e.city, e.zip, where)
+    console.print(table)
+
+
+@sources_app.command("add")
+def sources_add(
+    name: Annotated[str, typer.Argument(help="The facility's name.")],
+    facility_id: Annotated[str, typer.Option(help="CCN where known.")] = "",
+    state: Annotated[str, typer.Option(help="Two-letter state code.")] = "",
+    city: Annotated[str, typer.Option()] = "",
+    zip_code: Annotated[str, typer.Option("--zip")] = "",
+    website: Annotated[str, typer.Option(help="Site root serving /cms-hpt.txt.")] = "",
+    mrf_url: Annotated[str, typer.Option(help="The file's URL, if known directly.")] = "",
+    location: Annotated[str, typer.Option(help="location-name to pick in cms-hpt.txt.")] = "",
+    system: Annotated[str, typer.Option(help="Health system.")] = "",
+    sources: SourcesOption = None,
+) -> None:
+    """Add a facility to the registry file."""
+    from ingest.errors import UnreadableFile
+    from ingest.registry import SourceEntry, add_source
+
+    path = sources or Path(settings.get("HPT_SOURCES"))
+    entry = SourceEntry(name, facility_id, state.upper(), city, zip_code, website, mrf_url,
+                        location, system)  # fmt: skip
+    try:
+        entries = add_source(path, entry)
+    except UnreadableFile as error:
+        err.print(f"[red]error:[/] {error}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    console.print(f"added {entry.key} to {path} ({len(entries)} sources)")
+
+
+@sources_app.command("check")
+def sources_check(sources: SourcesOption = None) -> None:
+    """Discover each entry's file and check it answers (HEAD), without downloading."""
+    from hpt.run import locate
+    from ingest.download import Limits, http_session
+
+    entries = _entries(sources)
+    limits = Limits.from_settings()
+    table = Table("facility", "file URL", "answer", "findings", title_justify="left",
+                  title="source check")  # fmt: skip
+    bad = 0
+    with http_session(limits) as session:
+        for entry in entries:
+            where = locate(entry, session, limits)
+            answer = _head(session, where.url, limits.timeout) if where.url else where.message
+            bad += not answer.startswith("HTTP 2") or "text/html" in answer
+            rules = "; ".join(f.rule for f in where.findings)
+            table.add_row(entry.key, where.url or "-", answer[:80], rules[:80])
+    console.print(table)
+    if bad:
+        raise typer.Exit(1)
+
+
+def _head(session: object, url: str, timeout: float) -> str:
+    import requests
+
+    assert isinstance(session, requests.Session)
+    try:
+        response = session.head(url, timeout=timeout, allow_redirects=True)
+    except requests.RequestException as error:
+        return f"{type(error).__name__}"
+    kind = response.headers.get("Content-Type", "?").split(";")[0]
+    size = response.headers.get("Content-Length")
+    return f"HTTP {response.status_code} {kind}" + (f" {int(size):,} bytes" if size else "")
+
+
+@demo_app.command("generate")
+def demo_generate(
+    folder: Annotated[Path, typer.Argument(help="Where to write the universe.")] = Path(
+        "data/demo"
+    ),
+    port: Annotated[
+        int | None, typer.Option(help="Port the server will use [HPT_DEMO_PORT].")
+    ] = None,
+    host: Annotated[str, typer.Option(help="Host name in the URLs.")] = "127.0.0.1",
+    big: Annotated[bool, typer.Option("--big", help="Make one file ~100 MB.")] = False,
+) -> None:
+    """Write the demo universe: websites, files, and a matching `sources.csv`."""
+    from hpt.synthetic.universe import generate
+
+    port = port or settings.get_int("HPT_DEMO_PORT")
+    entries = generate(folder, f"http://{host}:{port}", big=big)
+    size = sum(p.stat().st_size for p in (folder / "sites").rglob("*") if p.is_file())
+    console.print(f"{len(entries)} hospitals, {size / 1e6:,.1f} MB in {folder}; "
+                  f"registry {folder / 'sources.csv'}")  # fmt: skip
+
+
+@demo_app.command("serve")
+def demo_serve(
+    folder: Annotated[Path, typer.Argument(help="A generated universe.")] = Path("data/demo"),
+    port: Annotated[int | None, typer.Option(help="Port [HPT_DEMO_PORT].")] = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+) -> None:
+    """Serve the universe over HTTP until stopped (SIGTERM or Ctrl-C)."""
+    from hpt.demo_server import serve
+
+    if not (folder / "sites").is_dir():
+        err.print(f"[red]error:[/] {folder} is not a demo universe (run `hpt demo generate`)")
+        raise typer.Exit(2)
+    port = port or settings.get_int("HPT_DEMO_PORT")
+    err.print(f"serving {folder} on http://{host}:{port}/ (stop with Ctrl-C or SIGTERM)")
+    serve(folder, port, host)
