@@ -174,8 +174,13 @@ def _txt_block(name: str, url: str, site: str) -> str:
     )
 
 
-def generate(folder: Path, base_url: str, *, big: bool = False) -> list[SourceEntry]:
-    """Write the universe under `folder` (replacing an earlier one); return the registry."""
+def generate(
+    folder: Path, base_url: str, *, big: bool = False, only: Iterable[int] | None = None
+) -> list[SourceEntry]:
+    """Write the universe under `folder` (replacing an earlier one); return the registry.
+
+    `only` keeps the hospitals with these seeds (a quick universe for tests)."""
+    chosen = [h for h in HOSPITALS if only is None or h.seed in set(only)]
     base = base_url.rstrip("/")
     sites = folder / "sites"
     if sites.exists():
@@ -184,7 +189,7 @@ def generate(folder: Path, base_url: str, *, big: bool = False) -> list[SourceEn
     txt: dict[str, list[str]] = {}
     entries: list[SourceEntry] = []
     ext_of = {layout: ext for layout, (_, ext) in writers().items()}
-    for h in HOSPITALS:
+    for h in chosen:
         site_url = f"{base}/{h.site}/"
         files = sites / h.site / "files"
         files.mkdir(parents=True, exist_ok=True)
