@@ -46,11 +46,17 @@ def print_report(validation: object) -> None:
         )
     if not v.log.counts:
         return
-    counts = Table("rule", "severity", "count", title="findings by rule", title_justify="left")
+    counts = Table(title="findings by rule", title_justify="left")
+    counts.add_column("rule", no_wrap=True)
+    counts.add_column("severity")
+    counts.add_column("count", justify="right")
     for rule, n in v.log.by_rule().items():
         counts.add_row(rule, v.log.severities[rule], f"{n:,}")
     console.print(counts)
-    examples = Table("rule", "row", "column", "value", "message", title="examples")
+    examples = Table(title="examples", title_justify="left")
+    examples.add_column("rule", no_wrap=True)
+    for name in ("row", "column", "value", "message"):
+        examples.add_column(name)
     frame = v.log.frame().group_by("rule", maintain_order=True).head(EXAMPLES_PER_RULE)
     for row in frame.iter_rows(named=True):
         value = row["value"]

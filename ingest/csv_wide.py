@@ -115,17 +115,8 @@ def groups(header: list[str], positions: list[int], log: FindingLog) -> list[Gro
             )
             continue
         group.columns[raw] = position
-    expected = {raw for group in found.values() for raw in group.columns}
-    for group in found.values():
-        for raw in sorted(expected - group.columns.keys()):
-            name = f"{group.payer}|{group.plan}" if group.plan else group.payer
-            log.add(
-                "header.missing_column",
-                "error",
-                f"payer/plan group {name!r} has no {raw} column (other groups do); read as empty",
-                row=3,
-                column=name,
-            )
+    # A group missing one of its columns (read as empty) is a conformance finding,
+    # checked against the file's template version in quality.header_rules.
     return list(found.values())
 
 

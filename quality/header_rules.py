@@ -14,6 +14,7 @@ from hpt.findings import FindingLog
 from ingest.base import FileMeta
 from ingest.csv_header import header_name
 from ingest.csv_tall import CODE_COLUMN, ITEM_COLUMNS, TALL_PAYER_COLUMNS
+from ingest.csv_wide import group_column
 from quality.versions import Version, header_names, looks_v3
 
 STATES = frozenset(
@@ -151,16 +152,21 @@ def _missing(log: FindingLog, name: str, where: str) -> None:
     )
 
 
-def _wide_groups(names: list[str]) -> dict[str, set[str]]:
-    """Payer/plan group → the fields it has (`negotiated_dollar`, `median_amount`, …)."""
-    groups: dict[str, set[str]] = {}
-    for name in names:
-        parts = name.split("|")
-        if parts[0] == "standard_charge" and len(parts) >= 4 and parts[-1] in WIDE_SUFFIX:
-            groups.setdefault("|".join(parts[1:-1]), set()).add(parts[-1])
-        elif parts[0] in WIDE_PREFIX and len(parts) >= 3:
-            groups.setdefault("|".join(parts[1:]), set()).add(parts[0])
+def _wide_groups(header: list[str]) -> dict[str, tuple[str, set[str]]]:
+    """Payer/plan group (lower case) → (group as published, raw columns it has)."""
+    groups: dict[str, tuple[str, set[str]]] = {}
+    for cell in header:
+        parsed = group_column(cell)
+        if parsed is not None:
+            key, raw = parsed
+            groups.setdefault(key.lower(), (key, set()))[1].add(raw)
     return groups
+
+
+def _wide_name(group: str, field: str) -> str:
+    if field in WIDE_SUFFIX:
+        return f"standard_charge|{group}|{field}"
+    return f"{field}|{group}"
 
 
 def check_columns(header: list[str], layout: str, version: Version, log: FindingLog) -> set[str]:
@@ -202,16 +208,13 @@ def check_columns(header: list[str], layout: str, version: Version, log: Finding
                 _missing(log, name, "row 3")
                 missing.add(CSV_RAW[name])
     else:
-        for group, fields in sorted(_wide_groups(names).items()):
-            for wanted in payer:
-                if wanted not in fields:
-                    name = (
-                        f"standard_charge|{group}|{wanted}"
-                        if wanted in WIDE_SUFFIX
-                        else f"{wanted}|{group}"
-                    )
-                    _missing(log, name, f"payer group {group!r}")
-                    missing.add(WIDE_SUFFIX.get(wanted) or WIDE_PREFIX[wanted])
+        wanted = {**{f: WIDE_SUFFIX.get(f) or WIDE_PREFIX[f] for f in payer},
+                  "additional_payer_notes": "payer_notes"}  # fmt: skip
+        for _, (group, fields) in sorted(_wide_groups(header).items()):
+            for name, raw in wanted.items():
+                if raw not in fields:
+                    _missing(log, _wide_name(group, name), f"payer group {group!r}")
+                    missing.add(raw)
     return missing
 
 
@@ -250,7 +253,7 @@ def _required_elements(layout: str, version: Version) -> list[tuple[str, ...]]:
         ("version",),
         location,
         ("hospital_address",),
-        ("license_number|",),
+        ("license_number",),
         (STATEMENT,),
     ]
     return [*wanted, ("type_2_npi",), ("attester_name",)] if v3 else wanted

@@ -59,6 +59,8 @@ def is_v3(version: str) -> bool:
 def general(version: str, **changes: str | None) -> tuple[list[str], list[str]]:
     """Rows 1–2 of the synthetic hospital; `None` removes an element, a value replaces it."""
     names, values = general_rows(make_hospital(1), version)
+    if "version_cell" in changes:  # the version cell differs from the layout written
+        changes["version"] = changes.pop("version_cell")
     for key, value in changes.items():
         for i, name in enumerate(names):
             if name.startswith(key) or (key == "statement" and name.startswith("To the best")):
@@ -88,11 +90,20 @@ def write_tall(
 
 
 def _items(charges: list[dict[str, str]]) -> list[list[dict[str, str]]]:
-    """Charges grouped into items: consecutive charges with the same item columns."""
+    """Charges grouped into items: consecutive charges with the same item columns and
+    different payer/plan (a repeated payer/plan starts a new item, as in a wide row)."""
     groups: list[list[dict[str, str]]] = []
+
+    def plan(c: dict[str, str]) -> tuple[str, str]:
+        return c.get("payer_name", ""), c.get("plan_name", "")
+
     for c in charges:
         key = [c.get(k, "") for k in (*ITEM, *TAIL)]
-        if groups and [groups[-1][0].get(k, "") for k in (*ITEM, *TAIL)] == key:
+        if (
+            groups
+            and [groups[-1][0].get(k, "") for k in (*ITEM, *TAIL)] == key
+            and plan(c) not in {plan(g) for g in groups[-1]}
+        ):
             groups[-1].append(c)
         else:
             groups.append([c])
