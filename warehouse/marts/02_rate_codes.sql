@@ -2,22 +2,26 @@
 -- code. Facility-internal codes (CDM, LOCAL) and revenue codes (RC, a billing category, not
 -- a service) are not comparable across hospitals and are left out.
 CREATE OR REPLACE TEMP TABLE rate_codes AS
-SELECT
-    u.code.type AS code_type,
-    u.code.code AS code,
-    c.setting,
-    c.price_unit,
-    c.facility_id,
-    c.payer,
-    c.plan_type,
-    c.description,
-    c.payer_name IS NOT NULL OR c.plan_name IS NOT NULL AS has_payer,
-    c.comparable_dollar,
-    c.gross_per_unit,
-    c.cash_per_unit,
-    c.exclusion_reason
-FROM comparable_charges c, UNNEST(c.codes) AS u(code)
-WHERE u.code.type NOT IN ('CDM', 'LOCAL', 'RC');
+WITH unnested AS (
+    -- UNNEST in the select list: a lateral join over the view would be far slower.
+    SELECT
+        UNNEST(c.codes) AS pair,
+        c.setting,
+        c.price_unit,
+        c.facility_id,
+        c.payer,
+        c.plan_type,
+        c.description,
+        c.payer_name IS NOT NULL OR c.plan_name IS NOT NULL AS has_payer,
+        c.comparable_dollar,
+        c.gross_per_unit,
+        c.cash_per_unit,
+        c.exclusion_reason
+    FROM comparable_charges c
+)
+SELECT pair.type AS code_type, pair.code AS code, * EXCLUDE (pair)
+FROM unnested
+WHERE pair.type NOT IN ('CDM', 'LOCAL', 'RC');
 
 -- code_price_bounds: the robust band of ordinary prices per code, setting and unit, from the
 -- log prices of every comparable rate of every facility (at least 5 rates). A rate outside
@@ -62,10 +66,13 @@ DROP TABLE rate_codes;
 -- comparable_charge_codes: the analyst's view of comparable_charges per service code, with
 -- the outlier rule applied (same rules as the marts).
 CREATE OR REPLACE VIEW comparable_charge_codes AS
-WITH unnested AS (
-    SELECT c.* EXCLUDE (codes), u.code.type AS code_type, u.code.code AS code
-    FROM comparable_charges c, UNNEST(c.codes) AS u(code)
-    WHERE u.code.type NOT IN ('CDM', 'LOCAL', 'RC')
+WITH pairs AS (
+    SELECT c.* EXCLUDE (codes), UNNEST(c.codes) AS pair FROM comparable_charges c
+),
+unnested AS (
+    SELECT * EXCLUDE (pair), pair.type AS code_type, pair.code AS code
+    FROM pairs
+    WHERE pair.type NOT IN ('CDM', 'LOCAL', 'RC')
 )
 SELECT
     r.* EXCLUDE (exclusion_reason),

@@ -1,0 +1,220 @@
+"""The comparison marts on hand-built warehouses with known answers, and through real ingest."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from hpt.pipeline import ingest_file
+from hpt.synthetic.tall import tall_file
+from tests.warehouse.charges import known_warehouse, load_facility, rate
+from warehouse.db import Warehouse, reader, writer
+from warehouse.marts import rebuild
+from warehouse.publish import publish
+
+
+@pytest.fixture(scope="module")
+def known(tmp_path_factory: pytest.TempPathFactory) -> Warehouse:
+    """The known-answer warehouse, built once for the read-only tests of this module."""
+    wh = Warehouse.at(tmp_path_factory.mktemp("known") / "hpt.duckdb")
+    known_warehouse(wh)
+    return wh
+
+
+@pytest.fixture
+def con(known: Warehouse) -> Iterator[duckdb.DuckDBPyConnection]:
+    connection = reader(known)
+    yield connection
+    connection.close()
+
+
+def one(con: duckdb.DuckDBPyConnection, sql: str, *params: object) -> tuple:
+    rows = con.execute(sql, list(params)).fetchall()
+    assert len(rows) == 1, rows
+    return rows[0]
+
+
+@pytest.mark.parametrize(
+    ("code", "basis", "dollar", "reason"),
+    [
+        ("70551", "derived_from_percentage", 500.0, None),  # 50 % of its own $1,000 charge
+        ("70552", "none", None, "percentage_without_base"),  # 120 % of a fee schedule
+        ("70553", "median_allowed", 321.0, None),
+        ("70554", "none", None, "algorithm_only"),
+        ("70555", "negotiated_dollar", 99999999.0, "placeholder"),
+        ("70556", "negotiated_dollar", 0.01, "zero_or_penny"),
+        ("70557", "negotiated_dollar", 0.0, "zero_or_penny"),
+        ("70558", "none", None, "no_payer_rate"),
+        ("J2405", "negotiated_dollar", 10.0, None),  # $20 for 2 ML
+        ("J9999", "negotiated_dollar", None, "drug_unit_not_normalisable"),  # no unit
+        ("J1111", "negotiated_dollar", 2.0, None),  # $2,000 per gram = $2 per mg
+    ],
+)
+def test_comparable_price_rules(
+    con: duckdb.DuckDBPyConnection, code: str, basis: str, dollar: float | None, reason: str
+) -> None:
+    got = one(
+        con,
+        "SELECT price_basis, comparable_dollar, exclusion_reason FROM comparable_charge_codes "
+        "WHERE facility_id = 'tx-a' AND code = ?",
+        code,
+    )
+    assert got == (basis, pytest.approx(dollar) if dollar is not None else None, reason)
+
+
+def test_rows_are_never_dropped(con: duckdb.DuckDBPyConnection) -> None:
+    assert (
+        one(con, "SELECT count(*) FROM comparable_charges")[0]
+        == one(con, "SELECT count(*) FROM standard_charges")[0]
+    )
+
+
+def test_outlier_is_far_beyond_a_robust_band(con: duckdb.DuckDBPyConnection) -> None:
+    reasons = dict(
+        con.execute(
+            "SELECT negotiated_dollar, exclusion_reason FROM comparable_charge_codes "
+            "WHERE code = '80053'"
+        ).fetchall()
+    )
+    assert reasons[3000.0] == "outlier"  # ~94× the median
+    assert reasons[250.0] is None  # ~8× the median: an expensive price, not an error
+    assert reasons[29.0] is None
+    lower, median, upper = one(
+        con,
+        "SELECT lower_dollar, median_dollar, upper_dollar FROM code_price_bounds "
+        "WHERE code = '80053'",
+    )
+    assert median == pytest.approx(32.0)
+    assert (lower, upper) == (pytest.approx(3.2), pytest.approx(320.0))  # tenfold floor
+
+
+def test_price_compare_groups_by_canonical_payer_and_plan_type(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    rows = con.execute(
+        "SELECT payer, plan_type, rates, min_dollar, median_dollar, max_dollar, gross_charge, "
+        "discounted_cash FROM price_compare WHERE facility_id = 'tx-a' AND code = '99213' "
+        "ORDER BY payer, plan_type"
+    ).fetchall()
+    assert rows == [
+        ("Aetna", "medicare_advantage", 1, 80.0, 80.0, 80.0, 400.0, 300.0),
+        ("Blue Cross Blue Shield", "commercial_hmo", 1, 110.0, 110.0, 110.0, 420.0, 310.0),
+        ("Blue Cross Blue Shield", "commercial_ppo", 1, 100.0, 100.0, 100.0, 400.0, 300.0),
+        ("UnitedHealthcare", "commercial_ppo", 1, 120.0, 120.0, 120.0, 400.0, 300.0),
+    ]
+    drug = one(
+        con,
+        "SELECT price_unit, median_dollar, gross_charge FROM price_compare "
+        "WHERE facility_id = 'tx-a' AND code = 'J2405' AND code_type = 'HCPCS'",
+    )
+    assert drug == ("ML", 10.0, 30.0)  # per ML, the gross charge too
+
+
+def test_code_summary_spread_ratio(con: duckdb.DuckDBPyConnection) -> None:
+    row = one(
+        con,
+        "SELECT facilities, median_dollar, min_facility_dollar, max_facility_dollar, "
+        "spread_ratio, cheapest_facility_id, most_expensive_facility_id FROM code_summary "
+        "WHERE code = '99213' AND state = 'ALL'",
+    )
+    # tx-a: median of 80, 100, 110, 120 = 105; ca-b: 300; tx-c: 60.
+    assert row == (3, 105.0, 60.0, 300.0, 5.0, "tx-c", "ca-b")
+    tx = one(
+        con,
+        "SELECT facilities, spread_ratio FROM code_summary WHERE code = '99213' AND state = 'TX'",
+    )
+    assert tx == (2, pytest.approx(1.75))
+    drug = one(
+        con,
+        "SELECT price_unit, spread_ratio FROM code_summary WHERE code = 'J2405' "
+        "AND code_type = 'HCPCS' AND state = 'ALL'",
+    )
+    assert drug == ("ML", 2.0)  # $10/ML vs $5/ML, though packs of 2 ML and 100 ML
+    grams = one(
+        con,
+        "SELECT spread_ratio FROM code_summary WHERE code = 'J1111' AND code_type = 'HCPCS' "
+        "AND state = 'ALL'",
+    )
+    assert grams == (1.0,)  # $2,000 per gram and $1,000 per 500 mg are the same price
+
+
+def test_code_catalog_names(con: duckdb.DuckDBPyConnection) -> None:
+    curated = one(
+        con, "SELECT display_name, curated, facilities FROM code_catalog WHERE code = '99213'"
+    )
+    assert curated == ("Office visit, established patient, 25 minutes", True, 3)
+    plain = one(
+        con,
+        "SELECT display_name, curated FROM code_catalog WHERE code = '70552' AND code_type = 'CPT'",
+    )
+    assert plain == ("Item 70552", False)
+    hospital = one(con, "SELECT hospital_description FROM code_catalog WHERE code = '99213'")
+    assert hospital == ("OFFICE VISIT EST LEVEL 3",)  # the description most facilities use
+
+
+def test_facility_summary(con: duckdb.DuckDBPyConnection) -> None:
+    row = one(
+        con,
+        "SELECT hospital_name, state, current_file_id, rates, share_payer_mapped, "
+        "compliance_score FROM facility_summary WHERE facility_id = 'ca-b'",
+    )
+    assert row == ("Hospital ca-b", "CA", "ca-b-a", 4, 1.0, None)
+    comparable = one(
+        con, "SELECT rates, share_comparable FROM facility_summary WHERE facility_id = 'tx-a'"
+    )
+    # 21 payer rates; excluded: 70552, 70554, 70555, 70556, 70557, J9999 (70558 has no payer).
+    assert comparable == (21, pytest.approx(15 / 21))
+
+
+def test_compliance_score_joined_when_the_view_exists(wh: Warehouse) -> None:
+    load_facility(wh, "tx-a", [rate("99213", "Aetna", "PPO", 100.0)])
+    with writer(wh) as con:
+        con.execute(
+            "CREATE VIEW facility_compliance AS SELECT 'tx-a' AS facility_id, "
+            "0.75 AS compliance_score"
+        )
+    publish(wh)
+    with reader(wh) as con:
+        assert one(con, "SELECT compliance_score FROM facility_summary")[0] == 0.75
+
+
+def test_rebuild_is_idempotent_and_skips_unchanged_work(wh: Warehouse) -> None:
+    known_warehouse(wh)
+    with writer(wh) as con:
+        before = con.execute("SELECT * FROM price_compare ORDER BY ALL").fetchall()
+        again = rebuild(con)
+        assert again.skipped_heavy
+        forced = rebuild(con, force=True)
+        assert not forced.skipped_heavy
+        assert con.execute("SELECT * FROM price_compare ORDER BY ALL").fetchall() == before
+
+
+def test_new_file_replaces_the_facility_prices(wh: Warehouse) -> None:
+    load_facility(wh, "tx-a", [rate("99213", "Aetna", "PPO", 100.0)])
+    publish(wh)
+    load_facility(wh, "tx-a", [rate("99213", "Aetna", "PPO", 140.0)], version="b")
+    publish(wh)
+    with reader(wh) as con:
+        assert con.execute("SELECT median_dollar FROM price_compare").fetchall() == [(140.0,)]
+
+
+def test_marts_through_real_ingest(wh: Warehouse, tmp_path: Path) -> None:
+    for seed in (1, 2):
+        path = tmp_path / f"h{seed}.csv"
+        tall_file(path, n_items=60, seed=seed)
+        assert ingest_file(path, wh).outcome == "loaded"
+    with reader(wh) as con:
+        mapped, comparable = one(
+            con, "SELECT min(share_payer_mapped), min(share_comparable) FROM facility_summary"
+        )
+        facilities, ratio = one(
+            con,
+            "SELECT facilities, spread_ratio FROM code_summary WHERE code = '73721' "
+            "AND state = 'ALL'",
+        )
+    assert mapped == 1.0  # every synthetic payer is a known canonical payer
+    assert comparable == 1.0  # dollars, or percentages of the item's own gross charge
+    assert facilities == 2 and ratio > 1.0
