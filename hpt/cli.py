@@ -120,4 +120,4 @@ def run() -> None:  # pragma: no cover - console entry point wrapper
 
 
 # Commands defined in other modules register themselves on `app` when imported.
-from hpt import cli_compare, cli_validate  # noqa: E402, F401
+from hpt import cli_compare, cli_quality, cli_validate  # noqa: E402, F401

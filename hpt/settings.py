@@ -74,7 +74,7 @@ register(
 register(
     "HPT_QUALITY_TRUNCATION",
     "0.5",
-    "A file with fewer rows than this fraction of its predecessor's is held as truncated.",
+    "A file with at most this fraction of its predecessor's rows is held as truncated.",
 )
 register(
     "HPT_QUALITY_PRICE_CEILING", "10000000", "Dollar amount above which a price is implausible."

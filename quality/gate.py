@@ -99,7 +99,7 @@ def _verdict(result: GateResult, previous: int | None, fraction: float, rows: in
         share = rows / previous if previous else 0.0
         result.message = (
             f"held as suspicious: {rows:,} rows is {share:.0%} of the previous file's "
-            f"{previous:,} (below {fraction:.0%}); `hpt accept {result.file_id}` publishes it"
+            f"{previous:,} (at most {fraction:.0%}); `hpt accept {result.file_id}` publishes it"
         )
     else:
         warnings = result.failed("warning")
@@ -118,7 +118,8 @@ def validate_batch(
 
     started = time.monotonic()
     fraction = settings.get_float("HPT_QUALITY_TRUNCATION")
-    min_rows = math.ceil(previous_rows * fraction) if previous_rows else 0
+    # Held at or below the fraction: a file with exactly half the rows is suspicious too.
+    min_rows = math.floor(previous_rows * fraction) + 1 if previous_rows else 0
     result = GateResult(
         outcome="passed",
         file_id=staged.file_id,

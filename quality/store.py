@@ -100,6 +100,18 @@ def quarantined_files(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
 
+def held_files(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    """Files loaded as `held` (suspicious, not current) that no newer file replaced."""
+    cur = con.execute(
+        "SELECT f.file_id, f.facility_id, f.row_count, f.loaded_at, f.status_reason FROM files f "
+        "WHERE f.status = 'held' AND NOT EXISTS (SELECT 1 FROM current_files c "
+        "WHERE c.facility_id = f.facility_id AND c.loaded_at > f.loaded_at) "
+        "ORDER BY f.loaded_at DESC"
+    )
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+
 def latest_failures(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     """Failing expectations of the latest run of each file (and of the warehouse)."""
     cur = con.execute(

@@ -66,6 +66,20 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
+def raised(exception_info: Any) -> str | None:
+    """The exception message GX caught while computing an expectation, if any.
+
+    GX reports either one `{raised_exception, exception_message}` dict or one per metric.
+    """
+    if not isinstance(exception_info, dict):
+        return None
+    infos = [exception_info, *[v for v in exception_info.values() if isinstance(v, dict)]]
+    for info in infos:
+        if info.get("raised_exception"):
+            return str(info.get("exception_message") or "exception")
+    return None
+
+
 def outcomes(result: ExpectationSuiteValidationResult, suite: str) -> list[Outcome]:
     """The outcomes of one suite validation, in suite order."""
     found = []
@@ -81,8 +95,9 @@ def outcomes(result: ExpectationSuiteValidationResult, suite: str) -> list[Outco
         if observed is None and res.get("partial_unexpected_list"):
             observed = res["partial_unexpected_list"][:SAMPLE_VALUES]
         meta = config.meta or {}
-        if item.exception_info and item.exception_info.get("raised_exception"):
-            observed = {"exception": str(item.exception_info.get("exception_message"))}
+        error = raised(item.exception_info)
+        if error:
+            observed = {"exception": error}
         found.append(
             Outcome(
                 suite=suite,
