@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
+import ijson
 import msgspec
 
 from ingest.errors import UnreadableFile
@@ -109,6 +110,22 @@ def _feed(path: Path, start: int, end: int, fifo: Path, failed: list[BaseExcepti
         failed.append(error)
 
 
+def broken_item(path: Path, start: int) -> int:
+    """Index of the first item that does not parse (only called once a file has failed).
+
+    DuckDB's error does not say which item; ijson, slower but exact, counts up to it.
+    """
+    count = 0
+    with path.open("rb") as handle:
+        handle.seek(start)
+        try:
+            for _ in ijson.items(handle, "item", use_float=True):
+                count += 1
+        except (ijson.JSONError, ValueError):
+            pass
+    return count
+
+
 def item_texts(path: Path, start: int, end: int, workdir: Path) -> Iterator[list[str]]:
     """Batches of item JSON texts from the array at bytes [start, end) of `path`."""
     workdir.mkdir(parents=True, exist_ok=True)
@@ -133,10 +150,10 @@ def item_texts(path: Path, start: int, end: int, workdir: Path) -> Iterator[list
             done += len(texts)
             yield texts
     except duckdb.Error as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        index = broken_item(path, start)
         raise UnreadableFile(
-            f"JSON is malformed in `standard_charge_information` after item {done} "
-            f"(array at bytes {start}–{end}): {first}; nothing loaded"
+            f"JSON is malformed in `standard_charge_information` at item {index} (0-based; "
+            f"the array spans bytes {start}–{end}); nothing loaded"
         ) from error
     finally:
         con.close()

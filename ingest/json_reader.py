@@ -6,8 +6,8 @@ one standard-charge row per `payers_information` entry, one payer-less row for a
 `standard_charges` entry without payers. `row_no` is the item's 0-based index in the array
 (`standard_charge_information[row_no]`). Each `modifier_information[]` entry becomes one
 payer row per `modifier_payer_information` entry (description, `modifiers` = the modifier
-code, setting, payer, plan, the payer's description as `payer_notes`), numbered after the
-last item — the same rows the CSV layouts carry for modifiers.
+code, setting — `both` when a v2 entry has none —, payer, plan, the payer's description as
+`payer_notes`), numbered after the last item: the rows the CSV layouts carry for modifiers.
 """
 
 from __future__ import annotations
@@ -209,7 +209,9 @@ def modifier_rows(entries: Any, first: int) -> pl.DataFrame:
             "row_no": first + offset,
             "description": _text(entry.get("description")),
             "modifiers": _modifiers(entry.get("code")),
-            "setting": _text(entry.get("setting")),
+            # v2 modifier entries have no setting: they apply in every setting (the v2 CSV
+            # examples say `both` on these rows).
+            "setting": _text(entry.get("setting")) if "setting" in entry else "both",
         }
         payers = entry.get("modifier_payer_information") or [{}]
         for payer in payers if isinstance(payers, list) else [{}]:
