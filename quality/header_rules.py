@@ -290,7 +290,12 @@ def check_elements(meta: FileMeta, layout: str, version: Version, log: FindingLo
     def required(name: str, value: object) -> None:
         if has(name) and not value:
             log.add(
-                "value.required", "error", f"{name} has no value", row=row, column=name, value=None
+                "header.missing_value",
+                "error",
+                f"{name} has no value",
+                row=row,
+                column=name,
+                value=None,
             )
 
     required("hospital_name", meta.hospital_name)
@@ -306,7 +311,7 @@ def check_elements(meta: FileMeta, layout: str, version: Version, log: FindingLo
         for npi in meta.npis:
             if not _NPI.match(npi.strip()):
                 log.add(
-                    "value.npi",
+                    "header.bad_npi",
                     "error",
                     "type_2_npi must be a 10-digit NPI",
                     row=row,
@@ -322,7 +327,7 @@ def _check_date_and_version(
     if not meta.last_updated_raw:
         if not meta.elements or "last_updated_on" in meta.elements:
             log.add(
-                "value.required",
+                "header.missing_value",
                 "error",
                 "last_updated_on has no value",
                 row=row,
@@ -374,7 +379,7 @@ def _check_attestation(meta: FileMeta, version: Version, row: int | None, log: F
     )
     if present and meta.attestation is None:
         log.add(
-            "value.required",
+            "header.missing_value",
             "error",
             f"the {word} must be answered true or false",
             row=row,

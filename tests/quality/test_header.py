@@ -135,7 +135,7 @@ def test_bad_or_missing_version(tmp_path: Path, version: str) -> None:
 def test_missing_general_element_and_value(tmp_path: Path) -> None:
     path = write_tall(tmp_path / "f.csv", [charge()], attester_name=None, hospital_name="")
     found = check(path)
-    assert errors(path) == {"header.missing_element": 1, "value.required": 1}
+    assert errors(path) == {"header.missing_element": 1, "header.missing_value": 1}
     columns = set(found.log.frame()["column"].to_list())
     assert {"attester_name", "hospital_name"} <= columns
 
@@ -143,8 +143,8 @@ def test_missing_general_element_and_value(tmp_path: Path) -> None:
 def test_npi_must_have_ten_digits(tmp_path: Path) -> None:
     path = write_tall(tmp_path / "f.csv", [charge()], type_2_npi="1234567890|12345")
     found = check(path)
-    assert errors(path) == {"value.npi": 1}
-    assert found.log.frame().filter(rule="value.npi")["value"].to_list() == ["12345"]
+    assert errors(path) == {"header.bad_npi": 1}
+    assert found.log.frame().filter(rule="header.bad_npi")["value"].to_list() == ["12345"]
 
 
 @pytest.mark.parametrize("layout", ["csv_tall", "json"])
@@ -161,7 +161,7 @@ def test_attestation_false_is_an_alert(tmp_path: Path, layout: str) -> None:
 
 def test_attestation_not_answered_is_an_error(tmp_path: Path) -> None:
     path = write_tall(tmp_path / "f.csv", [charge()], statement="maybe")
-    assert errors(path) == {"value.required": 1}
+    assert errors(path) == {"header.missing_value": 1}
 
 
 def test_version_cell_not_matching_the_layout(tmp_path: Path) -> None:
