@@ -1,0 +1,72 @@
+"""Tall CSV ingest: our end-to-end throughput and peak RSS against DuckDB's native load.
+
+    python bench/bench_tall.py [--sizes 100,1000]
+
+For each size a synthetic v3.0 tall file is generated once into bench/out/ (kept out of
+git). Ours: `hpt ingest FILE --db <fresh warehouse>` (read, normalise, check, write, load,
+publish). DuckDB: `CREATE TABLE t AS SELECT * FROM read_csv(FILE, skip=2, header=true)` into
+a fresh database file (typed by DuckDB's sniffer). Same machine, same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.measure import BIN, OUT, measure
+from hpt.synthetic.tall import tall_file
+
+
+def bench_file(size_mb: int) -> Path:
+    path = OUT / f"tall_v3_{size_mb}MB.csv"
+    if not path.exists():
+        OUT.mkdir(parents=True, exist_ok=True)
+        print(f"generating {path.name} …", flush=True)
+        tall_file(path.with_suffix(".tmp"), target_bytes=size_mb * 1_000_000, seed=size_mb)
+        path.with_suffix(".tmp").rename(path)
+    return path
+
+
+def run(size_mb: int) -> dict[str, float]:
+    path = bench_file(size_mb)
+    mb = path.stat().st_size / 1e6
+    scratch = Path(tempfile.mkdtemp(prefix="hpt-bench-"))
+    try:
+        env = {"HPT_WORK_DIR": str(scratch / "work"), "PATH": str(BIN)}
+        ours = measure([str(BIN / "hpt"), "ingest", str(path), "--db", str(scratch / "hpt.duckdb"),
+                        "--json"], env=env)  # fmt: skip
+        sql = f"CREATE TABLE t AS SELECT * FROM read_csv('{path}', skip=2, header=true)"
+        duck = measure([sys.executable, "-c",
+                        f"import duckdb; duckdb.connect('{scratch / 'native.duckdb'}').execute("
+                        f"{sql!r})"])  # fmt: skip
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return {
+        "mb": mb,
+        "ours_mb_s": mb / ours.seconds,
+        "ours_rss": ours.peak_rss_mb,
+        "duck_mb_s": mb / duck.seconds,
+        "duck_rss": duck.peak_rss_mb,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="100,1000", help="file sizes in MB, comma-separated")
+    args = parser.parse_args()
+    print(f"{'file MB':>8} {'ours MB/s':>10} {'ours RSS MB':>12} {'DuckDB MB/s':>12} "
+          f"{'DuckDB RSS MB':>14} {'ours/DuckDB':>12}")  # fmt: skip
+    for size in (int(s) for s in args.sizes.split(",")):
+        r = run(size)
+        print(f"{r['mb']:>8.0f} {r['ours_mb_s']:>10.1f} {r['ours_rss']:>12.0f} "
+              f"{r['duck_mb_s']:>12.1f} {r['duck_rss']:>14.0f} "
+              f"{r['ours_mb_s'] / r['duck_mb_s']:>12.2f}", flush=True)  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,53 @@
+"""Run a command in a child process and report its wall time and peak RSS.
+
+Used by every benchmark: `measure(["hpt", "ingest", ...])`. Run as a script it is the
+wrapper itself (`python bench/measure.py -- CMD...`), so that RUSAGE_CHILDREN holds only
+the measured command.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "bench" / "out"
+BIN = Path(sys.executable).parent
+
+
+@dataclass
+class Measured:
+    seconds: float
+    peak_rss_mb: float
+    stdout: str
+
+
+def measure(cmd: list[str], env: dict[str, str] | None = None) -> Measured:
+    """Wall seconds and peak RSS (MB) of `cmd`; raises if it fails."""
+    wrapper = [sys.executable, __file__, "--", *cmd]
+    done = subprocess.run(wrapper, capture_output=True, text=True, env=env or dict(os.environ))
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
+    *lines, last = done.stdout.rstrip("\n").split("\n")
+    stats = json.loads(last)
+    return Measured(stats["seconds"], stats["peak_rss_mb"], "\n".join(lines))
+
+
+def _main(cmd: list[str]) -> int:
+    started = time.perf_counter()
+    child = subprocess.run(cmd)
+    seconds = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(json.dumps({"seconds": seconds, "peak_rss_mb": peak}))
+    return child.returncode
+
+
+if __name__ == "__main__":
+    args = sys.argv[1:]
+    sys.exit(_main(args[1:] if args[:1] == ["--"] else args))
