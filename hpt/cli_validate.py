@@ -22,10 +22,10 @@ def print_report(validation: object) -> None:
     assert isinstance(validation, Validation)
     v = validation
     if v.unreadable:
-        err.print(f"[red]INVALID[/] {v.source}: {v.unreadable}", highlight=False)
+        err.print(f"[red]INVALID[/] {v.source}: {v.unreadable}", highlight=False, soft_wrap=True)
         return
     verdict = "[green]VALID[/]" if v.valid else "[red]INVALID[/]"
-    console.print(f"{verdict} {v.source}", highlight=False)
+    console.print(f"{verdict} {v.source}", highlight=False, soft_wrap=True)
     facts = Table(show_header=False, box=None)
     for label, value in [
         ("layout", v.layout),
