@@ -1,0 +1,120 @@
+"""The demo server speaks real HTTP: validators, ranges, encodings, redirects, misbehaviour."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from hpt.demo_server import DemoServer, running
+
+DATA = b"description,code\n" + b"MRI brain,70551\n" * 1000
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[DemoServer]:
+    sites = tmp_path / "u" / "sites" / "m"
+    sites.mkdir(parents=True)
+    (sites / "f.csv").write_bytes(DATA)
+    (sites / "f.csv.gzip").write_bytes(gzip.compress(DATA))
+    (sites / "blob").write_bytes(DATA)
+    routes = {
+        "/m/f.csv": {"gzip": "/m/f.csv.gzip"},
+        "/m/blob": {"disposition": "1_m_standardcharges.csv"},
+        "/m/old.csv": {"redirect": "/m/f.csv", "status": 301},
+        "/m/wall.csv": {"html": True},
+        "/m/flaky.csv": {"flaky": 1},
+    }
+    (sites / "flaky.csv").write_bytes(DATA)
+    (tmp_path / "u" / "universe.json").write_text(json.dumps({"routes": routes}))
+    with running(tmp_path / "u") as demo:
+        yield demo
+
+
+def get(server: DemoServer, path: str, **headers: str) -> requests.Response:
+    headers.setdefault("Accept-Encoding", "identity")
+    return requests.get(server.base_url + path, headers=headers, allow_redirects=False, timeout=5)
+
+
+def test_validators_and_conditional_requests(server: DemoServer) -> None:
+    first = get(server, "/m/blob")
+    assert first.status_code == 200 and first.content == DATA
+    assert first.headers["Content-Disposition"] == 'attachment; filename="1_m_standardcharges.csv"'
+    etag, modified = first.headers["ETag"], first.headers["Last-Modified"]
+    assert get(server, "/m/blob", **{"If-None-Match": etag}).status_code == 304
+    assert get(server, "/m/blob", **{"If-Modified-Since": modified}).status_code == 304
+    assert get(server, "/m/blob", **{"If-None-Match": '"other"'}).status_code == 200
+
+
+def test_ranges_and_if_range(server: DemoServer) -> None:
+    etag = get(server, "/m/blob").headers["ETag"]
+    part = get(server, "/m/blob", Range="bytes=10-19", **{"If-Range": etag})
+    assert part.status_code == 206 and part.content == DATA[10:20]
+    assert part.headers["Content-Range"] == f"bytes 10-19/{len(DATA)}"
+    assert get(server, "/m/blob", Range="bytes=100-").content == DATA[100:]
+    stale = get(server, "/m/blob", Range="bytes=10-19", **{"If-Range": '"old"'})
+    assert stale.status_code == 200 and stale.content == DATA
+
+
+def test_gzip_only_when_accepted(server: DemoServer) -> None:
+    plain = get(server, "/m/f.csv")
+    assert "Content-Encoding" not in plain.headers and plain.content == DATA
+    encoded = get(server, "/m/f.csv", **{"Accept-Encoding": "gzip"})
+    assert encoded.headers["Content-Encoding"] == "gzip"
+    assert int(encoded.headers["Content-Length"]) < len(DATA) / 5
+    assert encoded.content == DATA  # requests decodes it
+    assert encoded.headers["ETag"] != plain.headers["ETag"]
+
+
+def test_head_redirect_404_captcha_flaky_and_traversal(server: DemoServer) -> None:
+    head = requests.head(server.base_url + "/m/blob", timeout=5)
+    assert head.status_code == 200 and head.content == b""
+    assert int(head.headers["Content-Length"]) == len(DATA)
+    moved = get(server, "/m/old.csv")
+    assert moved.status_code == 301 and moved.headers["Location"] == "/m/f.csv"
+    assert get(server, "/m/none.csv").status_code == 404
+    wall = get(server, "/m/wall.csv")
+    assert wall.status_code == 200 and wall.headers["Content-Type"].startswith("text/html")
+    assert [get(server, "/m/flaky.csv").status_code for _ in range(2)] == [503, 200]
+    assert get(server, "/../universe.json").status_code == 404
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_serve_command_exits_cleanly_on_sigterm(tmp_path: Path) -> None:
+    (tmp_path / "u" / "sites" / "m").mkdir(parents=True)
+    (tmp_path / "u" / "sites" / "m" / "f.csv").write_bytes(DATA)
+    port = _free_port()
+    hpt = Path(sys.executable).parent / "hpt"  # the installed console script
+    command = [str(hpt), "demo", "serve", str(tmp_path / "u"), "--port", str(port)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                response = requests.get(f"http://127.0.0.1:{port}/m/f.csv", timeout=1)
+                break
+            except requests.ConnectionError:
+                assert process.poll() is None, process.communicate()
+                assert time.monotonic() < deadline, "server did not start"
+                time.sleep(0.1)
+        assert response.content == DATA
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+        assert b"Traceback" not in process.communicate()[1]
+    finally:
+        if process.poll() is None:
+            process.kill()
