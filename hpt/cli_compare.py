@@ -51,13 +51,14 @@ def compare(
         raise typer.Exit(1)
     title = code if names.is_empty() else f"{code}: {names['display_name'][0]}"
     table = Table(title=title, title_justify="left")
-    for column in ("facility", "state", "payer", "plan type", "rates", "median", "min", "max",
-                   "gross", "cash"):  # fmt: skip
-        table.add_column(
-            column, justify="right" if column == "rates" else "left", no_wrap=column != "facility"
-        )
+    money = ("median", "gross", "cash")
+    for column in ("facility", "state", "payer", "plan type", "rates", *money):
+        if column in money or column in {"state", "rates"}:
+            table.add_column(column, justify="right", no_wrap=True)
+        else:
+            table.add_column(column, overflow="fold")
     for r in rows.head(limit).iter_rows(named=True):
-        unit = f" /{r['price_unit']}" if r["price_unit"] else ""
+        unit = f"/{r['price_unit']}" if r["price_unit"] else ""
         table.add_row(
             r["hospital_name"] or r["facility_id"],
             r["state"] or "",
@@ -65,10 +66,8 @@ def compare(
             r["plan_type"] or "",
             f"{r['comparable_rates']}/{r['rates']}",
             _money(r["median_dollar"]) + unit,
-            _money(r["min_dollar"]),
-            _money(r["max_dollar"]),
-            _money(r["gross_charge"]),
-            _money(r["discounted_cash"]),
+            _money(r["gross_charge"]) + unit,
+            _money(r["discounted_cash"]) + unit,
         )
     console.print(table)
     if rows.height > limit:
