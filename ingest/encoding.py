@@ -18,6 +18,8 @@ from pathlib import Path
 from ingest.archive import unwrap
 
 CHUNK = 8 * 1024 * 1024
+#: Magic bytes of binary formats that must not be transcoded (ZIP/XLSX, PDF, OLE, Parquet).
+BINARY_MAGIC = (b"PK\x03\x04", b"%PDF", b"\xd0\xcf\x11\xe0", b"PAR1", b"SQLi")
 _CP1252_FALLBACK = "hpt-cp1252-fallback"
 
 
@@ -38,7 +40,7 @@ class PreparedFile:
     path: Path
     sha256: str
     bytes: int
-    encoding: str  # "utf-8", "utf-8-sig", "utf-8+cp1252", "utf-16"
+    encoding: str  # "utf-8", "utf-8-sig", "utf-8+cp1252", "utf-16", "binary"
     invalid_bytes: int
     ends_with_newline: bool
     #: What the data came packed in, outermost first (`gzip`, `zip:<member>`); empty if bare.
@@ -100,6 +102,9 @@ def _prepare_plain(source: Path, workdir: Path) -> PreparedFile:
     bom = head.startswith(codecs.BOM_UTF8)
     if clean and not utf16:
         return PreparedFile(source, source, sha, size, "utf-8-sig" if bom else "utf-8", 0, ends)
+    if head.startswith(BINARY_MAGIC):
+        # Not text at all (a workbook, a PDF…): left as is for `detect` to name.
+        return PreparedFile(source, source, sha, size, "binary", 0, ends)
     target = workdir / f".{sha[:16]}.utf8{source.suffix}"
     encoding = "utf-16" if utf16 else "utf-8-sig"
     invalid = _transcode(source, target, encoding)
