@@ -46,6 +46,7 @@ class DemoServer(ThreadingHTTPServer):
         super().__init__(address, DemoHandler)
         self.folder = folder.resolve()
         self.hits: Counter[str] = Counter()
+        self.sent: Counter[str] = Counter()  # file bytes sent per path (not error pages)
         self._lock = threading.Lock()
         self._routes: tuple[float, dict[str, dict[str, Any]]] = (-1.0, {})
 
@@ -62,6 +63,10 @@ class DemoServer(ThreadingHTTPServer):
             data = json.loads(manifest.read_text()) if manifest.exists() else {}
             self._routes = (mtime, data.get("routes", {}))
         return self._routes[1]
+
+    def count_sent(self, path: str, size: int) -> None:
+        with self._lock:
+            self.sent[path] += size
 
     def hit(self, path: str) -> int:
         with self._lock:
@@ -158,6 +163,7 @@ class DemoHandler(BaseHTTPRequestHandler):
             while left > 0 and (chunk := handle.read(min(CHUNK, left))):
                 self.wfile.write(chunk)
                 left -= len(chunk)
+        self.server.count_sent(path, limit - left)
         if limit < length:  # promised more than sent: the client sees a cut transfer
             self.close_connection = True
         return None
