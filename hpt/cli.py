@@ -120,4 +120,10 @@ def run() -> None:  # pragma: no cover - console entry point wrapper
 
 
 # Commands defined in other modules register themselves on `app` when imported.
-from hpt import cli_compare, cli_quality, cli_validate  # noqa: E402, F401
+from hpt import (  # noqa: E402, F401
+    cli_acquire,
+    cli_compare,
+    cli_quality,
+    cli_tools,
+    cli_validate,
+)
