@@ -14,6 +14,7 @@ from __future__ import annotations
 import gzip
 import json
 import shutil
+import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -125,7 +126,7 @@ HOSPITALS: tuple[DemoHospital, ...] = (
     DemoHospital(501, "Erie Lakeshore Hospital", "PA", "Erie", "16501", "erielakeshore",
                  "390501", "tall", "3.0.0", 45, price_level=1.5),
     DemoHospital(502, "Keystone Valley Medical Center", "PA", "Harrisburg", "17101", "keystone",
-                 "390502", "wide", "2.2.0", 350, price_level=2.0),
+                 "390502", "wide", "2.2.0", 350, price_level=2.0, route={"zip": True}),
     DemoHospital(503, "Allegheny Ridge Hospital", "PA", "Pittsburgh", "15222", "allegheny",
                  "390503", broken="dead"),
     DemoHospital(504, "Susquehanna General Hospital", "PA", "Williamsport", "17701",
@@ -205,6 +206,14 @@ def generate(
             (files / name).write_text(NONCONFORMANT, encoding="utf-8")
         elif h.broken == "captcha":
             route["html"] = True
+        if route.pop("zip", False):  # zipped by hand on a Mac: `__MACOSX/` junk included
+            inner = files / name
+            name = f"{inner.stem}.zip"
+            path = f"/{h.site}/files/{name}"
+            with zipfile.ZipFile(files / name, "w", zipfile.ZIP_DEFLATED) as archive:
+                archive.write(inner, inner.name)
+                archive.writestr(f"__MACOSX/._{inner.name}", b"\x00\x05\x16\x07" + b"\x00" * 60)
+            inner.unlink()
         if route.pop("gzip", False):  # served with Content-Encoding: gzip when accepted
             with (files / name).open("rb") as src, gzip.open(f"{files / name}.gzip", "wb") as out:
                 shutil.copyfileobj(src, out)
