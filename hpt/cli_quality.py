@@ -45,10 +45,6 @@ def quality(
         found = {"quarantined": files, "held": held, "failing": failures}
         console.print_json(json.dumps(found, default=str))
         return
-    table = Table("file", "facility", "rows", "reason", title="held files (`hpt accept FILE`)")
-    for f in held:
-        table.add_row(f["file_id"], f["facility_id"], f"{f['row_count']:,}", f["status_reason"])
-    console.print(table if held else "no held files")
     table = Table("file", "facility", "rows", "quarantined at", "reason", title="quarantined files")
     for f in files:
         table.add_row(
@@ -56,6 +52,10 @@ def quality(
             f"{f['quarantined_at']:%Y-%m-%d %H:%M}", f["reason"],
         )  # fmt: skip
     console.print(table if files else "no quarantined files")
+    table = Table("file", "facility", "rows", "reason", title="held files (`hpt accept FILE`)")
+    for f in held:
+        table.add_row(f["file_id"], f["facility_id"], f"{f['row_count']:,}", f["status_reason"])
+    console.print(table if held else "no held files")
     table = Table(
         "file", "suite", "expectation", "column", "severity", "unexpected", "observed",
         title="failing expectations (latest validation of each file; blank file = warehouse)",
