@@ -26,6 +26,11 @@ SourcesOption = Annotated[
 ]
 
 
+def _wide() -> Console:
+    """The console for tables: piped or in `make`, 80 columns would hide the messages."""
+    return console if console.is_terminal else Console(width=180)
+
+
 def _entries(sources: Path | None) -> list:  # type: ignore[type-arg]
     from ingest.errors import UnreadableFile
     from ingest.registry import load_sources
@@ -88,8 +93,7 @@ def run_command(
             line.facility_id, line.name, outcome, f"{line.rows:,}", f"{line.findings:,}",
             f"{line.seconds:.2f}", message,
         )  # fmt: skip
-    # Piped or in `make`, a terminal's 80 columns would hide the messages.
-    out = console if console.is_terminal else Console(width=180)
+    out = _wide()
     out.print(table)
     failed = sum(line.outcome == "failed" for line in lines)
     mb = sum(line.downloaded_bytes for line in lines) / 1e6
@@ -107,7 +111,7 @@ def sources_list(sources: SourcesOption = None) -> None:
     for e in entries:
         where = f"file {e.mrf_url}" if e.mrf_url else f"site {e.website}"
         table.add_row(e.key, e.name, e.state, e.city, e.zip, where)
-    console.print(table)
+    _wide().print(table)
 
 
 @sources_app.command("add")
@@ -154,9 +158,9 @@ def sources_check(sources: SourcesOption = None) -> None:
             where = locate(entry, session, limits)
             answer = _head(session, where.url, limits.timeout) if where.url else where.message
             bad += not answer.startswith("HTTP 2") or "text/html" in answer
-            rules = "; ".join(f.rule for f in where.findings)
+            rules = "; ".join(dict.fromkeys(f.rule for f in where.findings))
             table.add_row(entry.key, where.url or "-", answer[:80], rules[:80])
-    console.print(table)
+    _wide().print(table)
     if bad:
         raise typer.Exit(1)
 
