@@ -214,3 +214,27 @@ def demo_serve(
     port = port or settings.get_int("HPT_DEMO_PORT")
     err.print(f"serving {folder} on http://{host}:{port}/ (stop with Ctrl-C or SIGTERM)")
     serve(folder, port, host)
+
+
+@demo_app.command("wait")
+def demo_wait(
+    port: Annotated[int | None, typer.Option(help="Port [HPT_DEMO_PORT].")] = None,
+    host: Annotated[str, typer.Option(help="Address of the server.")] = "127.0.0.1",
+    timeout: Annotated[float, typer.Option(help="Seconds to wait at most.")] = 30.0,
+) -> None:
+    """Wait until a demo server answers (for scripts that start one in the background)."""
+    import time
+
+    import requests
+
+    port = port or settings.get_int("HPT_DEMO_PORT")
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            requests.head(f"http://{host}:{port}/", timeout=1)
+            return
+        except requests.RequestException:
+            if time.monotonic() > deadline:
+                err.print(f"[red]error:[/] no demo server on {host}:{port} after {timeout:g} s")
+                raise typer.Exit(1) from None
+            time.sleep(0.1)
