@@ -1,0 +1,251 @@
+"""Compare: one or more services across facilities and payers, for analysts."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import altair as alt
+import polars as pl
+import streamlit as st
+
+from dashboard import reads, ui
+from dashboard.queries import compare, payer_matrix
+from dashboard.snapshot import snapshot
+
+P = "cmp"
+DEFAULTS: dict[str, Any] = {
+    "q": "",
+    "codes": [],
+    "state": "",
+    "payers": [],
+    "plans": [],
+    "facilities": [],
+    "heat": "",
+}
+SHOWN = [
+    "service", "code_type", "code", "setting", "price_unit", "facility_id", "hospital_name",
+    "state", "payer", "plan_type", "rates", "comparable_rates", "min_dollar", "median_dollar",
+    "max_dollar", "gross_charge", "discounted_cash",
+]  # fmt: skip
+MONEY = {
+    "min_dollar": ui.money_column("Lowest rate"),
+    "median_dollar": ui.money_column("Median rate"),
+    "max_dollar": ui.money_column("Highest rate"),
+    "gross_charge": ui.money_column("Gross charge", "gross"),
+    "discounted_cash": ui.money_column("Cash price", "cash"),
+}
+
+
+def _codes(con: Any) -> list[str]:
+    text = st.text_input("Find services", key=f"{P}.q", placeholder="MRI, 73721, DRG 470 …")
+    chosen = [c for c in ui.value(P, "codes") or [] if c]
+    options = ui.code_options(con, text, chosen)
+    st.session_state[f"{P}.codes"] = [c for c in chosen if c in options]
+    st.multiselect(
+        "Services to compare",
+        list(options),
+        key=f"{P}.codes",
+        format_func=lambda k: options.get(k, k),
+        placeholder="Choose one or more services",
+    )
+    return list(ui.value(P, "codes") or [])
+
+
+def _rows(con: Any, codes: list[str], state: str | None) -> pl.DataFrame:
+    names = ui.code_options(con, "", codes)
+    frames = [
+        compare(con, code, state=state).with_columns(pl.lit(names[code]).alias("service"))
+        for code in codes
+    ]
+    frames = [f for f in frames if f.height]
+    return pl.concat(frames).select(SHOWN) if frames else pl.DataFrame()
+
+
+def _multi(label: str, name: str, options: list[str], fmt: Any = str) -> list[str]:
+    chosen = [v for v in ui.value(P, name) or [] if v in options]
+    st.session_state[f"{P}.{name}"] = chosen
+    st.multiselect(label, options, key=f"{P}.{name}", format_func=fmt, placeholder="All")
+    return chosen
+
+
+def _filters(rows: pl.DataFrame) -> pl.DataFrame:
+    left, mid, right = st.columns(3)
+    with left:
+        payers = _multi("Payers", "payers", rows["payer"].drop_nulls().unique().sort().to_list())
+    with mid:
+        plans = _multi(
+            "Plan types", "plans", rows["plan_type"].drop_nulls().unique().sort().to_list(),
+            ui.plan_label,
+        )  # fmt: skip
+    ids = rows.select("facility_id", "hospital_name").unique().sort("hospital_name")
+    names = dict(ids.iter_rows())
+    with right:
+        facilities = _multi(
+            "Facilities", "facilities", ids["facility_id"].to_list(),
+            lambda f: f"{names.get(f) or f} ({f})",
+        )  # fmt: skip
+    if payers:
+        rows = rows.filter(pl.col("payer").is_in(payers))
+    if plans:
+        rows = rows.filter(pl.col("plan_type").is_in(plans))
+    if facilities:
+        rows = rows.filter(pl.col("facility_id").is_in(facilities))
+    return rows
+
+
+def _spread(rows: pl.DataFrame) -> pl.DataFrame:
+    """Per service: facilities, their median prices and the spread ratio (highest ÷ lowest
+    facility median) — of the rows shown."""
+    per_facility = rows.group_by("service", "setting", "price_unit", "facility_id").agg(
+        pl.col("median_dollar").median()
+    )
+    return (
+        per_facility.group_by("service", "setting", "price_unit")
+        .agg(
+            pl.len().alias("facilities"),
+            pl.col("median_dollar").min().alias("lowest_facility"),
+            pl.col("median_dollar").median().alias("median_facility"),
+            pl.col("median_dollar").max().alias("highest_facility"),
+        )
+        .with_columns(
+            (pl.col("highest_facility") / pl.col("lowest_facility")).round(2).alias("spread_ratio")
+        )
+        .sort("service")
+    )
+
+
+def _distribution(rows: pl.DataFrame) -> Any:
+    data = rows.drop_nulls("median_dollar").to_pandas()
+    base = alt.Chart(data).encode(
+        x=alt.X("median_dollar:Q", title="Median rate (US$)", axis=alt.Axis(format="$,.0f")),
+        y=alt.Y("service:N", title=None, axis=alt.Axis(labelLimit=260)),
+    )
+    box = base.mark_boxplot(extent="min-max", opacity=0.35, size=28)
+    strip = base.mark_circle(size=40, opacity=0.8).encode(
+        color=alt.Color("hospital_name:N", title="Facility"),
+        yOffset=alt.YOffset("jitter:Q"),
+        tooltip=[
+            "hospital_name", "payer", "plan_type",
+            alt.Tooltip("median_dollar:Q", format="$,.2f"),
+        ],
+    ).transform_calculate(jitter="random()")  # fmt: skip
+    return alt.layer(box, strip)
+
+
+def _heatmap(con: Any, rows: pl.DataFrame, codes: list[str]) -> None:
+    names = ui.code_options(con, "", codes)
+    if ui.value(P, "heat") not in codes:
+        st.session_state[f"{P}.heat"] = codes[0]
+    st.selectbox(
+        "Payer × facility heatmap for", codes, key=f"{P}.heat", format_func=lambda k: names[k]
+    )
+    wide = payer_matrix(con, str(ui.value(P, "heat")))
+    keep_ids = rows["facility_id"].unique().to_list()
+    keep_payers = set(rows["payer"].drop_nulls().unique().to_list())
+    long = (
+        wide.filter(pl.col("facility_id").is_in(keep_ids))
+        .unpivot(
+            index=["facility_id", "hospital_name", "state"],
+            variable_name="payer",
+            value_name="median_dollar",
+        )
+        .filter(pl.col("payer").is_in(keep_payers))
+        .drop_nulls("median_dollar")
+    )
+    if long.is_empty():
+        st.info("No payer rates to map for this service with these filters.")
+        return
+    chart = (
+        alt.Chart(long.to_pandas())
+        .mark_rect()
+        .encode(
+            x=alt.X("payer:N", title="Payer"),
+            y=alt.Y("hospital_name:N", title=None, axis=alt.Axis(labelLimit=220)),
+            color=alt.Color("median_dollar:Q", title="Median $", scale=alt.Scale(scheme="viridis")),
+            tooltip=["hospital_name", "payer", alt.Tooltip("median_dollar:Q", format="$,.2f")],
+        )
+    )
+    ui.show_chart_and_table(
+        chart,
+        long.sort("hospital_name", "payer"),
+        {"median_dollar": ui.money_column("Median rate")},
+        140 + 30 * long["facility_id"].n_unique(),
+    )
+
+
+def _downloads(rows: pl.DataFrame) -> None:
+    parquet = io.BytesIO()
+    rows.write_parquet(parquet)
+    left, right = st.columns(2)
+    left.download_button(
+        "Download CSV", rows.write_csv().encode(), "prices.csv", "text/csv", key="cmp.csv"
+    )
+    right.download_button(
+        "Download Parquet",
+        parquet.getvalue(),
+        "prices.parquet",
+        "application/vnd.apache.parquet",
+        key="cmp.parquet",
+    )
+
+
+@ui.page
+def main() -> None:
+    st.title("Compare prices")
+    st.caption(
+        "Comparable negotiated rates by facility, payer and plan type. Excluded rates "
+        "(placeholders, outliers, formula-only) are left out of every figure."
+    )
+    ui.init_from_url(P, DEFAULTS)
+    con = snapshot().cursor()
+    try:
+        codes = _codes(con)
+        states = reads.states(con)
+        if ui.value(P, "state") not in ["", *states]:
+            st.session_state[f"{P}.state"] = ""
+        st.selectbox("State", ["", *states], key=f"{P}.state", format_func=lambda s: s or "All")
+        if not codes:
+            st.info("Choose one or more services to compare.")
+            return
+        rows = _rows(con, codes, ui.value(P, "state") or None)
+        if rows.is_empty():
+            st.warning("No comparable prices for these services with this state.")
+            return
+        rows = _filters(rows)
+        if rows.is_empty():
+            st.warning("No rates match these payers, plan types and facilities.")
+            return
+        spread = _spread(rows)
+        st.subheader("Spread between facilities")
+        st.dataframe(
+            spread,
+            hide_index=True,
+            width="stretch",
+            column_config={
+                "service": "Service",
+                "setting": "Setting",
+                "price_unit": "Unit",
+                "facilities": "Facilities",
+                "lowest_facility": ui.money_column("Lowest facility median"),
+                "median_facility": ui.money_column("Median facility"),
+                "highest_facility": ui.money_column("Highest facility median"),
+                "spread_ratio": st.column_config.NumberColumn(
+                    "Spread ratio", format="%.2f×", help="Highest ÷ lowest facility median."
+                ),
+            },
+        )
+        st.subheader("Distribution of rates")
+        ui.show_chart_and_table(
+            _distribution(rows), rows, MONEY, 80 + 90 * rows["service"].n_unique()
+        )
+        st.subheader("Payers × facilities")
+        _heatmap(con, rows, codes)
+        st.subheader("Download")
+        st.caption(f"{rows.height:,} rows: exactly the rates shown above.")
+        _downloads(rows)
+    finally:
+        ui.write_url(P, list(DEFAULTS), DEFAULTS)
+
+
+main()

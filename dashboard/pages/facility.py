@@ -1,0 +1,154 @@
+"""Facility: one hospital's file, freshness, compliance, coverage and price position."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import altair as alt
+import polars as pl
+import streamlit as st
+
+from dashboard import reads, ui
+from dashboard.queries import facility_profile
+from dashboard.snapshot import snapshot
+
+P = "fac"
+DEFAULTS: dict[str, Any] = {"id": ""}
+STALE_DAYS = 365  # CMS expects a file updated at least once a year
+
+
+def _pick(con: Any) -> str | None:
+    facilities = reads.facilities(con)
+    if facilities.is_empty():
+        st.info("No hospital has been loaded into this warehouse yet.")
+        return None
+    labels = {
+        r["facility_id"]: f"{r['hospital_name'] or r['facility_id']} — "
+        f"{r['city'] or ''}{', ' if r['city'] else ''}{r['state'] or ''} ({r['facility_id']})"
+        for r in facilities.iter_rows(named=True)
+    }
+    wanted = ui.value(P, "id") or ""
+    if wanted and wanted not in labels:
+        st.warning(f"No facility “{wanted}” in this warehouse; showing the first one.")
+    if wanted not in labels:
+        st.session_state[f"{P}.id"] = next(iter(labels))
+    st.selectbox("Facility", list(labels), key=f"{P}.id", format_func=lambda f: labels[f])
+    return str(ui.value(P, "id"))
+
+
+def _profile(row: dict[str, Any]) -> None:
+    cols = st.columns(4)
+    cols[0].metric("Services priced", f"{row['codes']:,}")
+    cols[1].metric("Payer rates", f"{row['rates']:,}")
+    share = row["share_comparable"]
+    cols[2].metric("Comparable rates", "—" if share is None else f"{share:.0%}")
+    score = row["compliance_score"]
+    cols[3].metric("Compliance score", "not available yet" if score is None else f"{score:.0f}")
+    days = row["days_since_update"]
+    fresh = (
+        f"File last updated on {row['last_updated_on']} ({days:,} days before the last "
+        f"publish), loaded {row['loaded_at']:%Y-%m-%d %H:%M} UTC."
+        if row["last_updated_on"] is not None
+        else f"The file states no update date; loaded {row['loaded_at']:%Y-%m-%d %H:%M} UTC."
+    )
+    if days is not None and days > STALE_DAYS:
+        st.warning(fresh + " It is more than a year old.")
+    else:
+        st.write(fresh)
+    st.caption(
+        f"Template version {row['version'] or 'unknown'}, {row['layout']} layout, "
+        f"{row['row_count']:,} rows · file {row['current_file_id']}"
+    )
+
+
+def _compliance(con: Any, facility_id: str) -> None:
+    st.subheader("Compliance")
+    view = reads.compliance(con, facility_id)
+    if view is None:
+        st.info("Compliance scores: not available yet in this warehouse.")
+    elif view.height:
+        st.dataframe(view, hide_index=True, width="stretch")
+    findings = reads.facility_findings(con, facility_id)
+    if findings.is_empty():
+        st.success("The current file has no conformance findings.")
+        return
+    st.caption("Top findings in the current file (errors first):")
+    st.dataframe(
+        findings.head(10),
+        hide_index=True,
+        width="stretch",
+        column_config={"finding_count": st.column_config.NumberColumn("Findings", format="%d")},
+    )
+
+
+def _coverage(con: Any, facility_id: str) -> None:
+    st.subheader("Coverage")
+    payers = reads.facility_payers(con, facility_id)
+    if payers.is_empty():
+        st.info("No payer-specific rates in the current file.")
+        return
+    st.write(f"{payers['payer'].n_unique():,} payers, {payers.height:,} payer × plan-type pairs.")
+    labelled = payers.with_columns(
+        pl.col("plan_type").map_elements(ui.plan_label, return_dtype=pl.String)
+    )
+    st.dataframe(
+        labelled,
+        hide_index=True,
+        width="stretch",
+    )
+
+
+def _position(con: Any, facility_id: str) -> None:
+    st.subheader("Price position against other hospitals")
+    pos = reads.price_position(con, facility_id)
+    if pos.is_empty():
+        st.info("No service of this facility is priced by another hospital yet.")
+        return
+    typical = float(pos["vs_peers"].cast(pl.Float64).median() or 1.0)  # type: ignore[arg-type]
+    word = "above" if typical >= 1 else "below"
+    st.write(
+        f"Across {pos.height:,} services also priced elsewhere, this hospital's median rate is "
+        f"typically **{abs(typical - 1):.0%} {word}** the median hospital."
+    )
+    chart = (
+        alt.Chart(pos.head(300).to_pandas())
+        .mark_bar()
+        .encode(
+            x=alt.X("vs_peers:Q", bin=alt.Bin(maxbins=30), title="Price ÷ median hospital"),
+            y=alt.Y("count():Q", title="Services"),
+        )
+    )
+    ui.show_chart_and_table(
+        chart,
+        pos,
+        {
+            "median_dollar": ui.money_column("This facility"),
+            "peers_median_dollar": ui.money_column("Median hospital"),
+            "vs_peers": st.column_config.NumberColumn("Ratio", format="%.2f×"),
+        },
+        240,
+    )
+
+
+@ui.page
+def main() -> None:
+    st.title("Facility")
+    ui.init_from_url(P, DEFAULTS)
+    con = snapshot().cursor()
+    try:
+        facility_id = _pick(con)
+        if facility_id is None:
+            return
+        profile = facility_profile(con, facility_id)
+        if profile.is_empty():
+            st.warning("This facility has no current file.")
+            return
+        _profile(profile.row(0, named=True))
+        _compliance(con, facility_id)
+        _coverage(con, facility_id)
+        _position(con, facility_id)
+    finally:
+        ui.write_url(P, list(DEFAULTS), DEFAULTS)
+
+
+main()

@@ -1,0 +1,328 @@
+"""Find a price: what hospitals charge for a service, for your insurance or paying cash."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import altair as alt
+import polars as pl
+import streamlit as st
+
+from dashboard import geo, reads, ui
+from dashboard.queries import compare, search_codes
+from dashboard.snapshot import snapshot
+
+P = "fp"
+DEFAULTS: dict[str, Any] = {
+    "q": "",
+    "code": "",
+    "state": "",
+    "zip": "",
+    "miles": 0,
+    "pay": "insurance",
+    "payer": "",
+    "plan": "",
+    "setting": "",
+}
+RADII = [0, 10, 25, 50, 100, 250]
+
+
+def _first_match() -> None:
+    """A new search selects its best match (the user may pick another one)."""
+    text = st.session_state.get(f"{P}.q", "")
+    found = search_codes(snapshot().cursor(), text, limit=1) if text.strip() else None
+    st.session_state[f"{P}.code"] = (
+        ui.code_key(found["code_type"][0], found["code"][0])
+        if found is not None and found.height
+        else ""
+    )
+
+
+def _service(con: Any) -> str:
+    """The search box and the service chosen among its suggestions ('' when none)."""
+    text = st.text_input(
+        "What do you need?",
+        key=f"{P}.q",
+        placeholder="knee MRI, colonoscopy, 99213 …",
+        on_change=_first_match,
+    )
+    chosen = ui.value(P, "code") or ""
+    options = ui.code_options(con, text, [chosen] if chosen else [])
+    if text.strip() and len(options) == (1 if chosen else 0) and chosen not in options:
+        st.warning(f"No service matches “{text}”. Try fewer words, or a CPT, HCPCS or DRG code.")
+    if chosen and chosen not in options:
+        st.session_state[f"{P}.code"] = ""
+    keys = list(options)
+    st.selectbox(
+        "Service",
+        keys,
+        index=None,
+        key=f"{P}.code",
+        format_func=lambda k: options.get(k, k),
+        placeholder="Choose a service",
+    )
+    return ui.value(P, "code") or ""
+
+
+def _where(con: Any) -> tuple[str | None, tuple[float, float] | None, int]:
+    states = reads.states(con)
+    if ui.value(P, "state") not in ["", *states]:
+        st.session_state[f"{P}.state"] = ""
+    left, mid, right = st.columns(3)
+    left.selectbox(
+        "State",
+        ["", *states],
+        key=f"{P}.state",
+        format_func=lambda s: s or "All states",
+    )
+    zip_text = mid.text_input("Your ZIP code", key=f"{P}.zip", max_chars=10, placeholder="93721")
+    if ui.value(P, "miles") not in RADII:
+        st.session_state[f"{P}.miles"] = 0
+    right.selectbox(
+        "Within",
+        RADII,
+        key=f"{P}.miles",
+        format_func=lambda m: f"{m} miles" if m else "Any distance",
+    )
+    point = None
+    if zip_text.strip():
+        point = geo.zip_point(zip_text)
+        if point is None:
+            st.warning(f"ZIP code “{zip_text.strip()}” was not found: distances are not shown.")
+    return (ui.value(P, "state") or None), point, int(ui.value(P, "miles") or 0)
+
+
+def _payment(con: Any) -> tuple[str | None, str | None]:
+    st.radio(
+        "How will you pay?",
+        ["insurance", "cash"],
+        key=f"{P}.pay",
+        horizontal=True,
+        format_func=lambda p: "With insurance" if p == "insurance" else "Paying cash",
+    )
+    if ui.value(P, "pay") == "cash":
+        return None, None
+    plans = reads.payer_plans(con)
+    payers = plans["payer"].unique().sort().to_list()
+    chosen = ui.value(P, "payer") or ""
+    if chosen and chosen not in payers:
+        payers.append(chosen)  # from a shared link: kept, so the page can say it is absent
+    left, right = st.columns(2)
+    left.selectbox(
+        "Insurer",
+        ["", *payers],
+        key=f"{P}.payer",
+        format_func=lambda p: p or "Choose your insurer",
+    )
+    payer = ui.value(P, "payer") or None
+    types = plans.filter(pl.col("payer").eq_missing(payer))["plan_type"].drop_nulls().to_list()
+    if ui.value(P, "plan") not in ["", *types]:
+        st.session_state[f"{P}.plan"] = ""
+    right.selectbox(
+        "Plan type",
+        ["", *types],
+        key=f"{P}.plan",
+        format_func=lambda t: ui.plan_label(t) if t else "Any plan type",
+        disabled=payer is None,
+    )
+    return payer, (ui.value(P, "plan") or None)
+
+
+def _plan_prices(
+    con: Any, code: str, setting: str, unit: str | None, state: str | None, payer: str,
+    plan: str | None,
+) -> pl.DataFrame:  # fmt: skip
+    """Per facility, the payer's negotiated price: the median over the matching plans."""
+    rows = compare(con, code, setting=setting, state=state, payer=payer, plan_type=plan)
+    rows = rows.filter(pl.col("price_unit").eq_missing(unit))
+    return rows.group_by("facility_id").agg(
+        pl.col("median_dollar").median().alias("plan_price"),
+        pl.col("min_dollar").min().alias("plan_low"),
+        pl.col("max_dollar").max().alias("plan_high"),
+        pl.col("plan_type").drop_nulls().unique().sort().str.join(", ").alias("plan_types"),
+        pl.col("rates").sum().alias("plan_rates"),
+        pl.col("comparable_rates").sum().alias("plan_comparable"),
+    )
+
+
+def _notes(con: Any, code: str, ids: list[str], payer: str | None) -> dict[str, str]:
+    code_type, bare = ui.split_key(code)
+    notes = {}
+    for r in reads.rate_notes(con, code_type, bare, ids, payer).iter_rows(named=True):
+        parts = []
+        if r["estimated_rates"]:
+            parts.append(f"{r['estimated_rates']} estimated rate(s)")
+        if r["excluded_rates"]:
+            parts.append(f"{r['excluded_rates']} excluded ({r['exclusion_reasons']})")
+        notes[r["facility_id"]] = "; ".join(parts)
+    return notes
+
+
+def _distances(con: Any, point: tuple[float, float] | None) -> dict[str, float]:
+    if point is None:
+        return {}
+    out = {}
+    for r in reads.facilities(con).iter_rows(named=True):
+        where = geo.zip_point(r["zip"])
+        if where is not None:
+            out[r["facility_id"]] = round(geo.miles(point, where), 1)
+    return out
+
+
+def _results(
+    con: Any, code: str, state: str | None, point: Any, radius: int, payer: str | None,
+    plan: str | None,
+) -> None:  # fmt: skip
+    code_type, bare = ui.split_key(code)
+    base = reads.facility_prices(con, code_type, bare, state)
+    name = ui.code_options(con, "", [code])[code]
+    if base.is_empty():
+        where = f" in {state}" if state else ""
+        if reads.code_entry(con, code_type or "", bare).is_empty():
+            st.warning(f"No hospital in this warehouse publishes a price for {code}.")
+        else:
+            st.warning(f"No hospital{where} publishes a price for {name}. Try all states.")
+        return
+    settings = base["setting"].drop_nulls().unique().sort().to_list()
+    if len(settings) > 1:
+        if ui.value(P, "setting") not in settings:
+            st.session_state[f"{P}.setting"] = settings[0]
+        st.radio("Setting", settings, key=f"{P}.setting", horizontal=True)
+    setting = ui.value(P, "setting") if len(settings) > 1 else (settings or [None])[0]
+    base = base.filter(pl.col("setting").eq_missing(setting))
+    unit = base["price_unit"].mode().sort(nulls_last=True)[0] if base.height else None
+    base = base.filter(pl.col("price_unit").eq_missing(unit))
+    mode = "cash"
+    if payer:
+        prices = _plan_prices(con, code, setting or "", unit, state, payer, plan)
+        if prices.is_empty():
+            label = f"{payer}" + (f" ({ui.plan_label(plan)})" if plan else "")
+            st.warning(
+                f"No hospital{' in ' + state if state else ''} publishes a {label} rate for "
+                "this service. Cash prices and gross charges are shown instead."
+            )
+        else:
+            mode = "plan"
+            base = base.join(prices, on="facility_id", how="left")
+    table = _ranked(con, base, mode, code, payer, point, radius)
+    if table is None:
+        return
+    _show(table, mode, name, unit, payer)
+
+
+def _ranked(
+    con: Any, base: pl.DataFrame, mode: str, code: str, payer: str | None, point: Any,
+    radius: int,
+) -> pl.DataFrame | None:  # fmt: skip
+    distance = _distances(con, point)
+    if distance:
+        base = base.with_columns(
+            pl.col("facility_id").replace_strict(distance, default=None).alias("miles")
+        )
+        if radius:
+            base = base.filter(pl.col("miles") <= radius)
+            if base.is_empty():
+                st.warning(f"No hospital within {radius} miles prices this service.")
+                return None
+    else:
+        base = base.with_columns(pl.lit(None, pl.Float64).alias("miles"))
+    key = "plan_price" if mode == "plan" else "discounted_cash"
+    base = base.sort([key, "median_dollar", "facility_id"], nulls_last=True)
+    notes = _notes(con, code, base["facility_id"].to_list(), payer if mode == "plan" else None)
+    return base.with_columns(
+        pl.int_range(1, pl.len() + 1).alias("rank"),
+        pl.col("facility_id").replace_strict(notes, default="").alias("notes"),
+    )
+
+
+def _show(table: pl.DataFrame, mode: str, name: str, unit: str | None, payer: str | None) -> None:
+    per = f" per {unit}" if unit else ""
+    key = "plan_price" if mode == "plan" else "discounted_cash"
+    best = table.filter(pl.col(key).is_not_null()).head(1)
+    if best.height:
+        b = best.row(0, named=True)
+        what = f"{payer} price" if mode == "plan" else "cash price"
+        near = f" ({b['miles']:,.0f} miles away)" if b["miles"] is not None else ""
+        st.success(
+            f"Lowest {what} for **{name}**: **{ui.money(b[key])}{per}** at "
+            f"{b['hospital_name']}, {b['state'] or ''}{near}."
+        )
+    elif mode == "cash":
+        st.info("None of these hospitals publishes a cash price for this service.")
+    columns: dict[str, Any] = {"Rank": table["rank"], "Hospital": table["hospital_name"]}
+    columns["State"] = table["state"]
+    if table["miles"].is_not_null().any():
+        columns["Miles"] = table["miles"].map_elements(
+            lambda m: f"{m:,.0f}", return_dtype=pl.String
+        )
+    if mode == "plan":
+        columns[f"Your plan's price{per}"] = _money(table["plan_price"])
+        columns["Plan types"] = table["plan_types"].map_elements(
+            ui.plan_labels, return_dtype=pl.String
+        )
+    columns[f"Cash price{per}"] = _money(table["discounted_cash"])
+    columns[f"Gross charge{per}"] = _money(table["gross_charge"])
+    columns[f"Typical insured price{per}"] = _money(table["median_dollar"])
+    columns["Notes"] = table["notes"]
+    shown = pl.DataFrame(columns)
+    chart = _chart(table, mode, per)
+    st.altair_chart(chart, width="stretch", height=90 + 34 * min(table.height, 25))
+    st.caption("The table below lists the same prices, ranked.")
+    st.table(shown.to_pandas().set_index("Rank"))
+    with st.expander("What these prices mean"):
+        for kind in ("negotiated", "cash", "gross", "typical"):
+            st.markdown(f"- {ui.PRICE_HELP[kind]}")
+        st.markdown(ui.ESTIMATE_HELP)
+
+
+def _money(column: pl.Series) -> pl.Series:
+    return column.map_elements(ui.money, return_dtype=pl.String, skip_nulls=False)
+
+
+def _chart(table: pl.DataFrame, mode: str, per: str) -> alt.Chart:
+    kinds = {"discounted_cash": "Cash price", "gross_charge": "Gross charge"}
+    if mode == "plan":
+        kinds = {"plan_price": "Your plan's price", **kinds}
+    long = (
+        table.head(25)
+        .select("rank", "hospital_name", *kinds)
+        .unpivot(index=["rank", "hospital_name"], variable_name="kind", value_name="price")
+        .with_columns(pl.col("kind").replace_strict(kinds))
+        .drop_nulls("price")
+    )
+    order = table.head(25)["hospital_name"].to_list()
+    return (
+        alt.Chart(long.to_pandas())
+        .mark_circle(size=120)
+        .encode(
+            x=alt.X("price:Q", title=f"Price{per} (US$)", axis=alt.Axis(format="$,.0f")),
+            y=alt.Y("hospital_name:N", sort=order, title=None, axis=alt.Axis(labelLimit=220)),
+            # A legend above or below the plot squeezes it in Streamlit: keep it at the side.
+            color=alt.Color("kind:N", title=None),
+            tooltip=["hospital_name", "kind", alt.Tooltip("price:Q", format="$,.2f")],
+        )
+    )
+
+
+@ui.page
+def main() -> None:
+    st.title("Find a price")
+    st.caption(
+        "Search a service, say where you are and how you pay: hospitals are ranked from "
+        "the lowest price."
+    )
+    ui.init_from_url(P, DEFAULTS)
+    con = snapshot().cursor()
+    code = _service(con)
+    state, point, radius = _where(con)
+    payer, plan = _payment(con)
+    try:
+        if not code:
+            st.info("Type what you need above — for example “knee MRI” — and choose a service.")
+            return
+        _results(con, code, state, point, radius, payer, plan)
+    finally:
+        ui.write_url(P, list(DEFAULTS), DEFAULTS)
+
+
+main()

@@ -1,0 +1,116 @@
+"""Data quality: the last run per hospital, the data-quality checks and conformance findings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import altair as alt
+import polars as pl
+import streamlit as st
+
+from dashboard import reads, ui
+from dashboard.snapshot import snapshot
+
+P = "dq"
+DEFAULTS: dict[str, Any] = {"view": "runs", "outcome": []}
+VIEWS = {"runs": "Last run per hospital", "checks": "Quality checks", "rules": "Conformance"}
+OUTCOMES = ["downloaded", "unchanged", "held", "quarantined", "failed"]
+
+
+def _runs(con: Any) -> None:
+    runs = reads.last_runs(con)
+    if runs.is_empty():
+        st.info("No download or ingest has been recorded yet.")
+        return
+    counts = dict(runs.group_by("outcome").len().iter_rows())
+    for col, outcome in zip(st.columns(len(OUTCOMES)), OUTCOMES, strict=True):
+        col.metric(outcome.capitalize(), counts.get(outcome, 0))
+    chosen = [o for o in ui.value(P, "outcome") or [] if o in OUTCOMES]
+    st.session_state[f"{P}.outcome"] = chosen
+    st.multiselect("Show outcomes", OUTCOMES, key=f"{P}.outcome", placeholder="All")
+    if chosen:
+        runs = runs.filter(pl.col("outcome").is_in(chosen))
+    st.dataframe(
+        runs.select(
+            "hospital",
+            "outcome",
+            "reason",
+            "attempted_at",
+            "download_outcome",
+            "http_status",
+            "ingest_outcome",
+            "facility_id",
+            "file_id",
+            "source",
+        ),
+        hide_index=True,
+        width="stretch",
+    )
+
+
+def _checks(con: Any) -> None:
+    runs = reads.quality_runs(con)
+    if runs is None:
+        st.info("Data-quality checks: not available yet in this warehouse.")
+        return
+    if runs.is_empty():
+        st.info("No data-quality check has run yet.")
+        return
+    verdicts = dict(runs.group_by("verdict").len().iter_rows())
+    cols = st.columns(4)
+    for col, verdict in zip(cols, ["passed", "warning", "hold", "blocking"], strict=True):
+        col.metric(f"Suite runs: {verdict}", verdicts.get(verdict, 0))
+    st.dataframe(runs, hide_index=True, width="stretch")
+    failures = reads.quality_failures(con)
+    st.subheader("Failed expectations (latest run of each suite and file)")
+    if failures is None or failures.is_empty():
+        st.success("Every expectation of the latest runs passed.")
+    else:
+        st.dataframe(failures, hide_index=True, width="stretch")
+
+
+def _rules(con: Any) -> None:
+    rules = reads.findings_by_rule(con)
+    if reads.has(con, "facility_compliance"):
+        st.subheader("Compliance by facility")
+        st.dataframe(con.sql("SELECT * FROM facility_compliance").pl(), hide_index=True)
+    else:
+        st.info("Compliance scores by facility: not available yet in this warehouse.")
+    st.subheader("Findings by rule (current files)")
+    if rules.is_empty():
+        st.success("The current files have no conformance findings.")
+        return
+    chart = (
+        alt.Chart(rules.head(30).to_pandas())
+        .mark_bar()
+        .encode(
+            x=alt.X("findings:Q", title="Findings"),
+            y=alt.Y("rule:N", sort="-x", title=None, axis=alt.Axis(labelLimit=300)),
+            color=alt.Color("severity:N", title="Severity"),
+            tooltip=["rule", "severity", "facilities", "findings"],
+        )
+    )
+    ui.show_chart_and_table(chart, rules, {}, 60 + 26 * min(rules.height, 30))
+
+
+@ui.page
+def main() -> None:
+    st.title("Data quality")
+    ui.init_from_url(P, DEFAULTS)
+    con = snapshot().cursor()
+    try:
+        if ui.value(P, "view") not in VIEWS:
+            st.session_state[f"{P}.view"] = "runs"
+        st.radio("Show", list(VIEWS), key=f"{P}.view", format_func=VIEWS.get, horizontal=True)
+        view = ui.value(P, "view")
+        if view == "runs":
+            _runs(con)
+        elif view == "checks":
+            _checks(con)
+        else:
+            _rules(con)
+    finally:
+        ui.write_url(P, list(DEFAULTS), DEFAULTS)
+
+
+main()

@@ -1,0 +1,317 @@
+"""The dashboard's reads beyond the price comparison (`dashboard.queries`).
+
+Every function takes a connection to the published snapshot and returns a Polars frame
+(or a small dict). SQL text is fixed; user input travels only as parameters. A warehouse
+built before a table existed (no quality run yet, no conformance view) is normal: the
+functions that need such a table return None, and the page says "not available yet".
+"""
+
+from __future__ import annotations
+
+import duckdb
+import polars as pl
+
+#: A US ZIP at the end of an address line ("…, Fresno, CA 93721" or "93721-1234").
+_ZIP_PATTERN = r"(\d{5})(?:-\d{4})?\s*$"
+
+
+def has(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    """Whether the snapshot has a table or view of this name."""
+    rows = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = $n AND NOT temporary "
+        "UNION ALL SELECT count(*) FROM duckdb_views() WHERE view_name = $n AND NOT temporary",
+        {"n": name},
+    ).fetchall()
+    return any(r[0] for r in rows)
+
+
+def columns(con: duckdb.DuckDBPyConnection, name: str) -> set[str]:
+    rows = con.execute(
+        "SELECT column_name FROM duckdb_columns() WHERE table_name = $n AND NOT internal",
+        {"n": name},
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
+def overview(con: duckdb.DuckDBPyConnection) -> dict[str, object]:
+    """Facilities with a current file, codes with prices and when the marts were built."""
+    out: dict[str, object] = {"facilities": 0, "codes": 0, "built_at": None}
+    if has(con, "facility_summary"):
+        out["facilities"] = con.sql("SELECT count(*) FROM facility_summary").fetchall()[0][0]
+    if has(con, "code_catalog"):
+        out["codes"] = con.sql("SELECT count(*) FROM code_catalog").fetchall()[0][0]
+    if has(con, "mart_builds"):
+        out["built_at"] = con.sql("SELECT max(built_at) FROM mart_builds").fetchall()[0][0]
+    return out
+
+
+def popular_codes(con: duckdb.DuckDBPyConnection, limit: int = 40) -> pl.DataFrame:
+    """The common shoppable services with prices, most widely priced first (no search yet)."""
+    return con.sql(
+        "SELECT code_type, code, display_name, category, curated, facilities, rates "
+        "FROM code_catalog ORDER BY curated DESC, facilities DESC, code LIMIT $limit",
+        params={"limit": limit},
+    ).pl()
+
+
+def code_entry(con: duckdb.DuckDBPyConnection, code_type: str, code: str) -> pl.DataFrame:
+    """The catalog row of one code (empty when no hospital prices it)."""
+    return con.sql(
+        "SELECT code_type, code, display_name, category, curated, facilities, rates "
+        "FROM code_catalog WHERE code_type = $t AND code = $c",
+        params={"t": code_type, "c": code},
+    ).pl()
+
+
+def states(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """States of the facilities with a current file."""
+    rows = con.sql(
+        "SELECT DISTINCT state FROM facility_summary WHERE state IS NOT NULL ORDER BY 1"
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def payer_plans(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """Canonical payers and the plan types they are published under."""
+    return con.sql(
+        "SELECT DISTINCT payer, plan_type FROM payer_map WHERE payer IS NOT NULL "
+        "ORDER BY payer, plan_type"
+    ).pl()
+
+
+def facilities(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """Every facility with a current file, with a ZIP (the registry's, else the one ending
+    the file's first address) for placing it on a map."""
+    return con.sql(
+        f"""
+        SELECT s.facility_id, s.hospital_name, s.state, s.city,
+               coalesce(s.zip, nullif(regexp_extract(f.addresses[1], '{_ZIP_PATTERN}', 1), ''))
+                   AS zip,
+               f.addresses[1] AS address, s.codes, s.rates, s.last_updated_on
+        FROM facility_summary s
+        LEFT JOIN facilities f USING (facility_id)
+        ORDER BY s.state, s.hospital_name, s.facility_id
+        """
+    ).pl()
+
+
+def facility_prices(
+    con: duckdb.DuckDBPyConnection, code_type: str | None, code: str, state: str | None = None
+) -> pl.DataFrame:
+    """Per facility, one code: the median of all its comparable payer rates, its gross
+    charge and its discounted cash price (per unit for drugs)."""
+    return con.sql(
+        """
+        SELECT p.code_type, p.code, p.setting, p.price_unit, p.facility_id, l.hospital_name,
+               l.state, l.city, p.rates, p.comparable_rates, p.median_dollar,
+               p.gross_charge, p.discounted_cash, p.description
+        FROM facility_code_prices p
+        LEFT JOIN facility_locations l USING (facility_id)
+        WHERE p.code = $code AND ($code_type IS NULL OR p.code_type = $code_type)
+          AND ($state IS NULL OR l.state = $state)
+        ORDER BY p.discounted_cash ASC NULLS LAST, p.facility_id
+        """,
+        params={"code": code, "code_type": code_type, "state": state},
+    ).pl()
+
+
+def rate_notes(
+    con: duckdb.DuckDBPyConnection,
+    code_type: str | None,
+    code: str,
+    facility_ids: list[str],
+    payer: str | None = None,
+) -> pl.DataFrame:
+    """Per facility: how many of its rates for the code are estimates (derived from a
+    percentage, or a median allowed amount) and how many were excluded, and why."""
+    return con.sql(
+        """
+        SELECT facility_id,
+               count(*) FILTER (exclusion_reason IS NULL
+                   AND price_basis IN ('derived_from_percentage', 'median_allowed'))
+                   AS estimated_rates,
+               count(*) FILTER (exclusion_reason IS NOT NULL
+                   AND exclusion_reason <> 'no_payer_rate') AS excluded_rates,
+               string_agg(DISTINCT exclusion_reason, ', ' ORDER BY exclusion_reason)
+                   FILTER (exclusion_reason <> 'no_payer_rate') AS exclusion_reasons
+        FROM comparable_charge_codes
+        WHERE code = $code AND ($code_type IS NULL OR code_type = $code_type)
+          AND list_contains($ids::VARCHAR[], facility_id)
+          AND ($payer IS NULL OR payer = $payer)
+        GROUP BY facility_id
+        """,
+        params={"code": code, "code_type": code_type, "ids": facility_ids, "payer": payer},
+    ).pl()
+
+
+def facility_payers(con: duckdb.DuckDBPyConnection, facility_id: str) -> pl.DataFrame:
+    """The canonical payers and plan types a facility publishes rates for, with code counts."""
+    return con.sql(
+        """
+        SELECT payer, plan_type, count(DISTINCT (code_type, code)) AS codes,
+               sum(rates)::BIGINT AS rates
+        FROM price_compare
+        WHERE facility_id = $id AND payer IS NOT NULL
+        GROUP BY ALL ORDER BY codes DESC, payer, plan_type
+        """,
+        params={"id": facility_id},
+    ).pl()
+
+
+def price_position(con: duckdb.DuckDBPyConnection, facility_id: str) -> pl.DataFrame:
+    """Per code the facility prices: its median against the median of all facilities, and
+    its rank among them (1 = cheapest)."""
+    return con.sql(
+        """
+        WITH ranked AS (
+            SELECT code_type, code, setting, price_unit, facility_id, median_dollar,
+                   rank() OVER (PARTITION BY code_type, code, setting, price_unit
+                                ORDER BY median_dollar) AS rank
+            FROM facility_code_prices WHERE median_dollar IS NOT NULL
+        )
+        SELECT r.code_type, r.code, c.display_name, r.setting, r.price_unit,
+               r.median_dollar, s.median_dollar AS peers_median_dollar,
+               r.median_dollar / s.median_dollar AS vs_peers, r.rank, s.facilities
+        FROM ranked r
+        JOIN code_summary s
+          ON s.state = 'ALL' AND s.code_type = r.code_type AND s.code = r.code
+         AND s.setting IS NOT DISTINCT FROM r.setting
+         AND s.price_unit IS NOT DISTINCT FROM r.price_unit
+        LEFT JOIN code_catalog c ON c.code_type = r.code_type AND c.code = r.code
+        WHERE r.facility_id = $id AND s.facilities >= 2
+        ORDER BY c.curated DESC NULLS LAST, s.facilities DESC, r.code
+        """,
+        params={"id": facility_id},
+    ).pl()
+
+
+def compliance(con: duckdb.DuckDBPyConnection, facility_id: str) -> pl.DataFrame | None:
+    """The facility's row of the conformance view, or None when the view is not built."""
+    if not has(con, "facility_compliance"):
+        return None
+    return con.sql(
+        "SELECT * FROM facility_compliance WHERE facility_id = $id", params={"id": facility_id}
+    ).pl()
+
+
+def facility_findings(con: duckdb.DuckDBPyConnection, facility_id: str) -> pl.DataFrame:
+    """Findings of the facility's current file by rule, errors first, most frequent first."""
+    return con.sql(
+        """
+        SELECT n.rule, n.severity, n.finding_count,
+               any_value(f.message) AS example
+        FROM finding_counts n
+        JOIN current_files c USING (file_id)
+        LEFT JOIN findings f ON f.file_id = n.file_id AND f.rule = n.rule
+        WHERE c.facility_id = $id
+        GROUP BY n.rule, n.severity, n.finding_count
+        ORDER BY (n.severity = 'error') DESC, n.finding_count DESC, n.rule
+        """,
+        params={"id": facility_id},
+    ).pl()
+
+
+def findings_by_rule(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """Conformance findings of the current files by rule: files affected and total count."""
+    return con.sql(
+        """
+        SELECT n.rule, n.severity, count(DISTINCT c.facility_id) AS facilities,
+               sum(n.finding_count)::BIGINT AS findings
+        FROM finding_counts n JOIN current_files c USING (file_id)
+        GROUP BY n.rule, n.severity ORDER BY (n.severity = 'error') DESC, findings DESC, n.rule
+        """
+    ).pl()
+
+
+def last_runs(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """Per hospital, its last download and ingest attempts folded into one outcome —
+    downloaded, unchanged, held, quarantined or failed — with the reason."""
+    downloads = has(con, "download_attempts")
+    quarantine = has(con, "quarantine")
+    dl = (
+        """SELECT * EXCLUDE (rn) FROM (SELECT facility_id, attempted_at, outcome, message,
+              url, http_status, row_number() OVER (PARTITION BY facility_id
+              ORDER BY attempted_at DESC) AS rn FROM download_attempts) WHERE rn = 1"""
+        if downloads
+        else "SELECT NULL::VARCHAR AS facility_id, NULL::TIMESTAMP AS attempted_at, "
+        "NULL::VARCHAR AS outcome, NULL::VARCHAR AS message, NULL::VARCHAR AS url, "
+        "NULL::INTEGER AS http_status WHERE false"
+    )
+    qr = (
+        "SELECT file_id, reason FROM quarantine"
+        if quarantine
+        else "SELECT NULL::VARCHAR AS file_id, NULL::VARCHAR AS reason WHERE false"
+    )
+    return con.sql(
+        f"""
+        WITH ing AS (
+            SELECT * EXCLUDE (rn) FROM (
+                SELECT l.*, row_number() OVER (PARTITION BY facility_id
+                    ORDER BY attempted_at DESC) AS rn
+                FROM ingest_log l WHERE facility_id IS NOT NULL) WHERE rn = 1
+        ),
+        dl AS ({dl}),
+        qr AS ({qr}),
+        folded AS (
+        SELECT coalesce(i.facility_id, d.facility_id) AS facility_id,
+               coalesce(f.hospital_name, coalesce(i.facility_id, d.facility_id)) AS hospital,
+               greatest(i.attempted_at, d.attempted_at) AS attempted_at,
+               CASE
+                   WHEN d.outcome = 'failed' AND (i.attempted_at IS NULL
+                        OR d.attempted_at >= i.attempted_at) THEN 'failed'
+                   WHEN i.outcome = 'quarantined' THEN 'quarantined'
+                   WHEN i.outcome = 'failed' THEN 'failed'
+                   WHEN i.outcome = 'held' THEN 'held'
+                   WHEN i.outcome = 'unchanged' OR d.outcome = 'not_modified' THEN 'unchanged'
+                   ELSE 'downloaded'
+               END AS outcome,
+               coalesce(
+                   CASE WHEN d.outcome = 'failed' THEN d.message END,
+                   q.reason, i.message) AS reason,
+               d.outcome AS download_outcome, d.http_status, i.outcome AS ingest_outcome,
+               i.file_id, coalesce(i.source, d.url) AS source
+        FROM ing i
+        FULL JOIN dl d USING (facility_id)
+        LEFT JOIN qr q ON q.file_id = i.file_id
+        LEFT JOIN facilities f ON f.facility_id = coalesce(i.facility_id, d.facility_id)
+        )
+        SELECT * FROM folded ORDER BY (outcome IN ('failed', 'quarantined')) DESC, hospital
+        """
+    ).pl()
+
+
+def quality_runs(con: duckdb.DuckDBPyConnection) -> pl.DataFrame | None:
+    """Per data-quality run and suite: expectations evaluated, failed and the worst severity
+    failed — newest first. None when no quality table exists."""
+    if not has(con, "quality_results"):
+        return None
+    return con.sql(
+        """
+        SELECT run_id, suite, max(validated_at) AS validated_at, any_value(facility_id)
+               AS facility_id, any_value(file_id) AS file_id, count(*) AS expectations,
+               count(*) FILTER (NOT success) AS failed,
+               CASE WHEN bool_or(NOT success AND severity = 'blocking') THEN 'blocking'
+                    WHEN bool_or(NOT success AND severity = 'hold') THEN 'hold'
+                    WHEN bool_or(NOT success) THEN 'warning' ELSE 'passed' END AS verdict
+        FROM quality_results GROUP BY run_id, suite ORDER BY validated_at DESC LIMIT 500
+        """
+    ).pl()
+
+
+def quality_failures(con: duckdb.DuckDBPyConnection) -> pl.DataFrame | None:
+    """The failed expectations of the latest run of each suite and file."""
+    if not has(con, "quality_results"):
+        return None
+    return con.sql(
+        """
+        WITH latest AS (
+            SELECT suite, file_id, arg_max(run_id, validated_at) AS run_id
+            FROM quality_results GROUP BY suite, file_id
+        )
+        SELECT q.validated_at, q.suite, q.facility_id, q.file_id, q.expectation, q."column",
+               q.severity, q.unexpected_count, q.observed_value, q.why
+        FROM quality_results q JOIN latest l USING (suite, run_id)
+        WHERE NOT q.success
+        ORDER BY q.validated_at DESC, q.suite, q.expectation
+        """
+    ).pl()

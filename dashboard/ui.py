@@ -1,0 +1,176 @@
+"""Pieces every page shares: the URL-backed selections, the code picker, money columns and
+the guard that turns a missing warehouse or table into a message instead of a traceback."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import duckdb
+import polars as pl
+import streamlit as st
+
+from dashboard import reads
+from dashboard.queries import search_codes
+from dashboard.snapshot import NoSnapshot
+
+PRICE_HELP = {
+    "cash": "Discounted cash price: what the hospital says it charges a patient paying "
+    "up front without insurance.",
+    "negotiated": "Your plan's negotiated price: the rate the hospital agreed with your "
+    "insurer for this service (the median when it has several). Your share depends on "
+    "your deductible and coinsurance.",
+    "gross": "Gross charge: the list price before any discount. Few people pay it.",
+    "typical": "Typical insured price: the median of every insurer's negotiated rate at "
+    "the hospital.",
+}
+
+
+ESTIMATE_HELP = (
+    "**Estimated** rates are not a dollar amount in the hospital's file: they are worked "
+    "out from a percentage of the gross charge, or are the median amount the hospital was "
+    "actually paid. **Excluded** rates are left out of every price shown: placeholders "
+    "(such as 999999), amounts of a cent or less, rates far outside what every other "
+    "hospital charges (outliers), and rates given only as a formula."
+)
+PLAN_LABELS = {
+    "commercial_ppo": "Commercial PPO",
+    "commercial_hmo": "Commercial HMO",
+    "commercial_epo": "Commercial EPO",
+    "commercial_pos": "Commercial POS",
+    "commercial_other": "Commercial (other)",
+    "medicare_advantage": "Medicare Advantage",
+    "medicare": "Medicare",
+    "medicaid_managed_care": "Medicaid managed care",
+    "medicaid": "Medicaid",
+    "exchange": "Marketplace (exchange)",
+    "other": "Other",
+    "unknown": "Not stated",
+}
+
+
+def plan_label(plan_type: str | None) -> str:
+    return PLAN_LABELS.get(plan_type or "", plan_type or "")
+
+
+def plan_labels(plan_types: str | None) -> str:
+    """`commercial_ppo, medicare` → `Commercial PPO, Medicare`."""
+    return ", ".join(plan_label(t) for t in (plan_types or "").split(", ") if t)
+
+
+def money(value: float | None) -> str:
+    return "—" if value is None else f"${value:,.2f}"
+
+
+def money_column(label: str, help_key: str | None = None) -> Any:
+    return st.column_config.NumberColumn(
+        label, format="dollar", help=PRICE_HELP.get(help_key or "")
+    )
+
+
+def init_from_url(page: str, defaults: dict[str, Any]) -> None:
+    """Seed this page's widget state from the URL once per session (a shared link)."""
+    marker = f"{page}._seeded"
+    if st.session_state.get(marker):
+        return
+    for name, default in defaults.items():
+        key = f"{page}.{name}"
+        if isinstance(default, list):
+            value: Any = st.query_params.get_all(name) or default
+        elif isinstance(default, bool):
+            raw = st.query_params.get(name)
+            value = default if raw is None else raw in ("1", "true", "yes")
+        elif isinstance(default, int):
+            raw = st.query_params.get(name)
+            value = int(raw) if raw and raw.isdigit() else default
+        else:
+            value = st.query_params.get(name, default)
+        st.session_state[key] = value
+    st.session_state[marker] = True
+
+
+def value(page: str, name: str) -> Any:
+    return st.session_state.get(f"{page}.{name}")
+
+
+def write_url(page: str, names: list[str], defaults: dict[str, Any]) -> None:
+    """Mirror the page's selections in the query string, leaving defaults out."""
+    wanted: dict[str, list[str]] = {}
+    for name in names:
+        current = value(page, name)
+        if current in (None, "", []) or current == defaults.get(name):
+            continue
+        if isinstance(current, bool):
+            current = "1" if current else "0"
+        wanted[name] = [str(v) for v in current] if isinstance(current, list) else [str(current)]
+    shown = {k: st.query_params.get_all(k) for k in st.query_params}
+    if shown != wanted:  # rewriting an unchanged URL would add a browser history entry
+        st.query_params.from_dict(wanted)
+
+
+def code_key(code_type: str, code: str) -> str:
+    return f"{code_type}:{code}"
+
+
+def split_key(key: str) -> tuple[str | None, str]:
+    code_type, _, code = key.rpartition(":")
+    return (code_type or None), code
+
+
+def code_options(con: duckdb.DuckDBPyConnection, text: str, keep: list[str]) -> dict[str, str]:
+    """Codes matching the words typed (plus those already chosen): key → label."""
+    found = search_codes(con, text, limit=30) if text.strip() else reads.popular_codes(con)
+    options: dict[str, str] = {}
+    for key in keep:
+        code_type, code = split_key(key)
+        entry = reads.code_entry(con, code_type or "", code)
+        options[key] = _label(entry.row(0, named=True)) if entry.height else f"{key} (no prices)"
+    for row in found.iter_rows(named=True):
+        options.setdefault(code_key(row["code_type"], row["code"]), _label(row))
+    return options
+
+
+def _label(row: dict[str, Any]) -> str:
+    return f"{row['display_name']} — {row['code_type']} {row['code']}"
+
+
+def show_chart_and_table(
+    chart: Any, table: pl.DataFrame, config: dict[str, Any], height: int
+) -> None:
+    """A chart with its table in a second tab: the table is the text equivalent. The height
+    goes to Streamlit (a height set on the chart itself is not honoured everywhere)."""
+    chart_tab, table_tab = st.tabs(["Chart", "Table"])
+    with chart_tab:
+        st.altair_chart(chart, width="stretch", height=height)
+    with table_tab:
+        st.dataframe(table, column_config=config, hide_index=True, width="stretch")
+
+
+@contextmanager
+def guarded() -> Iterator[None]:
+    """Known failures become one clear line on the page, never a traceback."""
+    try:
+        yield
+    except NoSnapshot as error:
+        st.info(str(error))
+    except duckdb.CatalogException as error:
+        first = str(error).splitlines()[0]
+        st.warning(
+            "This part of the warehouse is not available yet (it is built by the next "
+            f"load and publish). Details: {first}"
+        )
+    except duckdb.Error as error:
+        st.error(f"The warehouse could not be read: {str(error).splitlines()[0]}")
+
+
+def page(body: Callable[[], None]) -> Callable[[], None]:
+    """Run a page body inside `guarded()`."""
+
+    @functools.wraps(body)
+    def run() -> None:
+        with guarded():
+            body()
+
+    return run

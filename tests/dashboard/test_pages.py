@@ -1,0 +1,253 @@
+"""Every dashboard page run with Streamlit's AppTest over real warehouses: widgets change the
+results, shared links restore a view, and bad input gives a message, never a traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.dashboard import demo_warehouse
+from warehouse.db import Warehouse, reader
+
+PAGES = Path(__file__).resolve().parents[2] / "dashboard" / "pages"
+APP = PAGES.parent / "app.py"
+ALL_PAGES = ["find_price", "compare", "facility", "map", "quality"]
+
+
+def run(name: str, wh: Warehouse, monkeypatch: pytest.MonkeyPatch, **params: Any) -> AppTest:
+    monkeypatch.setenv("HPT_DB", str(wh.db_path))
+    at = AppTest.from_file(str(PAGES / f"{name}.py"), default_timeout=120)
+    for key, value in params.items():
+        at.query_params[key] = value
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def texts(at: AppTest, kind: str) -> list[str]:
+    return [e.value for e in getattr(at, kind)]
+
+
+def best_plan(wh: Warehouse, code: str, state: str) -> tuple[str, str]:
+    """The payer and plan type with rates at the most facilities of the state."""
+    con = reader(wh)
+    try:
+        row = con.execute(
+            "SELECT p.payer, p.plan_type FROM price_compare p "
+            "JOIN facility_locations l USING (facility_id) "
+            "WHERE p.code = ? AND l.state = ? AND p.rates > 0 AND p.payer IS NOT NULL "
+            "GROUP BY ALL ORDER BY count(DISTINCT facility_id) DESC, 1, 2 LIMIT 1",
+            [code, state],
+        ).fetchone()
+    finally:
+        con.close()
+    assert row is not None
+    return row[0], row[1]
+
+
+def expected_plan_prices(wh: Warehouse, code: str, state: str, payer: str, plan: str) -> list:
+    """(hospital, median negotiated $) straight from the warehouse, cheapest first."""
+    con = reader(wh)
+    try:
+        return con.execute(
+            "SELECT l.hospital_name, p.median_dollar FROM price_compare p "
+            "JOIN facility_locations l USING (facility_id) "
+            "WHERE p.code = ? AND l.state = ? AND p.payer = ? AND p.plan_type = ? "
+            "AND p.median_dollar IS NOT NULL ORDER BY p.median_dollar",
+            [code, state, payer, plan],
+        ).fetchall()
+    finally:
+        con.close()
+
+
+def money(value: float) -> str:
+    return f"${value:,.2f}"
+
+
+def test_app_navigation_runs_every_page(
+    demo_wh: Warehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HPT_DB", str(demo_wh.db_path))
+    at = AppTest.from_file(str(APP), default_timeout=120).run()
+    assert not at.exception
+    assert at.title[0].value == "Find a price"
+    assert "5 hospitals" in at.sidebar.caption[0].value
+    for name in ALL_PAGES[1:]:
+        at.switch_page(f"pages/{name}.py").run()
+        assert not at.exception, (name, [e.value for e in at.exception])
+
+
+def test_find_price_search_state_and_plan(
+    demo_wh: Warehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = run("find_price", demo_wh, monkeypatch)
+    assert "Type what you need" in texts(at, "info")[0]
+    at.text_input(key="fp.q").input("knee mri").run()
+    assert at.selectbox(key="fp.code").value == "CPT:73721"
+    assert "Lowest cash price" in texts(at, "success")[0]
+    cash = [v for v in at.table[0].value["Cash price"] if v != "—"]
+    amounts = [float(v.strip("$").replace(",", "")) for v in cash]
+    assert amounts == sorted(amounts), "paying cash ranks by the cash price"
+
+    payer, plan = best_plan(demo_wh, "73721", "CA")
+    at.selectbox(key="fp.state").select("CA").run()
+    at.selectbox(key="fp.payer").select(payer).run()
+    at.selectbox(key="fp.plan").select(plan).run()
+    table = at.table[0].value
+    expected = expected_plan_prices(demo_wh, "73721", "CA", payer, plan)
+    assert list(table["Hospital"]) == [name for name, _ in expected]
+    assert list(table["Your plan's price"]) == [money(v) for _, v in expected]
+    assert set(table["State"]) == {"CA"}
+    assert f"Lowest {payer} price" in texts(at, "success")[0]
+    assert money(expected[0][1]) in texts(at, "success")[0]
+    assert dict(at.query_params) == {
+        "q": "knee mri", "code": "CPT:73721", "state": "CA", "payer": payer, "plan": plan,
+    }  # fmt: skip
+
+
+def test_find_price_shared_link_restores_the_view(
+    demo_wh: Warehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    payer, plan = best_plan(demo_wh, "73721", "CA")
+    at = run(
+        "find_price", demo_wh, monkeypatch,
+        q="knee mri", code="CPT:73721", state="CA", payer=payer, plan=plan,
+    )  # fmt: skip
+    expected = expected_plan_prices(demo_wh, "73721", "CA", payer, plan)
+    assert list(at.table[0].value["Your plan's price"]) == [money(v) for _, v in expected]
+    assert at.radio(key="fp.pay").value == "insurance"
+
+
+def test_find_price_zip_distance_and_radius(
+    demo_wh: Warehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = run("find_price", demo_wh, monkeypatch, code="CPT:73721", pay="cash", zip="93721")
+    table = at.table[0].value
+    miles = dict(zip(table["Hospital"], table["Miles"], strict=True))
+    assert "0" in miles.values()  # the hospital in the patient's own ZIP
+    at.selectbox(key="fp.miles").select(250).run()
+    near = at.table[0].value
+    assert len(near) == 3  # the three Californian hospitals; Texas and New York are far
+    at.text_input(key="fp.zip").input("00000").run()
+    assert any("ZIP code “00000” was not found" in w for w in texts(at, "warning"))
+    assert "Miles" not in at.table[0].value.columns
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"code": "CPT:00000"}, "No hospital in this warehouse publishes a price for CPT:00000"),
+        ({"q": "zzzz qqqq"}, "No service matches “zzzz qqqq”"),
+        ({"code": "CPT:73721", "payer": "Nowhere Health Plan"}, "publishes a Nowhere Health"),
+        ({"code": "MS-DRG:470", "state": "NY", "setting": "x"}, None),
+    ],
+)
+def test_find_price_bad_input_is_a_message(
+    demo_wh: Warehouse, monkeypatch: pytest.MonkeyPatch, params: dict, message: str | None
+) -> None:
+    at = run("find_price", demo_wh, monkeypatch, **params)
+    if message:
+        assert any(message in w for w in texts(at, "warning")), texts(at, "warning")
+
+
+def test_compare_filters_spread_and_download(
+    demo_wh: Warehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = run("compare", demo_wh, monkeypatch, codes=["CPT:73721", "CPT:70551"])
+    spread = at.dataframe[0].value
+    assert len(spread) == 2
+    con = reader(demo_wh)
+    try:
+        medians = con.execute(
+            "SELECT max(m) / min(m) FROM (SELECT facility_id, median(median_dollar) AS m "
+            "FROM price_compare WHERE code = '73721' AND code_type = 'CPT' AND rates > 0 "
+            "GROUP BY facility_id)"
+        ).fetchone()
+    finally:
+        con.close()
+    knee = spread[spread["service"].str.contains("73721")]
+    assert knee["spread_ratio"].iloc[0] == pytest.approx(round(medians[0], 2))
+    shown = at.dataframe[1].value
+    assert set(shown["code"]) == {"73721", "70551"}
+    at.multiselect(key="cmp.payers").select("Aetna").run()
+    narrowed = at.dataframe[1].value
+    assert set(narrowed["payer"]) == {"Aetna"} and len(narrowed) < len(shown)
+    assert at.query_params["payers"] == "Aetna"
+    csv = at.get("download_button")[0]
+    assert csv.proto.label == "Download CSV"
+
+
+def test_compare_unknown_code_and_empty_choice(
+    demo_wh: Warehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = run("compare", demo_wh, monkeypatch)
+    assert "Choose one or more services" in texts(at, "info")[0]
+    at = run("compare", demo_wh, monkeypatch, codes=["CPT:00000"])
+    assert any("No comparable prices" in w for w in texts(at, "warning"))
+
+
+def test_facility_profile_and_unknown_id(
+    demo_wh: Warehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = run("facility", demo_wh, monkeypatch, id="tx-10111")
+    assert at.selectbox(key="fac.id").value == "tx-10111"
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Services priced"] != "0"
+    assert any("Coverage" in h.value for h in at.subheader)
+    at = run("facility", demo_wh, monkeypatch, id="no-such-place")
+    assert any("No facility “no-such-place”" in w for w in texts(at, "warning"))
+
+
+def test_map_places_every_hospital(demo_wh: Warehouse, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = run("map", demo_wh, monkeypatch, code="CPT:73721")
+    table = at.dataframe[0].value
+    assert len(table) == 5
+    assert table["price"].notna().all()
+    assert list(table["price"]) == sorted(table["price"])
+    at.selectbox(key="map.state").select("TX").run()
+    assert list(at.dataframe[0].value["state"]) == ["TX"]
+
+
+def test_quality_views(demo_wh: Warehouse, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = run("quality", demo_wh, monkeypatch)
+    runs = at.dataframe[0].value
+    outcomes = dict(zip(runs["facility_id"], runs["outcome"], strict=True))
+    assert outcomes["ca-broken"] == "failed"
+    assert outcomes["ca-10037"] == "held"
+    at.multiselect(key="dq.outcome").select("failed").run()
+    assert set(at.dataframe[0].value["outcome"]) == {"failed"}
+    at.radio(key="dq.view").set_value("checks").run()
+    assert not at.exception and at.dataframe, "quality checks listed"
+    at.radio(key="dq.view").set_value("rules").run()
+    assert not at.exception
+
+
+@pytest.mark.parametrize("name", ALL_PAGES)
+def test_first_run_without_a_snapshot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    at = run(name, Warehouse.at(tmp_path / "none" / "hpt.duckdb"), monkeypatch)
+    assert any("No published warehouse" in i for i in texts(at, "info"))
+
+
+@pytest.fixture(scope="module")
+def odd_warehouses(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Warehouse]:
+    root = tmp_path_factory.mktemp("odd")
+    return {
+        "empty": demo_warehouse.empty_published(root),
+        "rebuilding": demo_warehouse.without_marts(root),
+    }
+
+
+@pytest.mark.parametrize("kind", ["empty", "rebuilding"])
+@pytest.mark.parametrize("name", ALL_PAGES)
+def test_empty_or_rebuilding_warehouse(
+    odd_warehouses: dict[str, Warehouse], monkeypatch: pytest.MonkeyPatch, name: str, kind: str
+) -> None:
+    at = run(name, odd_warehouses[kind], monkeypatch, code="CPT:73721", codes=["CPT:73721"])
+    messages = texts(at, "info") + texts(at, "warning") + texts(at, "success")
+    assert messages, "the page says something"
+    assert not texts(at, "error")
