@@ -226,7 +226,11 @@ def modifier_rows(entries: Any, first: int) -> pl.DataFrame:
             )
     schema = {name: RAW_SCHEMA[name] for name in ("row_no", "description", "modifiers")}
     schema |= {name: pl.String() for name in ("setting", "payer_name", "plan_name", "payer_notes")}
-    return conform_raw(pl.DataFrame(records, schema=schema))
+    # A modifier has no item codes: an empty list, as the CSV layouts give for such rows.
+    frame = pl.DataFrame(records, schema=schema).with_columns(
+        pl.lit([], dtype=CODES).alias("codes")
+    )
+    return conform_raw(frame)
 
 
 def _row_estimate(item: Item) -> int:
