@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -111,3 +112,18 @@ def test_serve_command_exits_cleanly_on_sigterm(tmp_path: Path) -> None:
     finally:
         if process.poll() is None:
             process.kill()
+
+
+def test_generating_again_is_no_change_upstream(tmp_path: Path) -> None:
+    """Same bytes and modification times, so the server's ETags and Last-Modified stay."""
+    from hpt.synthetic.universe import generate
+
+    def state() -> dict[str, tuple[float, bytes]]:
+        files = (p for p in (tmp_path / "sites").rglob("*") if p.is_file())
+        return {str(p): (p.stat().st_mtime, p.read_bytes()) for p in files}
+
+    generate(tmp_path, "http://127.0.0.1:1", only=(102, 201, 502))  # gzip, redirect, zip
+    first = state()
+    time.sleep(1.1)
+    generate(tmp_path, "http://127.0.0.1:1", only=(102, 201, 502))
+    assert state() == first and len(first) >= 6

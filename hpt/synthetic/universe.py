@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import shutil
 import zipfile
 from collections.abc import Callable, Iterable
@@ -25,6 +26,7 @@ from hpt.synthetic.tall import write_tall
 from ingest.registry import SourceEntry, write_sources
 
 Writer = Callable[..., int]
+STAMP = 1_767_225_600  # 2026-01-01T00:00:00Z
 BIG_BYTES = 100_000_000
 
 
@@ -199,6 +201,7 @@ def generate(
         route = dict(h.route)
         if h.broken in ("", "truncated"):
             _write_file(h, files / name, big)
+            os.utime(files / name, (STAMP + h.seed * 3600,) * 2)  # zip keeps it inside
         if h.broken == "truncated":  # a replacement file cut mid-row
             data = (files / name).read_bytes()
             (files / name).write_bytes(data[: int(len(data) * 0.6)])
@@ -212,10 +215,16 @@ def generate(
             path = f"/{h.site}/files/{name}"
             with zipfile.ZipFile(files / name, "w", zipfile.ZIP_DEFLATED) as archive:
                 archive.write(inner, inner.name)
-                archive.writestr(f"__MACOSX/._{inner.name}", b"\x00\x05\x16\x07" + b"\x00" * 60)
+                archive.writestr(
+                    zipfile.ZipInfo(f"__MACOSX/._{inner.name}", (2026, 1, 1, 0, 0, 0)),
+                    b"\x00\x05\x16\x07" + b"\x00" * 60,
+                )
             inner.unlink()
         if route.pop("gzip", False):  # served with Content-Encoding: gzip when accepted
-            with (files / name).open("rb") as src, gzip.open(f"{files / name}.gzip", "wb") as out:
+            with (
+                (files / name).open("rb") as src,
+                gzip.GzipFile(f"{files / name}.gzip", "wb", mtime=0) as out,
+            ):
                 shutil.copyfileobj(src, out)
             route["gzip"] = f"{path}.gzip"
         url = f"{base}{path}"
@@ -256,6 +265,11 @@ def generate(
         )  # fmt: skip
     for site, blocks in txt.items():
         _write_txt(sites / site / "cms-hpt.txt", site, blocks)
+    # Fixed modification times: the same universe generated again has the same ETags and
+    # Last-Modified, so a new `hpt demo generate` is not a change upstream.
+    for seed, site_dir in ((h.seed, sites / h.site) for h in chosen):
+        for file in site_dir.rglob("*"):
+            os.utime(file, (STAMP + seed * 3600,) * 2)
     (folder / "universe.json").write_text(json.dumps({"routes": routes}, indent=1))
     write_sources(folder / "sources.csv", entries)
     return entries
