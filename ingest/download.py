@@ -281,17 +281,12 @@ def _download(
     result: Download,
     started: float,
 ) -> None:
-    state_path, partial, partial_meta = (
-        folder / "state.json",
-        folder / ".partial",
-        folder / ".partial.json",
-    )
-    state = _read_json(state_path)
+    state = _read_json(folder / "state.json")
     if state and not (folder / str(state.get("file_name"))).is_file():
         state = None
     stream = _Stream(limits, deadline=started + limits.max_seconds)
+    partial, partial_meta = folder / ".partial", folder / ".partial.json"
     for attempt in range(limits.retries + 1):
-        result.retries = attempt
         headers: dict[str, str] = {}
         resume = _read_json(partial_meta) if partial.exists() else None
         if resume and resume.get("url") == url and (resume.get("etag") or resume.get("lm")):
@@ -303,98 +298,103 @@ def _download(
                 headers["If-None-Match"] = state["etag"]
             if state.get("last_modified"):
                 headers["If-Modified-Since"] = state["last_modified"]
-        try:
-            with session.get(url, headers=headers, stream=True, timeout=limits.timeout) as response:
-                result.status, result.final_url = response.status_code, response.url
-                result.retries += len(response.raw.retries.history) if response.raw.retries else 0
-                if response.status_code == 304 and state:
-                    result.outcome, result.message = "not_modified", "not modified since last time"
-                    result.path = str(folder / state["file_name"])
-                    result.file_name, result.sha256 = state["file_name"], state["sha256"]
-                    result.bytes = state["bytes"]
-                    result.etag, result.last_modified = (
-                        state.get("etag"),
-                        state.get("last_modified"),
-                    )
-                    return
-                if response.status_code >= 400:
-                    result.message = f"HTTP {response.status_code} {response.reason or ''}".strip()
-                    return
-                if response.status_code not in (200, 206):
-                    result.message = f"unexpected HTTP {response.status_code}"
-                    return
-                length = response.headers.get("Content-Length", "")
-                encoded = response.headers.get("Content-Encoding", "identity") != "identity"
-                if length.isdigit() and not encoded and int(length) > limits.max_bytes:
-                    raise _Refused(
-                        f"file is {int(length):,} bytes, over the cap of {limits.max_bytes:,}"
-                    )
-                appending = response.status_code == 206 and resume is not None
-                if response.status_code == 206 and not appending:
-                    result.message = "server sent a partial response to a full request"
-                    return
-                if appending:
-                    start = re.match(r"bytes (\d+)-", response.headers.get("Content-Range", ""))
-                    if not start or int(start.group(1)) != partial.stat().st_size:
-                        partial.unlink()
-                        raise _Cut("server resumed at the wrong offset; starting over")
-                digest = hashlib.sha256()
-                if appending:
-                    with partial.open("rb") as done:
-                        while block := done.read(CHUNK):
-                            digest.update(block)
-                    stream.decoded = partial.stat().st_size
-                else:
-                    stream.decoded = stream.expanded = 0
-                    name = file_name(response)
-                    validators = {
-                        "url": url, "etag": response.headers.get("ETag"),
-                        "lm": response.headers.get("Last-Modified"), "file_name": name,
-                    }  # fmt: skip
-                    ranges = response.headers.get("Accept-Ranges", "").lower() == "bytes"
-                    partial_meta.unlink(missing_ok=True)
-                    if ranges and not encoded:
-                        partial_meta.write_text(json.dumps(validators))
-                meta = _read_json(partial_meta) or {"file_name": file_name(response)}
-                with partial.open("ab" if appending else "wb") as out:
-                    _copy_body(response, out, digest, stream, fresh=not appending)
-                result.downloaded_bytes = stream.total_raw
-                _land(folder, partial, meta, response, digest.hexdigest(), result)
-                partial_meta.unlink(missing_ok=True)
-                return
-        except _Refused as error:
-            result.message = str(error)
-            partial.unlink(missing_ok=True)
-            partial_meta.unlink(missing_ok=True)
-            result.downloaded_bytes = stream.total_raw
-            return
+        try:  # urllib3 has already retried 5xx answers and timeouts before any body
+            response = session.get(url, headers=headers, stream=True, timeout=limits.timeout)
         except requests.TooManyRedirects:
             result.message = f"more than {limits.max_redirects} redirects (a redirect loop?)"
             return
-        except (_Cut, requests.ConnectionError, requests.Timeout, urllib3.exceptions.HTTPError,
-                requests.exceptions.ChunkedEncodingError) as error:  # fmt: skip
-            result.message = _one_line(error)
-            result.downloaded_bytes = stream.total_raw
-            if not partial_meta.exists():
-                partial.unlink(missing_ok=True)  # not resumable: start over next time
         except requests.RequestException as error:
             result.message = _one_line(error)
             return
+        with response:
+            result.status, result.final_url = response.status_code, response.url
+            history = response.raw.retries.history if response.raw.retries else ()
+            result.retries = attempt + len(history)
+            try:
+                _receive(response, folder, state, resume, stream, result)
+                return
+            except _Refused as error:
+                result.message = str(error)
+                partial.unlink(missing_ok=True)
+                partial_meta.unlink(missing_ok=True)
+                return
+            except (_Cut, urllib3.exceptions.HTTPError, requests.RequestException) as error:
+                # The body stopped early: try again, from where it stopped if resumable.
+                result.message = _one_line(error)
+                if not partial_meta.exists():
+                    partial.unlink(missing_ok=True)
+            finally:
+                result.downloaded_bytes = stream.total_raw
         if attempt < limits.retries:
             time.sleep(min(limits.backoff * 2**attempt, 60.0))
     result.message = f"gave up after {limits.retries + 1} attempts: {result.message}"
 
 
+def _receive(
+    response: requests.Response,
+    folder: Path,
+    state: dict[str, Any] | None,
+    resume: dict[str, Any] | None,
+    stream: _Stream,
+    result: Download,
+) -> None:
+    """Act on one response: reuse (304), fail (4xx), or stream the body and land it."""
+    partial, partial_meta = folder / ".partial", folder / ".partial.json"
+    status = response.status_code
+    if status == 304 and state:
+        result.outcome, result.message = "not_modified", "not modified since last time"
+        result.path = str(folder / state["file_name"])
+        result.file_name, result.sha256, result.bytes = (
+            state["file_name"], state["sha256"], state["bytes"]
+        )  # fmt: skip
+        result.etag, result.last_modified = state.get("etag"), state.get("last_modified")
+        return
+    if status >= 400 or status not in (200, 206):
+        result.message = f"HTTP {status} {response.reason or ''}".strip()
+        return
+    length = response.headers.get("Content-Length", "")
+    encoded = response.headers.get("Content-Encoding", "identity") != "identity"
+    cap = stream.limits.max_bytes
+    if length.isdigit() and not encoded and int(length) > cap:
+        raise _Refused(f"file is {int(length):,} bytes, over the cap of {cap:,}")
+    appending = status == 206 and resume is not None
+    if status == 206 and not appending:
+        raise _Refused("server sent part of the file to a request for all of it")
+    digest = hashlib.sha256()
+    if appending:
+        start = re.match(r"bytes (\d+)-", response.headers.get("Content-Range", ""))
+        if not start or int(start.group(1)) != partial.stat().st_size:
+            partial.unlink()
+            raise _Cut("server resumed at the wrong offset; starting over")
+        with partial.open("rb") as done:  # the hash covers the bytes already there
+            while block := done.read(CHUNK):
+                digest.update(block)
+        stream.decoded = partial.stat().st_size
+    else:
+        stream.decoded = stream.expanded = 0
+        partial_meta.unlink(missing_ok=True)
+        if response.headers.get("Accept-Ranges", "").lower() == "bytes" and not encoded:
+            validators = {
+                "url": result.url, "etag": response.headers.get("ETag"),
+                "lm": response.headers.get("Last-Modified"), "file_name": file_name(response),
+            }  # fmt: skip
+            partial_meta.write_text(json.dumps(validators))
+    name = str((_read_json(partial_meta) or {}).get("file_name") or file_name(response))
+    with partial.open("ab" if appending else "wb") as out:
+        _copy_body(response, out, digest, stream, fresh=not appending)
+    _land(folder, partial, name, response, digest.hexdigest(), result)
+    partial_meta.unlink(missing_ok=True)
+
+
 def _land(
     folder: Path,
     partial: Path,
-    meta: dict[str, Any],
+    name: str,
     response: requests.Response,
     sha256: str,
     result: Download,
 ) -> None:
     """Move a complete download into place and remember its validators."""
-    name = str(meta.get("file_name") or "download")
     if name in {"state.json", ".partial", ".partial.json", ".lock"}:
         name = f"file-{name.strip('.')}"
     target = folder / name

@@ -152,6 +152,8 @@ def test_timeout_is_retried_then_fails(httpserver: HTTPServer, landing: Path) ->
     assert got.outcome == "failed"
     assert "timed out" in got.message
     assert got.path is None
+    time.sleep(1.5)  # let the single-threaded server finish its slow answers
+    assert len(httpserver.log) == limits.retries + 1  # retried, but not retries of retries
 
 
 def test_redirect_loop_fails(httpserver: HTTPServer, landing: Path) -> None:
