@@ -17,7 +17,7 @@ import requests
 from hpt import settings
 from hpt.pipeline import IngestResult, ingest_file
 from ingest.discover import SourceFinding, cms_hpt_url, fetch_cms_hpt, pick_mrf_url
-from ingest.download import Limits, download, http_session
+from ingest.download import Limits, download, http_session, using_session
 from ingest.registry import SourceEntry
 from warehouse.db import Warehouse
 from warehouse.publish import publish
@@ -103,30 +103,25 @@ def acquire(
     ingest's outcome, logged again), so the ingest step has nothing to do — unless `force`."""
     started = time.monotonic()
     limits = Limits.from_settings()
-    own = session is None
-    session = session or http_session(limits)
-    try:
-        where = locate(entry, session, limits)
+    with using_session(session, limits) as http:
+        where = locate(entry, http, limits)
         result = AcquireResult(entry.key, entry.name, "failed", where.message, where.url or None)
         result.source_findings = len(where.findings)
         attempt: dict[str, Any] = {"url": where.txt_url, "status": where.status,
                                    "outcome": "failed", "message": where.message}  # fmt: skip
         if where.url:
             landing = Path(settings.get("HPT_LANDING"))
-            got = download(where.url, landing, limits=limits, session=session)
+            got = download(where.url, landing, limits=limits, session=http)
             attempt = got.as_dict()
             result.outcome, result.message, result.path = got.outcome, got.message, got.path
             result.sha256, result.bytes = got.sha256, got.bytes
             result.downloaded_bytes = got.downloaded_bytes
-        unchanged = result.outcome == "not_modified" and result.sha256 and not force
-        repeat = (str(result.sha256), str(result.url)) if unchanged else None
-        previous = record_acquisition(
-            wh, entry.key, attempt, where.txt_url, where.findings, repeat_of=repeat
-        )
-        result.previous = list(previous) if previous else None
-    finally:
-        if own:
-            session.close()
+    unchanged = result.outcome == "not_modified" and result.sha256 and not force
+    repeat = (str(result.sha256), str(result.url)) if unchanged else None
+    previous = record_acquisition(
+        wh, entry.key, attempt, where.txt_url, where.findings, repeat_of=repeat
+    )
+    result.previous = list(previous) if previous else None
     result.seconds = round(time.monotonic() - started, 3)
     return result
 

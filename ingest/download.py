@@ -125,6 +125,16 @@ def http_session(limits: Limits) -> requests.Session:
     return session
 
 
+@contextlib.contextmanager
+def using_session(session: requests.Session | None, limits: Limits) -> Iterator[requests.Session]:
+    """The caller's session (a run shares one: keep-alive), or a new one closed after."""
+    if session is not None:
+        yield session
+    else:
+        with http_session(limits) as own:
+            yield own
+
+
 def landing_dir(landing: Path, url: str) -> Path:
     """The folder of one URL: readable host prefix plus a hash of the whole URL."""
     host = re.sub(r"[^a-z0-9]+", "-", (urlparse(url).hostname or "host").lower()).strip("-")
@@ -260,15 +270,9 @@ def download(
         result.message = f"refused URL scheme {urlparse(url).scheme!r}: only http and https"
         return result
     limits = limits or Limits.from_settings()
-    own = session is None
-    session = session or http_session(limits)
     folder = landing_dir(landing or Path(settings.get("HPT_LANDING")), url)
-    try:
-        with _locked(folder):
-            _download(url, folder, limits, session, result, started)
-    finally:
-        if own:
-            session.close()
+    with using_session(session, limits) as http, _locked(folder):
+        _download(url, folder, limits, http, result, started)
     result.seconds = round(time.monotonic() - started, 3)
     return result
 
