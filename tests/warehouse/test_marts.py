@@ -158,10 +158,15 @@ def test_code_catalog_names(con: duckdb.DuckDBPyConnection) -> None:
 def test_facility_summary(con: duckdb.DuckDBPyConnection) -> None:
     row = one(
         con,
-        "SELECT hospital_name, state, current_file_id, rates, share_payer_mapped, "
-        "compliance_score FROM facility_summary WHERE facility_id = 'ca-b'",
+        "SELECT hospital_name, state, current_file_id, rates, share_payer_mapped "
+        "FROM facility_summary WHERE facility_id = 'ca-b'",
     )
-    assert row == ("Hospital ca-b", "CA", "ca-b-a", 4, 1.0, None)
+    assert row == ("Hospital ca-b", "CA", "ca-b-a", 4, 1.0)
+    # The conformance engine's score, as its facility_compliance view gives it.
+    score = "SELECT compliance_score FROM {} WHERE facility_id = 'ca-b'"
+    assert one(con, score.format("facility_summary")) == one(
+        con, score.format("facility_compliance")
+    )
     comparable = one(
         con, "SELECT rates, share_comparable FROM facility_summary WHERE facility_id = 'tx-a'"
     )
@@ -169,16 +174,21 @@ def test_facility_summary(con: duckdb.DuckDBPyConnection) -> None:
     assert comparable == (21, pytest.approx(15 / 21))
 
 
-def test_compliance_score_joined_when_the_view_exists(wh: Warehouse) -> None:
+def test_compliance_score_follows_the_compliance_view(wh: Warehouse) -> None:
     load_facility(wh, "tx-a", [rate("99213", "Aetna", "PPO", 100.0)])
     with writer(wh) as con:
         con.execute(
-            "CREATE VIEW facility_compliance AS SELECT 'tx-a' AS facility_id, "
+            "CREATE OR REPLACE VIEW facility_compliance AS SELECT 'tx-a' AS facility_id, "
             "0.75 AS compliance_score"
         )
     publish(wh)
     with reader(wh) as con:
         assert one(con, "SELECT compliance_score FROM facility_summary")[0] == 0.75
+    with writer(wh) as con:
+        con.execute("DROP VIEW facility_compliance")
+    publish(wh)
+    with reader(wh) as con:  # no compliance view: the column is there, empty
+        assert one(con, "SELECT compliance_score FROM facility_summary")[0] is None
 
 
 def test_rebuild_is_idempotent_and_skips_unchanged_work(wh: Warehouse) -> None:
