@@ -8,7 +8,7 @@ DATA ?= data
 export UV_PYTHON_DOWNLOADS := never
 export HPT_DB ?= $(DATA)/hpt.duckdb
 
-.PHONY: help install chromium lint test test-fast run bench clean
+.PHONY: help install chromium lint test test-fast run bench bench-warehouse clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -52,6 +52,9 @@ bench: install  ## throughput and memory benchmarks (writes ~GB files under benc
 	@for script in bench/bench_*.py; do \
 	  case $$script in *bench_warehouse.py) continue;; esac; \
 	  echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+bench-warehouse: install  ## comparison marts at scale: 500 facilities × 100,000 rates (~10 GB, long)
+	$(BIN)/python bench/bench_warehouse.py
 
 clean:  ## remove generated data and benchmark files (not the venv)
 	rm -rf $(DATA) bench/out
