@@ -123,6 +123,7 @@ def run() -> None:  # pragma: no cover - console entry point wrapper
 from hpt import (  # noqa: E402, F401
     cli_acquire,
     cli_compare,
+    cli_dashboard,
     cli_quality,
     cli_tools,
     cli_validate,

@@ -90,3 +90,9 @@ register(
     "1",
     "Check every ingested file against the CMS rules in the same pass (0 turns it off).",
 )
+register("HPT_DASHBOARD_PORT", "8501", "Port `hpt dashboard` serves the dashboard on.")
+register(
+    "HPT_DASHBOARD_ADDRESS",
+    "localhost",
+    "Address `hpt dashboard` listens on (0.0.0.0 to serve other machines).",
+)

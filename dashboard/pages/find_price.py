@@ -268,7 +268,7 @@ def _show(table: pl.DataFrame, mode: str, name: str, unit: str | None, payer: st
     chart = _chart(table, mode, per)
     st.altair_chart(chart, width="stretch", height=90 + 34 * min(table.height, 25))
     st.caption("The table below lists the same prices, ranked.")
-    st.table(shown.to_pandas().set_index("Rank"))
+    st.table(shown, hide_index=True)
     with st.expander("What these prices mean"):
         for kind in ("negotiated", "cash", "gross", "typical"):
             st.markdown(f"- {ui.PRICE_HELP[kind]}")

@@ -25,9 +25,11 @@ def _env(root: Path, mp: pytest.MonkeyPatch) -> None:
     mp.setenv("HPT_LANDING", str(root / "landing"))
 
 
-def build(root: Path, hospitals: list[tuple[int, str, str]] = HOSPITALS) -> Warehouse:
-    """Generated hospitals ingested and published; plus, for the data-quality page, a
-    truncated second file of hospital 1 (held back) and an unreadable file (failed)."""
+def build(
+    root: Path, hospitals: list[tuple[int, str, str]] = HOSPITALS, *, troubles: bool = True
+) -> Warehouse:
+    """Generated hospitals ingested and published; plus (`troubles`), for the data-quality
+    page, a truncated second file of hospital 1 (held back) and an unreadable file (failed)."""
     wh = Warehouse.at(root / "wh" / "hpt.duckdb")
     files = root / "files"
     files.mkdir(parents=True, exist_ok=True)
@@ -38,6 +40,9 @@ def build(root: Path, hospitals: list[tuple[int, str, str]] = HOSPITALS) -> Ware
             hospital = make_hospital(seed, state=state, zip_code=zip_code)
             tall_file(path, n_items=ITEMS, seed=seed, hospital=hospital)
             assert ingest_file(path, wh, publish_after=False).outcome == "loaded"
+        if not troubles:
+            publish(wh)
+            return wh
         seed, state, zip_code = hospitals[0]
         short = files / "hospital-1-short.csv"
         tall_file(short, n_items=5, seed=seed, hospital=make_hospital(seed, state=state,

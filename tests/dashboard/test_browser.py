@@ -1,0 +1,279 @@
+"""The dashboard in a real browser: `hpt dashboard` serving a warehouse built by the real
+pipeline, driven by Chromium through Playwright. Screenshots and timings go to
+test-artifacts/dashboard/ (git-ignored)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import polars as pl
+import pytest
+import requests
+
+from warehouse.db import Warehouse, reader
+
+pytestmark = pytest.mark.browser
+playwright = pytest.importorskip("playwright.sync_api")
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts" / "dashboard"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-background-networking", "--disable-gpu",
+    "--disable-component-update", "--no-first-run",
+]  # fmt: skip
+TIMINGS: dict[str, float] = {}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(demo_wh: Warehouse) -> Iterator[str]:
+    """`hpt dashboard` on a free port; stopped with SIGINT (Ctrl-C) at the end."""
+    port = free_port()
+    hpt = Path(sys.executable).parent / "hpt"
+    process = subprocess.Popen(
+        [str(hpt), "dashboard", "--db", str(demo_wh.db_path), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    assert process.stdout is not None
+    first = process.stdout.readline()
+    assert f"http://localhost:{port}" in first, first
+    base = f"http://localhost:{port}"
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            if requests.get(f"{base}/_stcore/health", timeout=2).ok:
+                break
+        except requests.ConnectionError:
+            pass
+        assert process.poll() is None, process.stdout.read()
+        assert time.monotonic() < deadline, "the dashboard did not start"
+        time.sleep(0.3)
+    yield base
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=30) == 0, "Ctrl-C stops the dashboard cleanly"
+    process.stdout.close()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "timings.json").write_text(json.dumps(TIMINGS, indent=2) + "\n")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        pytest.skip("Chromium is not installed at /usr/bin/chromium (make chromium)")
+    with playwright.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Any, server: str) -> Iterator[Any]:
+    """A fresh browser session; it must request nothing outside the dashboard."""
+    context = browser.new_context(viewport={"width": 1280, "height": 2000})
+    tab = context.new_page()
+    outside: list[str] = []
+    tab.on(
+        "request",
+        lambda r: None if r.url.startswith((server, "data:", "blob:")) else outside.append(r.url),
+    )
+    yield tab
+    context.close()
+    assert not outside, f"requests outside the dashboard: {outside[:5]}"
+
+
+def shot(tab: Any, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    tab.wait_for_timeout(600)  # let charts and grids finish drawing
+    tab.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def no_exception(tab: Any) -> None:
+    assert tab.locator('[data-testid="stException"]').count() == 0
+
+
+def choose(tab: Any, label: str, option: str) -> float:
+    """Pick an option of a Streamlit selectbox by its label; returns when it was picked
+    (interaction timings start there, not at Playwright's own waits to open the list)."""
+    tab.get_by_label(label, exact=True).click()
+    item = tab.get_by_role("option", name=option, exact=True)
+    item.wait_for()
+    picked = time.monotonic()
+    item.click()
+    return picked
+
+
+def ranked(tab: Any) -> list[dict[str, str]]:
+    """The rows of the ranked price table (an HTML table: readable by screen readers)."""
+    table = tab.locator('[data-testid="stTable"] table').first
+    table.wait_for()
+    rows: list[dict[str, str]] = table.evaluate(
+        """t => {
+            const head = [...t.querySelectorAll('thead th')].map(th => th.innerText.trim());
+            return [...t.querySelectorAll('tbody tr')].map(tr => Object.fromEntries(
+                [...tr.children].map((c, i) => [head[i] || '#', c.innerText.trim()])));
+        }"""
+    )
+    return rows
+
+
+def plan_prices(wh: Warehouse, code: str, state: str, payer: str, plan: str) -> list[tuple]:
+    con = reader(wh)
+    try:
+        return con.execute(
+            "SELECT l.hospital_name, p.median_dollar FROM price_compare p "
+            "JOIN facility_locations l USING (facility_id) WHERE p.code = ? AND l.state = ? "
+            "AND p.payer = ? AND p.plan_type = ? AND p.median_dollar IS NOT NULL "
+            "ORDER BY p.median_dollar",
+            [code, state, payer, plan],
+        ).fetchall()
+    finally:
+        con.close()
+
+
+def best_plan(wh: Warehouse) -> tuple[str, str]:
+    con = reader(wh)
+    try:
+        row = con.execute(
+            "SELECT p.payer, p.plan_type FROM price_compare p "
+            "JOIN facility_locations l USING (facility_id) WHERE p.code = '73721' "
+            "AND l.state = 'CA' AND p.rates > 0 AND p.payer IS NOT NULL GROUP BY ALL "
+            "ORDER BY count(DISTINCT facility_id) DESC, 1, 2 LIMIT 1"
+        ).fetchone()
+    finally:
+        con.close()
+    assert row is not None
+    return row[0], row[1]
+
+
+def timed(name: str, started: float) -> None:
+    TIMINGS[name] = round(time.monotonic() - started, 3)
+
+
+def test_find_price_search_state_payer(page: Any, server: str, demo_wh: Warehouse) -> None:
+    # A first visit warms the server (imports); the next session is what a patient sees.
+    page.goto(server)
+    page.get_by_text("Type what you need above").wait_for(timeout=60_000)
+    started = time.monotonic()
+    page.goto(server)
+    page.get_by_text("Type what you need above").wait_for()
+    timed("find_price_first_paint_s", started)
+
+    started = time.monotonic()
+    box = page.get_by_label("What do you need?")
+    box.fill("knee mri")
+    box.press("Enter")
+    page.get_by_text("Lowest cash price").wait_for()
+    timed("search_to_ranked_prices_s", started)
+
+    started = choose(page, "State", "CA")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('[data-testid=stTable] tbody tr')].length == 3"
+    )
+    timed("choose_state_s", started)
+    assert {r["State"] for r in ranked(page)} == {"CA"}
+
+    payer, plan = best_plan(demo_wh)
+    started = choose(page, "Insurer", payer)
+    page.get_by_text(f"Lowest {payer} price").wait_for()
+    timed("choose_insurer_s", started)
+    labels = {"commercial_pos": "Commercial POS", "commercial_ppo": "Commercial PPO"}
+    choose(page, "Plan type", labels.get(plan, plan))
+    page.wait_for_function(f"() => location.search.includes('plan={plan}')")
+    page.wait_for_timeout(300)
+    rows = ranked(page)
+    expected = plan_prices(demo_wh, "73721", "CA", payer, plan)
+    assert [r["Hospital"] for r in rows] == [name for name, _ in expected]
+    assert [r["Your plan's price"] for r in rows] == [f"${v:,.2f}" for _, v in expected]
+    assert [r["Rank"] for r in rows] == [str(i) for i in range(1, len(rows) + 1)]
+    no_exception(page)
+    shot(page, "find_price")
+    query = parse_qs(urlparse(page.url).query)
+    assert query["code"] == ["CPT:73721"] and query["payer"] == [payer]
+
+
+def test_shared_url_restores_the_view(page: Any, server: str, demo_wh: Warehouse) -> None:
+    payer, plan = best_plan(demo_wh)
+    link = f"{server}/?q=knee+mri&code=CPT%3A73721&state=CA&payer={payer}&plan={plan}"
+    started = time.monotonic()
+    page.goto(link)
+    page.get_by_text(f"Lowest {payer} price").wait_for(timeout=30_000)
+    timed("shared_link_to_ranked_prices_s", started)
+    expected = plan_prices(demo_wh, "73721", "CA", payer, plan)
+    assert [r["Your plan's price"] for r in ranked(page)] == [f"${v:,.2f}" for _, v in expected]
+    assert page.get_by_label("What do you need?").input_value() == "knee mri"
+    no_exception(page)
+
+
+def test_phone_width(browser: Any, server: str, demo_wh: Warehouse) -> None:
+    payer, plan = best_plan(demo_wh)
+    context = browser.new_context(viewport={"width": 390, "height": 2400}, is_mobile=True)
+    tab = context.new_page()
+    tab.goto(f"{server}/?code=CPT%3A73721&state=CA&payer={payer}&plan={plan}&zip=94103")
+    tab.get_by_text(f"Lowest {payer} price").wait_for(timeout=30_000)
+    table = tab.locator('[data-testid="stTable"]').first
+    assert table.bounding_box()["x"] >= 0
+    no_exception(tab)
+    shot(tab, "find_price_phone_390px")
+    context.close()
+
+
+def test_compare_download_csv(page: Any, server: str, demo_wh: Warehouse) -> None:
+    page.goto(f"{server}/compare?codes=CPT%3A73721&codes=CPT%3A70551&payers=Aetna")
+    page.get_by_text("Spread between facilities").wait_for(timeout=30_000)
+    page.get_by_text("Download CSV").wait_for()
+    with page.expect_download() as info:
+        page.get_by_text("Download CSV").click()
+    csv = pl.read_csv(info.value.path(), schema_overrides={"code": pl.String})
+    con = reader(demo_wh)
+    try:
+        expected = con.execute(
+            "SELECT code, facility_id, plan_type, median_dollar FROM price_compare "
+            "WHERE code_type = 'CPT' AND code IN ('73721', '70551') AND payer = 'Aetna' "
+            "AND rates > 0 ORDER BY ALL"
+        ).fetchall()
+    finally:
+        con.close()
+    got = csv.select("code", "facility_id", "plan_type", "median_dollar").sort(pl.all()).rows()
+    assert got == expected
+    assert set(csv["payer"]) == {"Aetna"}
+    no_exception(page)
+    shot(page, "compare")
+
+
+@pytest.mark.parametrize(
+    ("path", "wait_for", "name"),
+    [
+        ("/facility?id=tx-10111", "Price position against other hospitals", "facility"),
+        ("/map?code=CPT%3A73721", "Green is the cheapest", "map"),
+        ("/quality", "Show outcomes", "quality_runs"),
+        ("/quality?view=checks", "Failed expectations", "quality_checks"),
+        ("/quality?view=rules", "Findings by rule", "quality_rules"),
+        ("/?code=CPT%3A00000", "No hospital in this warehouse publishes a price", "unknown_code"),
+    ],
+)
+def test_pages_render(page: Any, server: str, path: str, wait_for: str, name: str) -> None:
+    started = time.monotonic()
+    page.goto(server + path)
+    page.get_by_text(wait_for).first.wait_for(timeout=30_000)
+    timed(f"{name}_first_paint_s", started)
+    no_exception(page)
+    shot(page, name)
