@@ -59,7 +59,7 @@ def test_reads_keep_answering_during_load_and_publish(
     final = int(str(reads.overview(snapshot().cursor())["facilities"]))
     assert final == 5
     assert seen == sorted(seen), "a reader never goes back to an older snapshot"
-    assert seen[0] == 2 and len(set(seen + [final])) >= 3, "new publishes are picked up"
+    assert seen[0] == 2 and len({*seen, final}) >= 3, "new publishes are picked up"
     assert len(seen) > 50, f"only {len(seen)} reads while loading: reads were blocked"
     # A load holds the writer's file for seconds; a read of the snapshot never waits on it.
     assert slowest < 2.0, f"slowest read {slowest:.2f} s"
