@@ -20,12 +20,9 @@ import polars as pl
 from hpt.findings import FindingLog
 from ingest.base import FileMeta
 from quality.header_rules import check_columns, check_elements, check_version_fit
-from quality.row_rules import Check, checks, run_checks
+from quality.row_rules import Check, checks, flags, run_checks
 from quality.versions import Version, choose_version
-from transform.normalise import NUMBER_COLUMNS, conform_raw
-
-#: Canonical columns the row checks read, renamed `c_<name>` beside the raw ones.
-CANONICAL_USED = ["methodology", "allowed_count", "codes", *NUMBER_COLUMNS]
+from transform.normalise import conform_raw
 
 
 class Conformance:
@@ -49,6 +46,7 @@ class Conformance:
         self.rows = 0
         self._started = False
         self._checks: list[Check] = []
+        self._flags = flags(self.version, layout)
         self._estimated_alerted = False
 
     def _start(self, log: FindingLog) -> None:
@@ -68,16 +66,10 @@ class Conformance:
         self.rows += raw.height
         if raw.height == 0:
             return
-        frame = pl.concat(
-            [
-                conform_raw(raw),
-                canonical.select([pl.col(c).alias(f"c_{c}") for c in CANONICAL_USED]),
-            ],
-            how="horizontal",
-        )
-        run_checks(frame, self._checks, self.layout, log)
+        raw = conform_raw(raw)
+        run_checks(raw, canonical, self._flags, self._checks, self.layout, log)
         if self.layout == "json" and self.version.rules == "v3.0":
-            self._alert_estimated(frame, log)
+            self._alert_estimated(raw, log)
 
     def _alert_estimated(self, frame: pl.DataFrame, log: FindingLog) -> None:
         """JSON has no header: an `estimated_amount` in a v3 file is alerted once, when seen."""

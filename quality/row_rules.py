@@ -43,8 +43,10 @@ JSON_NAMES = {
 }
 #: Wide files: payer-level columns carry the payer and plan in their header.
 WIDE_PAYER = frozenset(TALL_PAYER_COLUMNS.values()) - {"payer_name", "plan_name"}
-PLAIN_NUMBER = r"^(?:\d+(?:\.\d+)?|\.\d+)$"
-JSON_NUMBER = r"^(?:\d+(?:\.\d+)?|\.\d+)(?:[eE][+-]?\d+)?$"
+#: Characters that make a number the normaliser could read not a plain decimal (`$1,200`,
+#: `-5`, `1e3`, `70%`, `inf`); padding is tolerated. JSON numbers may have exponents.
+NOT_PLAIN = ["$", ",", "%", "-", "+", "e", "E", "i", "I", "n", "N"]
+NOT_PLAIN_JSON = ["$", ",", "%", "-", "i", "I", "n", "N"]
 COUNT = r"^(?:0|1 through 10|1[1-9]|[2-9]\d|[1-9]\d{2,})$"
 
 
@@ -58,9 +60,74 @@ class Check:
     severity: Severity = "error"
 
 
+#: Raw text columns whose canonical form (trimmed, blank → null) tells presence.
+TEXT_GIVEN = [
+    "description", "setting", "modifiers", "payer_name", "plan_name", "methodology",
+    "negotiated_algorithm", "allowed_count", "notes", "payer_notes", "drug_unit_type",
+]  # fmt: skip
+
+
 def given(name: str) -> pl.Expr:
-    """The cell is not blank."""
-    return pl.col(name).str.strip_chars().str.len_bytes().fill_null(0) > 0
+    """The cell is not blank (a flag computed once per batch by `flags`)."""
+    return pl.col(f"g_{name}")
+
+
+@dataclass(frozen=True)
+class Flags:
+    """Shared per-row facts, computed once per batch so the checks are cheap boolean
+    combinations. Raw-side and canonical-side facts are computed on their own frames:
+    the two have different chunk layouts, and a frame mixing them is re-aligned (copied)
+    by every `select` on it."""
+
+    raw: list[pl.Expr]
+    canonical: list[pl.Expr]
+    derived: list[pl.Expr]
+
+
+def flags(version: Version, layout: str) -> Flags:
+    """The per-row facts the checks of this rule set read."""
+    e = pl.element()
+    # Byte lengths, not regexes: ten times cheaper, and a code of only spaces is not a thing.
+    code_given = (e.struct.field("code").str.len_bytes().fill_null(0) > 0).cast(pl.UInt8)
+    type_given = (e.struct.field("type").str.len_bytes().fill_null(0) > 0).cast(pl.UInt8)
+    noise = NOT_PLAIN_JSON if layout == "json" else NOT_PLAIN
+    raw = [
+        pl.col("row_no"),
+        # Per code pair: 1 = code only, 2 = type only, 3 = both.
+        pl.col("codes").list.eval(code_given + 2 * type_given).alias("code_state"),
+        # Numbers: presence from the raw text, so a 999999999 placeholder counts as given;
+        # a cell of spaces is blank (it starts with a space and does not parse).
+        *[
+            (
+                (pl.col(c).str.len_bytes().fill_null(0) > 0)
+                & ~pl.col(c).str.starts_with(" ").fill_null(False)
+            ).alias(f"r_{c}")
+            for c in NUMBER_COLUMNS
+        ],
+        *[pl.col(c).str.contains_any(noise).fill_null(False).alias(f"noisy_{c}")
+          for c in NUMBER_COLUMNS],
+    ]  # fmt: skip
+    canonical = [
+        *[pl.col(c).is_not_null().alias(f"g_{c}") for c in TEXT_GIVEN],
+        *[pl.col(c).alias(f"c_{c}") for c in ("methodology", "allowed_count", *NUMBER_COLUMNS)],
+        pl.col("codes").list.eval(e.struct.field("type")).alias("code_types"),
+    ]
+    allowed = sorted(CODE_TYPES_V3 if version.rules == "v3.0" else CODE_TYPES_V2)
+    state = pl.col("code_state")
+    number_given = [
+        (pl.col(f"r_{c}") | pl.col(f"c_{c}").is_not_null()).alias(f"g_{c}") for c in NUMBER_COLUMNS
+    ]
+    derived = [
+        (given("modifiers") & ~(state.list.max().fill_null(0) > 0)).alias("modifier_row"),
+        state.list.contains(3).fill_null(False).alias("complete_code"),
+        (state.list.contains(1) | state.list.contains(2)).fill_null(False).alias("half_code"),
+        (pl.col("c_allowed_count") == "0").fill_null(False).alias("count_zero"),
+        pl.col("code_types").list.eval(~e.is_in(allowed)).list.any().fill_null(False)
+        .alias("bad_type"),
+        pl.col("code_types").list.contains("NDC").fill_null(False).alias("ndc"),
+        (given("notes") | given("payer_notes")).alias("notes_given"),
+    ]  # fmt: skip
+    return Flags(raw, canonical, [*number_given, *derived])
 
 
 def display(raw: str, layout: str) -> str:
@@ -82,26 +149,15 @@ def location(raw: str, layout: str) -> pl.Expr | None:
     return pl.format("{}|{}|{}", pl.lit(name), payer, plan)
 
 
-def _codes_any(column: str, predicate: pl.Expr) -> pl.Expr:
-    return pl.col(column).list.eval(predicate).list.any().fill_null(False)
-
-
 def checks(version: Version, layout: str, missing: set[str]) -> list[Check]:
     """Every per-row check that applies to this rule set and layout."""
     e = pl.element()
-    code_given = e.struct.field("code").str.strip_chars().str.len_bytes().fill_null(0) > 0
-    type_given = e.struct.field("type").str.strip_chars().str.len_bytes().fill_null(0) > 0
-    any_code = _codes_any("codes", code_given | type_given)
-    modifier_row = given("modifiers") & ~any_code
+    modifier_row = pl.col("modifier_row")
     item = ~modifier_row
-    dollar, pct, alg = (
-        given("negotiated_dollar"),
-        given("negotiated_percentage"),
-        given("negotiated_algorithm"),
-    )
-    negotiated = dollar | pct | alg
-    only_pct_alg = (pct | alg) & ~dollar
-    notes = given("notes") | given("payer_notes")
+    dollar = given("negotiated_dollar")
+    pct_alg = given("negotiated_percentage") | given("negotiated_algorithm")
+    negotiated, only_pct_alg = dollar | pct_alg, pct_alg & ~dollar
+    notes = pl.col("notes_given")
     neg_value = pl.coalesce("negotiated_dollar", "negotiated_percentage", "negotiated_algorithm")
     pct_value = pl.coalesce("negotiated_percentage", "negotiated_algorithm")
     per_item = layout != "csv_tall"
@@ -118,13 +174,12 @@ def checks(version: Version, layout: str, missing: set[str]) -> list[Check]:
     for raw, rows in (("description", item), ("setting", pl.lit(True))):
         found.append(Check("value.required", raw, f"{name(raw)} is required", rows & ~given(raw)))
     allowed = sorted(CODE_TYPES_V3 if version.rules == "v3.0" else CODE_TYPES_V2)
-    bad_type = _codes_any("c_codes", ~e.struct.field("type").is_in(allowed))
     found.append(
         Check(
             "value.enum",
             "codes",
             f"code type is not one of the CMS {version.rules} code types",
-            bad_type,
+            pl.col("bad_type"),
             pl.col("c_codes")
             .list.eval(e.struct.field("type").filter(~e.struct.field("type").is_in(allowed)))
             .list.join(", "),
@@ -153,7 +208,7 @@ def checks(version: Version, layout: str, missing: set[str]) -> list[Check]:
                 )
             )
     if 2 in rules:
-        complete = _codes_any("codes", code_given & type_given)
+        complete = pl.col("complete_code")
         found.append(
             Check(
                 "rule.2",
@@ -164,20 +219,18 @@ def checks(version: Version, layout: str, missing: set[str]) -> list[Check]:
             )
         )
     if 3 in rules:
+        code, ctype = e.struct.field("code"), e.struct.field("type")
+        half = code.str.contains(r"\S").fill_null(False) ^ ctype.str.contains(r"\S").fill_null(
+            False
+        )
         found.append(
             Check(
                 "rule.3",
                 "codes",
                 "a code needs its code type and a code type needs its code (rule 3)",
-                _codes_any("codes", code_given ^ type_given),
+                pl.col("half_code"),
                 pl.col("codes")
-                .list.eval(
-                    pl.format(
-                        "{}={}",
-                        e.struct.field("type").fill_null(""),
-                        e.struct.field("code").fill_null(""),
-                    ).filter(code_given ^ type_given)
-                )
+                .list.eval(pl.format("{}={}", code.fill_null(""), ctype.fill_null("")).filter(half))
                 .list.join(", "),
             )
         )
@@ -225,7 +278,7 @@ def checks(version: Version, layout: str, missing: set[str]) -> list[Check]:
                 pct_value,
             )
         )
-    count_zero = (pl.col("c_allowed_count") == "0").fill_null(False)
+    count_zero = pl.col("count_zero")
     if 8 in rules:
         for raw in ("median_allowed", "p10_allowed", "p90_allowed"):
             found.append(
@@ -249,7 +302,7 @@ def checks(version: Version, layout: str, missing: set[str]) -> list[Check]:
             )
         )
     if 10 in rules:
-        ndc = _codes_any("c_codes", e.struct.field("type") == "NDC")
+        ndc = pl.col("ndc")
         found.append(
             Check(
                 "rule.10",
@@ -304,35 +357,49 @@ def _number_checks(layout: str) -> list[Check]:
     Unreadable numbers are recorded by the normaliser under the same rule id; the two
     sets of cells are disjoint, so nothing is counted twice.
     """
-    pattern = JSON_NUMBER if layout == "json" else PLAIN_NUMBER
     found = []
     for raw in NUMBER_COLUMNS:
-        text = pl.col(raw).str.strip_chars()
         parsed = pl.col(f"c_{raw}")
-        mask = given(raw) & parsed.is_not_null() & (~text.str.contains(pattern) | (parsed <= 0))
+        plain = ~pl.col(f"noisy_{raw}")
         found.append(
             Check(
                 "value.number",
                 raw,
                 f"{display(raw, layout)} must be a positive plain number (like 1200.50)",
-                mask.fill_null(False),
+                (parsed.is_not_null() & (~plain | (parsed <= 0))).fill_null(False),
                 pl.col(raw),
             )
         )
     return found
 
 
-def run_checks(frame: pl.DataFrame, found: list[Check], layout: str, log: FindingLog) -> None:
-    """Evaluate every check on a batch (raw columns + `c_` canonical ones) into `log`."""
-    if frame.height == 0 or not found:
+def run_checks(
+    raw: pl.DataFrame,
+    canonical: pl.DataFrame,
+    shared: Flags,
+    found: list[Check],
+    layout: str,
+    log: FindingLog,
+) -> None:
+    """Evaluate every check on a batch (a conformed raw batch and its canonical form)."""
+    if raw.height == 0 or not found:
         return
-    masks = frame.select([c.mask.alias(f"m{i}") for i, c in enumerate(found)])
+    work = pl.concat(
+        [raw.select(shared.raw).rechunk(), canonical.select(shared.canonical).rechunk()],
+        how="horizontal",
+    ).with_columns(shared.derived)
+    masks = work.select([c.mask.alias(f"m{i}") for i, c in enumerate(found)])
     hits_per_check = masks.sum().row(0)
+    detail: pl.DataFrame | None = None
     for i, (check, hits) in enumerate(zip(found, hits_per_check, strict=True)):
         if not hits:
             continue
+        if detail is None:  # built once per batch, only when something is wrong
+            detail = pl.concat(
+                [raw, canonical.select(pl.col("codes").alias("c_codes"))], how="horizontal"
+            ).rechunk()
         where = location(check.column, layout)
-        selected = frame.filter(masks[f"m{i}"]).select(
+        selected = detail.filter(masks[f"m{i}"]).select(
             pl.col("row_no"),
             (check.value if check.value is not None else pl.lit(None))
             .cast(pl.String)
