@@ -113,7 +113,7 @@ def validate_batch(
 ) -> GateResult:
     """Run the batch suites over a staged file's Parquet data; decide, store nothing."""
     from quality import gx_duckdb
-    from quality.suites import charges_query, charges_suite, codes_query, codes_suite
+    from quality.suites import charges_query, charges_suite
     from quality.validate import run_suite
 
     started = time.monotonic()
@@ -135,9 +135,6 @@ def validate_batch(
             ctx, source, charges_query(staged.data_path), charges_suite(ceiling), params,
             docs=docs is not None,
         )  # fmt: skip
-        result.outcomes += run_suite(
-            ctx, source, codes_query(staged.data_path), codes_suite(), docs=docs is not None
-        )
     finally:
         gx_duckdb.close(source)
     _verdict(result, previous_rows, fraction, staged.row_count)

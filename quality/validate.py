@@ -17,6 +17,9 @@ if TYPE_CHECKING:
 
 #: Unexpected values kept per expectation as its observed value.
 SAMPLE_VALUES = 5
+#: Counts only: no query for unexpected values (a second scan per expectation).
+COUNTS_ONLY: Any = {"result_format": "BASIC", "partial_unexpected_count": 0}
+SAMPLES: Any = {"result_format": "BASIC", "partial_unexpected_count": SAMPLE_VALUES}
 
 
 @dataclass
@@ -122,33 +125,54 @@ def run_suite(
     suite: ExpectationSuite,
     parameters: dict[str, Any] | None = None,
     *,
-    asset_name: str | None = None,
     docs: bool = False,
 ) -> list[Outcome]:
     """Validate `query` against `suite`; with `docs`, through a Checkpoint that updates the
-    Data Docs site (and stores the result for its index)."""
+    Data Docs site (and stores the result for its index).
+
+    The first pass only counts unexpected rows (each unexpected-values query is another
+    scan of the batch); failing expectations are then run again for a few sample values.
+    """
     import great_expectations as gx
 
-    asset = source.add_query_asset(asset_name or suite.name, query=query)
+    asset = source.add_query_asset(suite.name, query=query)
     batch = asset.add_batch_definition_whole_table("all")
     suite = ctx.suites.add(suite)
     definition = ctx.validation_definitions.add(
         gx.ValidationDefinition(name=f"{asset.name}:{suite.name}", data=batch, suite=suite)
     )
-    if not docs:
-        result = definition.run(expectation_parameters=parameters or {}, result_format="SUMMARY")
-        return outcomes(result, suite.name)
-    checkpoint = ctx.checkpoints.add(
-        gx.Checkpoint(
-            name=f"{asset.name}:{suite.name}:docs",
-            validation_definitions=[definition],
-            actions=[gx.checkpoint.UpdateDataDocsAction(name="data_docs")],
-            result_format="SUMMARY",
+    if docs:
+        checkpoint = ctx.checkpoints.add(
+            gx.Checkpoint(
+                name=f"{asset.name}:{suite.name}:docs",
+                validation_definitions=[definition],
+                actions=[gx.checkpoint.UpdateDataDocsAction(name="data_docs")],
+                result_format=COUNTS_ONLY,
+            )
         )
-    )
-    run = checkpoint.run(expectation_parameters=parameters or {})
-    (result,) = run.run_results.values()
-    return outcomes(result, suite.name)
+        run = checkpoint.run(expectation_parameters=parameters or {})
+        (result,) = run.run_results.values()
+    else:
+        result = definition.run(expectation_parameters=parameters or {}, result_format=COUNTS_ONLY)
+    found = outcomes(result, suite.name)
+    failing = [
+        item.expectation_config
+        for item in result.results
+        if not item.success and (item.result or {}).get("unexpected_count")
+    ]
+    if failing:
+        retry = ctx.suites.add(gx.ExpectationSuite(name=f"{suite.name}:unexpected"))
+        for config in failing:
+            assert config is not None
+            config.id = None  # type: ignore[assignment]  # a new id in the new suite
+            retry.add_expectation(config.to_domain_obj())
+        again = gx.ValidationDefinition(name=f"{asset.name}:{retry.name}", data=batch, suite=retry)
+        samples = outcomes(again.run(result_format=SAMPLES), suite.name)
+        by_key = {(o.expectation, o.column): o.observed_value for o in samples}
+        for outcome in found:
+            if outcome.observed_value is None:
+                outcome.observed_value = by_key.get((outcome.expectation, outcome.column))
+    return found
 
 
 def docs_index(docs_dir: Path) -> Path:

@@ -123,8 +123,10 @@ def test_bad_code_types_warn(tmp_path: Path, batch: tuple[Path, int]) -> None:
     replace = "[{'type': 'XYZ', 'code': '1'}] AS codes"
     bad = edited(path, tmp_path / "codes.parquet", replace=replace)
     result = validate_batch(staged(bad, rows), previous_rows=None)
-    assert failing(result) == {("expect_column_values_to_be_in_set", "code_type")}
-    assert result.outcome == "passed" and "code_type" in result.message
+    assert failing(result) == {("expect_column_values_to_be_null", "unknown_code_type")}
+    assert result.outcome == "passed" and "unknown_code_type" in result.message
+    (unknown,) = result.failed("warning")
+    assert unknown.unexpected_count == rows and unknown.observed_value == ["XYZ"] * 5
 
 
 SAMPLES = [

@@ -121,7 +121,7 @@ def test_every_result_is_stored(tmp_path: Path, wh: Warehouse) -> None:
     finally:
         con.close()
     suites = {r[0] for r in rows}
-    assert suites == {"standard_charges", "standard_charge_codes"}
+    assert suites == {"standard_charges"}
     assert len(rows) > 20 and all(r[4] for r in rows)
     count = next(r for r in rows if r[1] == "expect_table_row_count_to_equal")
     assert json.loads(count[5]) == result.rows

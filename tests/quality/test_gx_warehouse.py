@@ -123,7 +123,7 @@ def test_killed_load_never_leaves_two_current_files(
     first = ingest_file(old, wh)
     assert first.outcome == "loaded"
     facility_dir = wh.charges_dir / str(first.facility_id)
-    results_dir = wh.root / "hpt-quality" / "results" / "standard_charge_codes"
+    results_dir = wh.root / "hpt-quality" / "results" / "standard_charges"
     before = len(list(results_dir.rglob("*.json")))
     signals = {
         "writing": lambda: any(p.name.endswith(".part") for p in facility_dir.iterdir()),
