@@ -113,11 +113,11 @@ def _column(values: list[Any], numeric: bool = False) -> pl.Series:
     if numeric:
         try:
             return pl.Series(values, dtype=pl.Float64).cast(pl.String)
-        except (TypeError, ValueError, pl.exceptions.PolarsError):
+        except (TypeError, ValueError, OverflowError, pl.exceptions.PolarsError):
             pass
     try:
         return pl.Series(values, dtype=pl.String)
-    except (TypeError, ValueError, pl.exceptions.PolarsError):
+    except (TypeError, ValueError, OverflowError, pl.exceptions.PolarsError):
         return pl.Series([_text(v) for v in values], dtype=pl.String)
 
 
