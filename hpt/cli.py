@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from hpt import settings
 
@@ -62,6 +63,8 @@ def print_ingest_summary(result: object) -> None:
         ("time", f"{result.seconds:,.2f} s  ({result.mb_per_s:,.1f} MB/s)"),
     ]:
         table.add_row(f"[bold]{label}[/]", str(value))
+    if result.message:  # e.g. why a file was held or quarantined by the quality gate
+        table.add_row("[bold]message[/]", Text(result.message))
     console.print(table)
     if result.findings:
         findings = Table("rule", "count", title="findings by rule", title_justify="left")
