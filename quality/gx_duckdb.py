@@ -50,6 +50,25 @@ def enable_duckdb() -> bool:
     return True
 
 
+#: Validation results kept for the Data Docs index (the warehouse keeps every result).
+DOCS_KEEP = 500
+
+
+def prune_results(results_dir: Path, keep: int = DOCS_KEEP) -> int:
+    """Delete all but the newest `keep` stored results; return how many were deleted.
+
+    GX rebuilds the Data Docs index from every stored result after each validation, so an
+    unbounded store would make each ingest slower than the last.
+    """
+    if not results_dir.is_dir():
+        return 0
+    found = sorted(results_dir.rglob("*.json"), key=lambda p: p.stat().st_mtime)
+    old = found[:-keep] if keep else found
+    for path in old:
+        path.unlink(missing_ok=True)
+    return len(old)
+
+
 def context(docs_dir: Path | None = None) -> AbstractDataContext:
     """An ephemeral GX context; with `docs_dir`, results and Data Docs persist under it."""
     import great_expectations as gx
@@ -66,6 +85,7 @@ def context(docs_dir: Path | None = None) -> AbstractDataContext:
         analytics_enabled=False,
     )
     if docs_dir is not None:
+        prune_results(docs_dir / "results")
         # Suites live in code; only results are kept on disk, so the Data Docs index lists
         # every validation ever run, not only this process's.
         config.stores["validation_results_store"] = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import polars as pl
@@ -87,3 +88,15 @@ def test_missing_hook_raises(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delattr(engine, "_PERSISTED_CONNECTION_DIALECTS")
     with pytest.raises(RuntimeError, match="great_expectations changed"):
         gx_duckdb.enable_duckdb()
+
+
+def test_stored_results_are_pruned_to_the_newest(tmp_path: Path) -> None:
+    results = tmp_path / "results" / "suite" / "run"
+    results.mkdir(parents=True)
+    for n in range(5):
+        path = results / f"{n}.json"
+        path.write_text("{}")
+        os.utime(path, (1_000_000 + n, 1_000_000 + n))
+    assert gx_duckdb.prune_results(tmp_path / "results", keep=2) == 3
+    assert sorted(p.name for p in results.iterdir()) == ["3.json", "4.json"]
+    assert gx_duckdb.prune_results(tmp_path / "missing", keep=2) == 0
