@@ -14,17 +14,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import polars as pl
+from msgspec.structs import astuple
 
 from hpt import settings
 from hpt.findings import FindingLog
 from ingest.base import FileMeta, ParsedFile
 from ingest.encoding import PreparedFile
 from ingest.errors import UnreadableFile
-from ingest.json_items import Charge, Item, decode, item_texts
+from ingest.json_items import Charge, Item, Payer, item_batches
 from ingest.json_locate import JsonLayout, locate
 from transform.normalise import conform_raw, parse_bool, parse_date
 from transform.schema import CODES, RAW_SCHEMA
@@ -56,6 +59,16 @@ _PAYER_FIELDS = {
     "estimated_amount": "estimated_amount",
     "additional_payer_notes": "payer_notes",
 }
+
+
+#: Raw columns of a payer entry, in the order of `Payer`'s fields (as `astuple` gives them).
+_PAYER_COLUMNS = [_PAYER_FIELDS[field.name] for field in msgspec.structs.fields(Payer)]
+_NO_PAYER: tuple[Any, ...] = (None,) * len(_PAYER_COLUMNS)
+_NUMERIC = {
+    "drug_unit", "gross_charge", "discounted_cash", "deidentified_min", "deidentified_max",
+    "negotiated_dollar", "negotiated_percentage", "median_allowed", "p10_allowed",
+    "p90_allowed", "estimated_amount",
+}  # fmt: skip
 
 
 def _text(value: Any) -> str | None:
@@ -128,15 +141,17 @@ def _modifiers(value: Any) -> str | None:
 
 
 def rows(items: list[Item], first: int) -> pl.DataFrame:
-    """The raw batch of a list of items (`first` = index of the first item)."""
+    """The raw batch of a list of items (`first` = index of the first item).
+
+    Payer entries are taken as whole tuples (`astuple`, one C call each) and transposed
+    with `zip`: a Python-level loop per payer field would dominate the reader's time.
+    """
     item_cols: dict[str, list[Any]] = {"description": [], "drug_unit": [], "drug_unit_type": []}
     codes: list[list[dict[str, str | None]]] = []
     charge_item: list[int] = []
     charge_cols: dict[str, list[Any]] = {raw: [] for raw in _CHARGE_FIELDS.values()}
     payer_charge: list[int] = []
-    payer_cols: dict[str, list[Any]] = {raw: [] for raw in _PAYER_FIELDS.values()}
-    payer_lists = [(field, payer_cols[raw].append) for field, raw in _PAYER_FIELDS.items()]
-    blank = [append for _, append in payer_lists]
+    payer_rows: list[tuple[Any, ...]] = []
     for number, item in enumerate(items):
         item_cols["description"].append(item.description)
         drug = item.drug_information
@@ -162,34 +177,32 @@ def rows(items: list[Item], first: int) -> pl.DataFrame:
                     value = getattr(charge, field)
                 charge_cols[raw].append(value)
             payers = charge.payers_information if charge is not None else None
-            if not payers:
+            if payers:
+                payer_rows.extend(map(astuple, payers))
+                payer_charge.extend(repeat(index, len(payers)))
+            else:
+                payer_rows.append(_NO_PAYER)
                 payer_charge.append(index)
-                for append in blank:
-                    append(None)
-                continue
-            for payer in payers:
-                payer_charge.append(index)
-                for field, append in payer_lists:
-                    append(getattr(payer, field))
-    numeric = {"drug_unit", "gross_charge", "discounted_cash", "deidentified_min"}
-    numeric |= {"deidentified_max", "negotiated_dollar", "negotiated_percentage"}
-    numeric |= {"median_allowed", "p10_allowed", "p90_allowed", "estimated_amount"}
     item_frame = pl.DataFrame(
-        [_column(v, name in numeric).alias(name) for name, v in item_cols.items()]
+        [_column(v, name in _NUMERIC).alias(name) for name, v in item_cols.items()]
         + [pl.Series("codes", codes, dtype=CODES)]
     )
     charge_frame = pl.DataFrame(
-        [_column(v, name in numeric).alias(name) for name, v in charge_cols.items()]
+        [_column(v, name in _NUMERIC).alias(name) for name, v in charge_cols.items()]
         + [pl.Series("item", charge_item, dtype=pl.Int64)]
     )
     by_charge = pl.Series(payer_charge, dtype=pl.Int64)
     charges = charge_frame.select(pl.all().gather(by_charge))
     item_index = charges["item"]
+    payer_frame = pl.DataFrame(
+        [
+            _column(list(values), name in _NUMERIC).alias(name)
+            for name, values in zip(_PAYER_COLUMNS, zip(*payer_rows, strict=True), strict=True)
+        ]
+    )
     batch = pl.concat(
         [
-            pl.DataFrame(
-                [_column(v, name in numeric).alias(name) for name, v in payer_cols.items()]
-            ),
+            payer_frame,
             charges.drop("item"),
             item_frame.select(pl.all().gather(item_index)),
             pl.DataFrame({"row_no": item_index + first}),
@@ -244,8 +257,7 @@ def _batches(path: Path, layout: JsonLayout, parsed: ParsedFile) -> Iterator[pl.
     pending: list[Item] = []
     pending_rows = 0
     done = 0
-    for texts in item_texts(path, layout.start, layout.end, work):
-        decoded = decode(texts, done + len(pending))
+    for decoded in item_batches(path, layout.start, layout.end, work):
         pending.extend(decoded)
         pending_rows += sum(_row_estimate(item) for item in decoded)
         if pending_rows >= MIN_BATCH_ROWS:
