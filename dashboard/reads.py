@@ -225,7 +225,8 @@ def findings_by_rule(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
 
 def last_runs(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     """Per hospital, its last download and ingest attempts folded into one outcome —
-    downloaded, unchanged, held, quarantined or failed — with the reason."""
+    downloaded (and loaded), loaded (a local file), unchanged, held, quarantined or
+    failed — with the reason."""
     downloads = has(con, "download_attempts")
     quarantine = has(con, "quarantine")
     dl = (
@@ -263,7 +264,8 @@ def last_runs(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
                    WHEN i.outcome = 'failed' THEN 'failed'
                    WHEN i.outcome = 'held' THEN 'held'
                    WHEN i.outcome = 'unchanged' OR d.outcome = 'not_modified' THEN 'unchanged'
-                   ELSE 'downloaded'
+                   WHEN d.outcome = 'downloaded' THEN 'downloaded'
+                   ELSE 'loaded'
                END AS outcome,
                coalesce(
                    CASE WHEN d.outcome = 'failed' THEN d.message END,

@@ -111,6 +111,16 @@ def _spread(rows: pl.DataFrame) -> pl.DataFrame:
         .with_columns(
             (pl.col("highest_facility") / pl.col("lowest_facility")).round(2).alias("spread_ratio")
         )
+        .select(
+            "service",
+            "facilities",
+            "spread_ratio",
+            "lowest_facility",
+            "median_facility",
+            "highest_facility",
+            "setting",
+            "price_unit",
+        )
         .sort("service")
     )
 

@@ -266,7 +266,7 @@ def _show(table: pl.DataFrame, mode: str, name: str, unit: str | None, payer: st
     columns["Notes"] = table["notes"]
     shown = pl.DataFrame(columns)
     chart = _chart(table, mode, per)
-    st.altair_chart(chart, width="stretch", height=90 + 34 * min(table.height, 25))
+    st.altair_chart(chart, width="stretch", height=130 + 34 * min(table.height, 25))
     st.caption("The table below lists the same prices, ranked.")
     st.table(shown, hide_index=True)
     with st.expander("What these prices mean"):
@@ -296,9 +296,9 @@ def _chart(table: pl.DataFrame, mode: str, per: str) -> alt.Chart:
         .mark_circle(size=120)
         .encode(
             x=alt.X("price:Q", title=f"Price{per} (US$)", axis=alt.Axis(format="$,.0f")),
-            y=alt.Y("hospital_name:N", sort=order, title=None, axis=alt.Axis(labelLimit=220)),
-            # A legend above or below the plot squeezes it in Streamlit: keep it at the side.
-            color=alt.Color("kind:N", title=None),
+            y=alt.Y("hospital_name:N", sort=order, title=None, axis=alt.Axis(labelLimit=150)),
+            # Below the plot, so a phone-width chart keeps its width for the prices.
+            color=alt.Color("kind:N", title=None, legend=alt.Legend(orient="bottom")),
             tooltip=["hospital_name", "kind", alt.Tooltip("price:Q", format="$,.2f")],
         )
     )

@@ -14,7 +14,7 @@ from dashboard.snapshot import snapshot
 P = "dq"
 DEFAULTS: dict[str, Any] = {"view": "runs", "outcome": []}
 VIEWS = {"runs": "Last run per hospital", "checks": "Quality checks", "rules": "Conformance"}
-OUTCOMES = ["downloaded", "unchanged", "held", "quarantined", "failed"]
+OUTCOMES = ["downloaded", "loaded", "unchanged", "held", "quarantined", "failed"]
 
 
 def _runs(con: Any) -> None:
@@ -45,6 +45,15 @@ def _runs(con: Any) -> None:
         ),
         hide_index=True,
         width="stretch",
+        column_config={
+            "hospital": "Hospital",
+            "outcome": "Outcome",
+            "reason": st.column_config.TextColumn("Reason", width="large"),
+            "attempted_at": st.column_config.DatetimeColumn("When (UTC)"),
+            "download_outcome": "Download",
+            "http_status": st.column_config.NumberColumn("HTTP", format="%d"),
+            "ingest_outcome": "Ingest",
+        },
     )
 
 

@@ -217,6 +217,7 @@ def test_quality_views(demo_wh: Warehouse, monkeypatch: pytest.MonkeyPatch) -> N
     outcomes = dict(zip(runs["facility_id"], runs["outcome"], strict=True))
     assert outcomes["ca-broken"] == "failed"
     assert outcomes["ca-10037"] == "held"
+    assert outcomes["tx-10111"] == "loaded"  # a local file: nothing was downloaded
     at.multiselect(key="dq.outcome").select("failed").run()
     assert set(at.dataframe[0].value["outcome"]) == {"failed"}
     at.radio(key="dq.view").set_value("checks").run()
