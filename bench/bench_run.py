@@ -69,6 +69,9 @@ def main() -> None:
                 mrf, txt = served(before, Counter(server.sent))
                 summary = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
                 results.append((seconds, mrf))
+                for line in done.stdout.splitlines():  # the failures, for the record
+                    if "│ failed" in line or "internal error" in line:
+                        print("   ", " ".join(line.replace("│", " ").split())[:150])
                 print(f"run {number}: {seconds:7.2f} s  MRF bytes served {mrf:>12,}  "
                       f"cms-hpt.txt bytes {txt:>7,}  exit {done.returncode}  ({summary})",
                       flush=True)  # fmt: skip
