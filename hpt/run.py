@@ -5,6 +5,7 @@ passing `AcquireResult.as_dict()` between them.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -20,6 +21,7 @@ from ingest.discover import SourceFinding, cms_hpt_url, fetch_cms_hpt, pick_mrf_
 from ingest.download import Limits, download, http_session, using_session
 from ingest.registry import SourceEntry
 from warehouse.db import Warehouse, writer
+from warehouse.load import log_attempt
 from warehouse.publish import publish
 from warehouse.sources import record_acquisition, sync_registry
 
@@ -180,6 +182,10 @@ def run_facility(
     except Exception as error:  # a bug for one facility must not stop the night's run
         log.exception("facility %s", entry.key)
         line.message = f"internal error: {type(error).__name__}: {error}".splitlines()[0]
+        with contextlib.suppress(Exception):  # shown with the other failures if possible
+            log_attempt(wh, facility_id=entry.key, source=entry.mrf_url or entry.website,
+                        sha256=None, outcome="failed", message=line.message, file_id=None,
+                        seconds=time.monotonic() - started)  # fmt: skip
     line.seconds = round(time.monotonic() - started, 3)
     return line
 

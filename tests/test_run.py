@@ -151,3 +151,17 @@ def test_cli_run_with_a_broken_registry_says_so_in_one_line(tmp_path: Path) -> N
     result = CliRunner().invoke(app, ["run", "--sources", str(registry)])
     assert result.exit_code == 2
     assert "give a `website` or an `mrf_url`" in result.output
+
+
+def test_one_facility_crashing_does_not_stop_the_others(
+    universe: tuple[DemoServer, Path], wh: Warehouse
+) -> None:
+    _, folder = universe
+    [erie] = [e for e in load_sources(folder / "sources.csv") if e.facility_id == "390501"]
+    broken = SourceEntry("Broken Link Hospital", website="http://[not-a-host/")
+    lines = run_sources([broken, erie], wh)
+    assert outcomes(lines) == {"broken-link-hospital": "failed", "390501": "loaded"}
+    assert lines[0].message.startswith("internal error: ValueError")
+    with reader(wh) as con:
+        logged = con.sql("SELECT facility_id, outcome FROM ingest_log ORDER BY attempted_at")
+        assert logged.fetchall() == [("broken-link-hospital", "failed"), ("390501", "loaded")]
