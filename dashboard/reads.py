@@ -185,13 +185,38 @@ def price_position(con: duckdb.DuckDBPyConnection, facility_id: str) -> pl.DataF
     ).pl()
 
 
-def compliance(con: duckdb.DuckDBPyConnection, facility_id: str) -> pl.DataFrame | None:
-    """The facility's row of the conformance view, or None when the view is not built."""
+#: Columns of `facility_compliance` the pages show, in this order (those present).
+COMPLIANCE_COLUMNS = (
+    "facility_id", "hospital_name", "compliance_score", "valid", "error_count", "alert_count",
+    "days_since_update", "attestation", "score_valid", "score_header", "score_data",
+    "score_freshness", "score_attestation",
+)  # fmt: skip
+
+
+def compliance(
+    con: duckdb.DuckDBPyConnection, facility_id: str | None = None
+) -> pl.DataFrame | None:
+    """Rows of the conformance view (one facility's, or all, lowest score first), or None
+    when the view is not built in this snapshot."""
     if not has(con, "facility_compliance"):
         return None
+    present = columns(con, "facility_compliance")
+    # Identifiers come from the fixed list above, never from the user.
+    picked = ", ".join(f'"{c}"' for c in COMPLIANCE_COLUMNS if c in present) or "*"
+    order = "compliance_score" if "compliance_score" in present else "facility_id"
     return con.sql(
-        "SELECT * FROM facility_compliance WHERE facility_id = $id", params={"id": facility_id}
+        f"SELECT {picked} FROM facility_compliance "
+        f"WHERE $id IS NULL OR facility_id = $id ORDER BY {order}, facility_id",
+        params={"id": facility_id},
     ).pl()
+
+
+def last_pipeline_run(con: duckdb.DuckDBPyConnection) -> dict[str, object] | None:
+    """The newest orchestrated (nightly) run's totals, or None when there is none."""
+    if not has(con, "pipeline_runs"):
+        return None
+    rows = con.sql("SELECT * FROM pipeline_runs ORDER BY finished_at DESC LIMIT 1").pl()
+    return rows.row(0, named=True) if rows.height else None
 
 
 def facility_findings(con: duckdb.DuckDBPyConnection, facility_id: str) -> pl.DataFrame:

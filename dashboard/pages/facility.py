@@ -67,7 +67,25 @@ def _compliance(con: Any, facility_id: str) -> None:
     if view is None:
         st.info("Compliance scores: not available yet in this warehouse.")
     elif view.height:
-        st.dataframe(view, hide_index=True, width="stretch")
+        row = view.row(0, named=True)
+        parts = [
+            (label, row.get(f"score_{key}"), top)
+            for key, label, top in (
+                ("valid", "Valid file (no errors)", 30),
+                ("header", "Header and file-level rules", 20),
+                ("data", "Row-level errors", 25),
+                ("freshness", "Freshness", 15),
+                ("attestation", "Attestation", 10),
+            )
+            if f"score_{key}" in row
+        ]
+        if parts:
+            st.caption("How the compliance score is made up (points out of the maximum):")
+            st.dataframe(
+                pl.DataFrame(parts, schema=["part", "points", "out_of"], orient="row"),
+                hide_index=True,
+                column_config={"part": "Part", "points": "Points", "out_of": "Out of"},
+            )
     findings = reads.facility_findings(con, facility_id)
     if findings.is_empty():
         st.success("The current file has no conformance findings.")

@@ -17,7 +17,20 @@ VIEWS = {"runs": "Last run per hospital", "checks": "Quality checks", "rules": "
 OUTCOMES = ["downloaded", "loaded", "unchanged", "held", "quarantined", "failed"]
 
 
+def _nightly(con: Any) -> None:
+    last = reads.last_pipeline_run(con)
+    if last is None:
+        st.caption("No scheduled (nightly) run recorded yet: the outcomes below are per hospital.")
+        return
+    st.write(
+        f"Last scheduled run `{last.get('run_id')}` finished {last.get('finished_at')} UTC: "
+        f"{last.get('facilities')} facilities — {last.get('loaded')} loaded, "
+        f"{last.get('unchanged')} unchanged, {last.get('held')} held, {last.get('failed')} failed."
+    )
+
+
 def _runs(con: Any) -> None:
+    _nightly(con)
     runs = reads.last_runs(con)
     if runs.is_empty():
         st.info("No download or ingest has been recorded yet.")
@@ -80,9 +93,10 @@ def _checks(con: Any) -> None:
 
 def _rules(con: Any) -> None:
     rules = reads.findings_by_rule(con)
-    if reads.has(con, "facility_compliance"):
-        st.subheader("Compliance by facility")
-        st.dataframe(con.sql("SELECT * FROM facility_compliance").pl(), hide_index=True)
+    scores = reads.compliance(con)
+    if scores is not None:
+        st.subheader("Compliance by facility (lowest score first)")
+        st.dataframe(scores, hide_index=True, width="stretch")
     else:
         st.info("Compliance scores by facility: not available yet in this warehouse.")
     st.subheader("Findings by rule (current files)")

@@ -197,6 +197,8 @@ def test_facility_profile_and_unknown_id(
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Services priced"] != "0"
     assert any("Coverage" in h.value for h in at.subheader)
+    assert any("How the compliance score is made up" in c.value for c in at.caption)
+    assert metrics["Compliance score"] not in ("", "not available yet")
     at = run("facility", demo_wh, monkeypatch, id="no-such-place")
     assert any("No facility “no-such-place”" in w for w in texts(at, "warning"))
 
@@ -224,6 +226,9 @@ def test_quality_views(demo_wh: Warehouse, monkeypatch: pytest.MonkeyPatch) -> N
     assert not at.exception and at.dataframe, "quality checks listed"
     at.radio(key="dq.view").set_value("rules").run()
     assert not at.exception
+    assert any("Compliance by facility" in h.value for h in at.subheader)
+    scores = at.dataframe[0].value
+    assert set(scores["facility_id"]) >= {"ca-10037", "tx-10111"}
 
 
 @pytest.mark.parametrize("name", ALL_PAGES)
