@@ -1,0 +1,178 @@
+"""JSON and wide CSV ingest: throughput and peak RSS, beside DuckDB reading the same data.
+
+    python bench/bench_formats.py [--json-sizes 100,1000] [--wide-size 1000] [--with-3gb]
+
+Files are generated once into bench/out/ (kept out of git) for a hospital with 120
+payer/plan groups (a 1,000+ column wide header). Each measurement runs in its own child
+process; wall time, CPU time and peak RSS come from that child's `wait4` rusage.
+
+- ours: `hpt ingest FILE --db <fresh warehouse>` — read, normalise, write, load, publish;
+  `core` with the conformance checks and quality gate off (`HPT_VALIDATE=0`,
+  `HPT_QUALITY_GATE=off`), `full` with the defaults.
+- DuckDB (baseline, same run): JSON — `read_json(format='array')` over the item array (a
+  copy of it, as DuckDB cannot stream the array out of the root object), unnested to one
+  row per payer; wide CSV — `CREATE TABLE AS SELECT * FROM read_csv(...)`.
+- tall: our ingest of a tall CSV of the same hospital and size, as the reference for
+  the wide reader's target.
+
+The machine is shared: the load average at start is printed; CPU seconds are less
+sensitive to other work than wall seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.measure import BIN, OUT
+from hpt.synthetic.json_file import write_json
+from hpt.synthetic.model import items, make_hospital
+from hpt.synthetic.tall import write_tall
+from hpt.synthetic.wide import write_wide
+from ingest.json_locate import locate
+
+PLANS = 120
+
+
+@dataclass
+class Run:
+    label: str
+    mb: float
+    seconds: float
+    cpu: float
+    rss_mb: float
+    rows: int | None = None
+
+    def line(self) -> str:
+        rows = f"{self.rows:>12,}" if self.rows is not None else f"{'':>12}"
+        return (
+            f"{self.label:<34} {self.mb:>8.0f} {self.mb / self.seconds:>8.1f} "
+            f"{self.mb / self.cpu:>9.1f} {self.seconds:>8.1f} {self.cpu:>8.1f} "
+            f"{self.rss_mb:>8.0f} {rows}"
+        )
+
+
+def child(cmd: list[str], env: dict[str, str]) -> tuple[float, float, float, str]:
+    """Wall s, CPU s, peak RSS MB and stdout of one child process."""
+    started = time.perf_counter()
+    with tempfile.TemporaryFile() as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.DEVNULL, env=env)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - started
+        out.seek(0)
+        text = out.read().decode(errors="replace")
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed: {text[-2000:]}")
+    return seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, text
+
+
+def generated(kind: str, size_mb: int) -> Path:
+    """A synthetic file of about `size_mb` MB (made once)."""
+    suffix = "json" if kind == "json" else "csv"
+    path = OUT / f"{kind}_v3_{size_mb}MB_{PLANS}plans.{suffix}"
+    if path.exists():
+        return path
+    OUT.mkdir(parents=True, exist_ok=True)
+    print(f"generating {path.name} …", flush=True)
+    hospital = make_hospital(size_mb, plans=PLANS)
+    writer = {"json": write_json, "wide": write_wide, "tall": write_tall}[kind]
+    tmp = path.with_suffix(".tmp")
+    writer(tmp, hospital, items(hospital, 10**9, size_mb), max_bytes=size_mb * 1_000_000,
+           seed=size_mb)  # fmt: skip
+    tmp.rename(path)
+    return path
+
+
+def ours(path: Path, label: str, full: bool) -> Run:
+    scratch = Path(tempfile.mkdtemp(prefix="hpt-bench-", dir=OUT))
+    env = dict(os.environ, HPT_WORK_DIR=str(scratch / "work"))
+    if not full:
+        env |= {"HPT_VALIDATE": "0", "HPT_QUALITY_GATE": "off"}
+    try:
+        cmd = [str(BIN / "hpt"), "ingest", str(path), "--db", str(scratch / "hpt.duckdb"), "--json"]
+        seconds, cpu, rss, out = child(cmd, env)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    start = out.index("{")
+    result, _ = json.JSONDecoder().raw_decode(out[start:])
+    if result["outcome"] != "loaded":
+        raise RuntimeError(f"{path.name}: {result['outcome']}: {result['message']}")
+    return Run(label, path.stat().st_size / 1e6, seconds, cpu, rss, result["rows"])
+
+
+def duckdb_json(path: Path) -> Run:
+    """DuckDB over the item array (copied out once), one row per payer entry."""
+    items_path = path.with_suffix(".items.json")
+    if not items_path.exists():
+        layout = locate(path)
+        with path.open("rb") as source, items_path.open("wb") as sink:
+            source.seek(layout.start)
+            left = layout.end - layout.start
+            while left > 0 and (chunk := source.read(min(8 << 20, left))):
+                sink.write(chunk)
+                left -= len(chunk)
+    sql = (
+        "SELECT count(*), sum(p.standard_charge_dollar) FROM (SELECT unnest(c.payers_information)"
+        " AS p FROM (SELECT unnest(standard_charges) AS c FROM read_json("
+        f"'{items_path}', format='array', maximum_object_size=67108864)))"
+    )
+    code = f"import duckdb; print(duckdb.sql({sql!r}).fetchall()[0][0])"
+    seconds, cpu, rss, out = child([sys.executable, "-c", code], dict(os.environ))
+    rows = int(out.strip().splitlines()[-1])
+    return Run("DuckDB read_json (item array)", path.stat().st_size / 1e6, seconds, cpu, rss, rows)
+
+
+def duckdb_csv(path: Path) -> Run:
+    scratch = Path(tempfile.mkdtemp(prefix="hpt-bench-", dir=OUT))
+    sql = f"CREATE TABLE t AS SELECT * FROM read_csv('{path}', skip=2, header=true)"
+    code = f"import duckdb; duckdb.connect('{scratch / 'native.duckdb'}').execute({sql!r})"
+    try:
+        seconds, cpu, rss, _ = child([sys.executable, "-c", code], dict(os.environ))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return Run("DuckDB read_csv (wide)", path.stat().st_size / 1e6, seconds, cpu, rss)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json-sizes", default="100,1000", help="JSON sizes in MB")
+    parser.add_argument("--wide-size", type=int, default=1000, help="wide CSV size in MB (0: skip)")
+    parser.add_argument("--with-3gb", action="store_true", help="also a 3 GB JSON (flat RSS)")
+    parser.add_argument("--no-full", action="store_true", help="skip the default-settings runs")
+    args = parser.parse_args()
+    print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    header = f"{'run':<34} {'file MB':>8} {'MB/s':>8} {'MB/CPU-s':>9} {'wall s':>8} {'CPU s':>8}"
+    header += f" {'RSS MB':>8}"
+    print(header + f" {'rows':>12}", flush=True)
+    sizes = [int(s) for s in args.json_sizes.split(",") if s]
+    if args.with_3gb:
+        sizes.append(3000)
+    for size in sizes:
+        path = generated("json", size)
+        print(ours(path, f"ours JSON core {size} MB", full=False).line(), flush=True)
+        if not args.no_full and size <= 1000:
+            print(ours(path, f"ours JSON full {size} MB", full=True).line(), flush=True)
+        if size <= 1000:
+            print(duckdb_json(path).line(), flush=True)
+    if args.wide_size:
+        wide = generated("wide", args.wide_size)
+        print(ours(wide, f"ours wide core {args.wide_size} MB", full=False).line(), flush=True)
+        if not args.no_full:
+            print(ours(wide, f"ours wide full {args.wide_size} MB", full=True).line(), flush=True)
+        print(duckdb_csv(wide).line(), flush=True)
+        tall = generated("tall", args.wide_size)
+        print(ours(tall, f"ours tall core {args.wide_size} MB", full=False).line(), flush=True)
+
+
+if __name__ == "__main__":
+    main()
