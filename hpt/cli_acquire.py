@@ -28,7 +28,7 @@ SourcesOption = Annotated[
 
 def _wide() -> Console:
     """The console for tables: piped or in `make`, 80 columns would hide the messages."""
-    return console if console.is_terminal else Console(width=180)
+    return console if console.is_terminal else Console(width=200)
 
 
 def _entries(sources: Path | None) -> list:  # type: ignore[type-arg]
@@ -78,14 +78,15 @@ def run_command(
             force=force,
         )
     table = Table(title=f"hpt run: {len(lines)} facilities", title_justify="left")
-    for column in ("facility", "name", "outcome", "rows", "findings", "seconds"):
+    for column, width in (("facility", 12), ("name", 20), ("outcome", 11), ("rows", 9),
+                          ("findings", 8), ("seconds", 7)):  # fmt: skip
         right = column in ("rows", "findings", "seconds")
         table.add_column(column, no_wrap=True, justify="right" if right else "left",
-                         max_width=30 if column == "name" else None)  # fmt: skip
+                         min_width=width, max_width=30 if column == "name" else None)  # fmt: skip
     table.add_column("message", no_wrap=True, overflow="ellipsis", max_width=90)
     colour = {"loaded": "green", "unchanged": "cyan", "failed": "red"}
     for line in lines:
-        message = line.message if line.outcome != "unchanged" else ""
+        message = "" if line.outcome in ("loaded", "unchanged") else line.message
         if line.outcome == "failed":
             message = f"{line.stage}: {message}"
         outcome = f"[{colour.get(line.outcome, 'yellow')}]{line.outcome}"
