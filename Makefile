@@ -8,7 +8,7 @@ DATA ?= data
 export UV_PYTHON_DOWNLOADS := never
 export HPT_DB ?= $(DATA)/hpt.duckdb
 
-.PHONY: help install chromium lint test test-fast run bench bench-warehouse clean
+.PHONY: help install chromium lint test test-fast run airflow bench bench-warehouse clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -37,16 +37,12 @@ test: install chromium lint  ## everything, as CI runs it
 test-fast: install  ## the tests without browser and scheduler tests
 	$(BIN)/pytest -m "not browser and not scheduler"
 
-run: install  ## generate demo hospitals, ingest them, print the summary and a comparison
-	@rm -rf $(DATA)/demo && mkdir -p $(DATA)/demo
-	@for seed in 1 2 3 4 5; do \
-	  $(BIN)/hpt synth $(DATA)/demo/hospital-$$seed.csv --seed $$seed --items 400 >/dev/null && \
-	  $(BIN)/hpt ingest $(DATA)/demo/hospital-$$seed.csv | head -4; done
-	$(BIN)/hpt summary
-	@echo "Knee MRI (CPT 73721), median negotiated price per hospital:"
-	$(BIN)/hpt sql "SELECT facility_id, count(*) AS rates, median(negotiated_dollar) AS median_negotiated, \
-	  min(discounted_cash) AS cash FROM standard_charge_codes WHERE code_type = 'CPT' AND code = '73721' \
-	  GROUP BY facility_id ORDER BY median_negotiated"
+run: install  ## demo universe on localhost → hpt run → summary and comparison → dashboard
+	@mkdir -p $(DATA)
+	BIN=$(BIN) DATA=$(DATA) scripts/run_demo.sh
+
+airflow: install  ## the nightly DAG in `airflow standalone` (SQLite) over the served demo universe
+	BIN=$(BIN) DATA=$(DATA) scripts/airflow_demo.sh
 
 bench: install  ## throughput and memory benchmarks (writes ~GB files under bench/out/)
 	@for script in bench/bench_*.py; do \
