@@ -6,7 +6,6 @@ import datetime as dt
 import json
 import math
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -173,8 +172,3 @@ def run_suite(
             if outcome.observed_value is None:
                 outcome.observed_value = by_key.get((outcome.expectation, outcome.column))
     return found
-
-
-def docs_index(docs_dir: Path) -> Path:
-    """The Data Docs entry page under a docs folder."""
-    return docs_dir / "site" / "index.html"
