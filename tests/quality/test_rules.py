@@ -273,3 +273,18 @@ def test_nine_nines_is_an_alert_not_an_error(tmp_path: Path) -> None:
     result = check(path)
     assert result.valid
     assert rules(result) == {"alert.nine_nines": 1}
+
+
+def test_wide_findings_name_the_payer_specific_column(tmp_path: Path) -> None:
+    rows = [
+        charge(standard_charge__methodology=""),
+        charge(payer_name="Cigna", count="5", standard_charge__methodology=""),
+    ]
+    found = check(write("csv_wide", tmp_path / "f", rows)).log.frame()
+    located = sorted(zip(found["rule"], found["column"], strict=True))
+    assert located == [
+        ("rule.1", "standard_charge|Aetna|PPO|methodology"),
+        ("rule.1", "standard_charge|Cigna|PPO|methodology"),
+        ("value.count", "count|Cigna|PPO"),
+    ]
+    assert set(found["row_no"]) == {4}  # one wide row, two payer groups
