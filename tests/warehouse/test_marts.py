@@ -191,15 +191,23 @@ def test_compliance_score_follows_the_compliance_view(wh: Warehouse) -> None:
         assert one(con, "SELECT compliance_score FROM facility_summary")[0] is None
 
 
-def test_rebuild_is_idempotent_and_skips_unchanged_work(wh: Warehouse) -> None:
+def test_rebuild_is_idempotent_and_skips_unchanged_work(
+    wh: Warehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
     known_warehouse(wh)
+    marts = ("price_compare", "facility_code_prices", "code_price_bounds", "code_summary")
     with writer(wh) as con:
-        before = con.execute("SELECT * FROM price_compare ORDER BY ALL").fetchall()
+        before = {t: con.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall() for t in marts}
         again = rebuild(con)
         assert again.skipped_heavy
+        # Built in parts of a few rows each (ranges of codes): the same marts.
+        monkeypatch.setenv("HPT_MART_PART_ROWS", "3")
         forced = rebuild(con, force=True)
         assert not forced.skipped_heavy
-        assert con.execute("SELECT * FROM price_compare ORDER BY ALL").fetchall() == before
+        after = {t: con.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall() for t in marts}
+        assert after == before
+        codes = [r[0] for r in con.execute("SELECT code FROM price_compare").fetchall()]
+        assert codes == sorted(codes)  # stored in code order, for quick lookups
 
 
 def test_new_file_replaces_the_facility_prices(wh: Warehouse) -> None:

@@ -23,45 +23,23 @@ SELECT pair.type AS code_type, pair.code AS code, * EXCLUDE (pair)
 FROM unnested
 WHERE pair.type NOT IN ('CDM', 'LOCAL', 'RC');
 
--- code_price_bounds: the robust band of ordinary prices per code, setting and unit, from the
--- log prices of every comparable rate of every facility (at least 5 rates). A rate outside
--- median ÷ f … median × f is an outlier, where f = max(10, exp(4 × 1.4826 × MAD)): more than
--- four robust standard deviations *and* more than tenfold away from the median, so the
--- ordinary 3–5× spread between hospitals is never called an outlier.
-CREATE OR REPLACE TABLE code_price_bounds AS
-WITH logs AS (
-    SELECT code_type, code, setting, price_unit, ln(comparable_dollar) AS lp
-    FROM rate_codes
-    WHERE exclusion_reason IS NULL AND has_payer
-),
-stats AS (
-    SELECT code_type, code, setting, price_unit, count(*) AS rates,
-           median(lp) AS log_median, mad(lp) AS log_mad
-    FROM logs
-    GROUP BY ALL
-    HAVING count(*) >= 5
-)
-SELECT
-    code_type, code, setting, price_unit, rates,
-    exp(log_median) AS median_dollar,
-    exp(log_median - greatest(4 * 1.4826 * log_mad, ln(10))) AS lower_dollar,
-    exp(log_median + greatest(4 * 1.4826 * log_mad, ln(10))) AS upper_dollar
-FROM stats;
-
--- The working set with the outlier rule applied.
-CREATE OR REPLACE TEMP TABLE rate_codes_judged AS
-SELECT
-    r.* EXCLUDE (exclusion_reason),
-    coalesce(r.exclusion_reason, CASE
-        WHEN r.has_payer AND (r.comparable_dollar < b.lower_dollar
-            OR r.comparable_dollar > b.upper_dollar) THEN 'outlier'
-    END) AS exclusion_reason
-FROM rate_codes r
-LEFT JOIN code_price_bounds b
-    ON b.code_type = r.code_type AND b.code = r.code
-    AND b.setting IS NOT DISTINCT FROM r.setting
-    AND b.price_unit IS NOT DISTINCT FROM r.price_unit;
-DROP TABLE rate_codes;
+-- The marts are filled part by part (ranges of codes, see warehouse.marts), which bounds the
+-- memory of the per-group medians however big the warehouse grows.
+CREATE OR REPLACE TABLE code_price_bounds (
+    code_type VARCHAR, code VARCHAR, setting VARCHAR, price_unit VARCHAR, rates BIGINT,
+    median_dollar DOUBLE, lower_dollar DOUBLE, upper_dollar DOUBLE
+);
+CREATE OR REPLACE TABLE price_compare (
+    code_type VARCHAR, code VARCHAR, setting VARCHAR, price_unit VARCHAR, facility_id VARCHAR,
+    payer VARCHAR, plan_type VARCHAR, rates BIGINT, comparable_rates BIGINT,
+    min_dollar DOUBLE, median_dollar DOUBLE, max_dollar DOUBLE, gross_charge DOUBLE,
+    discounted_cash DOUBLE
+);
+CREATE OR REPLACE TABLE facility_code_prices (
+    code_type VARCHAR, code VARCHAR, setting VARCHAR, price_unit VARCHAR, facility_id VARCHAR,
+    rates BIGINT, comparable_rates BIGINT, median_dollar DOUBLE, gross_charge DOUBLE,
+    discounted_cash DOUBLE, description VARCHAR
+);
 
 -- comparable_charge_codes: the analyst's view of comparable_charges per service code, with
 -- the outlier rule applied (same rules as the marts).

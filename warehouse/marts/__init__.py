@@ -19,10 +19,12 @@ from importlib import resources
 import duckdb
 import polars as pl
 
+from hpt import settings
 from transform.payers import payer_map
 
 log = logging.getLogger("hpt.marts")
 _SQL = ("01_comparable_charges.sql", "02_rate_codes.sql", "03_price_compare.sql")
+_PART_SQL = "03_price_compare.sql"
 _SMALL_SQL = ("04_code_summary.sql",)
 _DATA = ("payers.csv", "payer_aliases.csv", "shoppable_services.csv")
 
@@ -92,6 +94,42 @@ def _load_shoppable(con: duckdb.DuckDBPyConnection) -> None:
     con.register("staged_shoppable", frame)
     con.execute("CREATE OR REPLACE TABLE shoppable_services AS SELECT * FROM staged_shoppable")
     con.unregister("staged_shoppable")
+
+
+def _parts(con: duckdb.DuckDBPyConnection, rows_per_part: int) -> list[tuple[str, str]]:
+    """Contiguous code ranges of about `rows_per_part` working rows each, in code order."""
+    counts = con.execute("SELECT code, count(*) FROM rate_codes GROUP BY code ORDER BY code")
+    parts: list[tuple[str, str]] = []
+    first: str | None = None
+    last = ""
+    size = 0
+    for last, n in counts.fetchall():
+        first = last if first is None else first
+        size += n
+        if size >= rows_per_part:
+            parts.append((first, last))
+            first, size = None, 0
+    if first is not None:
+        parts.append((first, last))
+    return parts
+
+
+def _heavy(con: duckdb.DuckDBPyConnection) -> None:
+    """The working set of every rate × code, then the big marts filled part by part."""
+    _load_payer_map(con)
+    for name in _SQL:
+        if name != _PART_SQL:
+            con.execute(_sql(name))
+    part_sql = _sql(_PART_SQL)
+    for low, high in _parts(con, settings.get_int("HPT_MART_PART_ROWS")):
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE rate_codes_part AS "
+            "SELECT * FROM rate_codes WHERE code BETWEEN ? AND ?",
+            [low, high],
+        )
+        con.execute(part_sql)
+    con.execute("DROP TABLE IF EXISTS rate_codes_part")
+    con.execute("DROP TABLE rate_codes")
 
 
 def _facility_locations(con: duckdb.DuckDBPyConnection) -> None:
@@ -165,6 +203,9 @@ def rebuild(con: duckdb.DuckDBPyConnection, *, force: bool = False) -> BuildRepo
     """(Re)build the comparison marts in the writer's catalog; one transaction."""
     started = time.monotonic()
     built_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    # Medians per group hold their values in memory: cap what the build may take (it spills
+    # to disk beyond that) so a big rebuild never starves the machine.
+    con.execute("SET memory_limit = ?", [settings.get("HPT_MART_MEMORY_LIMIT")])
     con.execute("BEGIN")
     try:
         con.execute(
@@ -184,9 +225,7 @@ def rebuild(con: duckdb.DuckDBPyConnection, *, force: bool = False) -> BuildRepo
         _facility_locations(con)
         _load_shoppable(con)
         if heavy:
-            _load_payer_map(con)
-            for name in _SQL:
-                con.execute(_sql(name))
+            _heavy(con)
         for name in _SMALL_SQL:
             con.execute(_sql(name))
         _facility_summary(con, built_at)
@@ -199,5 +238,7 @@ def rebuild(con: duckdb.DuckDBPyConnection, *, force: bool = False) -> BuildRepo
     except Exception:
         con.execute("ROLLBACK")
         raise
+    finally:
+        con.execute("RESET memory_limit")
     log.info("marts rebuilt in %.1f s (heavy part %s)", seconds, "run" if heavy else "skipped")
     return BuildReport(skipped_heavy=not heavy, seconds=seconds, price_compare_rows=rows)
