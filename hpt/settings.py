@@ -96,3 +96,13 @@ register(
     "localhost",
     "Address `hpt dashboard` listens on (0.0.0.0 to serve other machines).",
 )
+register(
+    "HPT_MART_MEMORY_LIMIT",
+    "4GB",
+    "Memory the comparison-mart rebuild may use before it spills to disk (DuckDB size).",
+)
+register(
+    "HPT_MART_PART_ROWS",
+    "4000000",
+    "Rate × code rows per part of the comparison-mart rebuild (bounds its memory).",
+)
