@@ -24,23 +24,30 @@ def sync_registry(wh: Warehouse, entries: Iterable[Any]) -> int:
         for e in entries
     ]  # fmt: skip
     with writer(wh) as con:
+        con.execute(_NO_CHECKPOINT)
         con.execute("BEGIN")
         try:
             con.execute("UPDATE facilities SET registered = false WHERE registered")
-            con.executemany(
-                """
-                INSERT INTO facilities (facility_id, registry_name, state, city, zip_code,
-                    system_name, website, mrf_url, registered, registered_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, true, current_timestamp)
-                ON CONFLICT (facility_id) DO UPDATE SET
-                    registry_name = excluded.registry_name, state = excluded.state,
-                    city = excluded.city, zip_code = excluded.zip_code,
-                    system_name = excluded.system_name, website = excluded.website,
-                    mrf_url = excluded.mrf_url, registered = true,
-                    registered_at = coalesce(facilities.registered_at, excluded.registered_at)
-                """,
-                rows,
-            )
+            # One statement per 500 rows: executemany runs one statement per row.
+            for start in range(0, len(rows), 500):
+                chunk = rows[start : start + 500]
+                values = ", ".join(
+                    ["(?, ?, ?, ?, ?, ?, ?, ?, true, current_timestamp)"] * len(chunk)
+                )
+                con.execute(
+                    f"""
+                    INSERT INTO facilities (facility_id, registry_name, state, city, zip_code,
+                        system_name, website, mrf_url, registered, registered_at)
+                    VALUES {values}
+                    ON CONFLICT (facility_id) DO UPDATE SET
+                        registry_name = excluded.registry_name, state = excluded.state,
+                        city = excluded.city, zip_code = excluded.zip_code,
+                        system_name = excluded.system_name, website = excluded.website,
+                        mrf_url = excluded.mrf_url, registered = true,
+                        registered_at = coalesce(facilities.registered_at, excluded.registered_at)
+                    """,
+                    [value for row in chunk for value in row],
+                )
             con.execute("COMMIT")
         except Exception:
             con.execute("ROLLBACK")
