@@ -18,10 +18,11 @@ APP = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
 
 
 def streamlit_command(port: int, address: str) -> list[str]:
-    """The headless `streamlit run` of the dashboard: no browser, no usage statistics, no
-    file watcher (nothing reaches the internet and a served app does not reload itself)."""
+    """The headless `streamlit run` of the dashboard (through `dashboard.serve`, which
+    preloads its libraries): no browser, no usage statistics, no file watcher (nothing
+    reaches the internet and a served app does not reload itself)."""
     return [
-        sys.executable, "-m", "streamlit", "run", str(APP),
+        sys.executable, "-m", "dashboard.serve", "run", str(APP),
         "--server.headless", "true",
         "--server.port", str(port),
         "--server.address", address,
