@@ -21,7 +21,6 @@ import re
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from hpt.pipeline import slug
 from ingest.errors import UnreadableFile
 
 COLUMNS = (
@@ -40,6 +39,11 @@ HEADER_COMMENT = """\
 # One facility per line. Either `website` (its root serves /cms-hpt.txt) or `mrf_url`.
 # facility_id: CMS Certification Number (CCN) where known, else empty (a slug of the name).
 """
+
+
+def slug(text: str) -> str:
+    """`St. Luke's Hospital` → `st-luke-s-hospital`: the id of an entry without one."""
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:60]
 
 
 @dataclass(frozen=True)
