@@ -29,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,14 +66,18 @@ class Run:
 def child(cmd: list[str], env: dict[str, str]) -> tuple[float, float, float, str]:
     """Wall s, CPU s, peak RSS MB and stdout of one child process."""
     started = time.perf_counter()
-    with tempfile.TemporaryFile() as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.DEVNULL, env=env)
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env)
         _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - started
         out.seek(0)
+        err.seek(0)
         text = out.read().decode(errors="replace")
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed: {text[-2000:]}")
+        errors = err.read().decode(errors="replace")
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        last = (errors.strip().splitlines() or [""])[-1]
+        raise RuntimeError(f"exit {code}: {last[:200]} {text[-300:]}")
     return seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, text
 
 
@@ -157,21 +162,29 @@ def main() -> None:
     sizes = [int(s) for s in args.json_sizes.split(",") if s]
     if args.with_3gb:
         sizes.append(3000)
+
+    def show(label: str, measure: Callable[..., Run], *args: object) -> None:
+        try:
+            print(measure(*args).line(), flush=True)
+        except RuntimeError as error:  # one failed run (e.g. killed) does not stop the rest
+            print(f"{label:<34} failed: {error}", flush=True)
+
     for size in sizes:
         path = generated("json", size)
-        print(ours(path, f"ours JSON core {size} MB", full=False).line(), flush=True)
+        show(f"ours JSON core {size} MB", ours, path, f"ours JSON core {size} MB", False)
         if not args.no_full and size <= 1000:
-            print(ours(path, f"ours JSON full {size} MB", full=True).line(), flush=True)
+            show(f"ours JSON full {size} MB", ours, path, f"ours JSON full {size} MB", True)
         if size <= 1000:
-            print(duckdb_json(path).line(), flush=True)
+            show("DuckDB read_json", duckdb_json, path)
     if args.wide_size:
-        wide = generated("wide", args.wide_size)
-        print(ours(wide, f"ours wide core {args.wide_size} MB", full=False).line(), flush=True)
+        mb = args.wide_size
+        wide = generated("wide", mb)
+        show(f"ours wide core {mb} MB", ours, wide, f"ours wide core {mb} MB", False)
         if not args.no_full:
-            print(ours(wide, f"ours wide full {args.wide_size} MB", full=True).line(), flush=True)
-        print(duckdb_csv(wide).line(), flush=True)
-        tall = generated("tall", args.wide_size)
-        print(ours(tall, f"ours tall core {args.wide_size} MB", full=False).line(), flush=True)
+            show(f"ours wide full {mb} MB", ours, wide, f"ours wide full {mb} MB", True)
+        show("DuckDB read_csv", duckdb_csv, wide)
+        tall = generated("tall", mb)
+        show(f"ours tall core {mb} MB", ours, tall, f"ours tall core {mb} MB", False)
 
 
 if __name__ == "__main__":
