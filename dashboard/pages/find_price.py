@@ -23,6 +23,7 @@ DEFAULTS: dict[str, Any] = {
     "payer": "",
     "plan": "",
     "setting": "",
+    "why": False,
 }
 RADII = [0, 10, 25, 50, 100, 250]
 
@@ -145,7 +146,22 @@ def _plan_prices(
     )
 
 
+def _mart_notes(base: pl.DataFrame, mode: str) -> dict[str, str]:
+    """From the marts (cheap): how many of the hospital's rates were left out."""
+    rates, kept = (
+        ("plan_rates", "plan_comparable") if mode == "plan" else ("rates", "comparable_rates")
+    )
+    notes = {}
+    for r in base.select("facility_id", rates, kept).iter_rows():
+        facility, total, comparable = r[0], r[1] or 0, r[2] or 0
+        if total and comparable < total:
+            notes[facility] = f"{total - comparable} of {total} rates excluded"
+    return notes
+
+
 def _notes(con: Any, code: str, ids: list[str], payer: str | None) -> dict[str, str]:
+    """From the rates themselves (reads the charge files: only on request): estimated rates
+    and the reasons for exclusions."""
     code_type, bare = ui.split_key(code)
     notes = {}
     for r in reads.rate_notes(con, code_type, bare, ids, payer).iter_rows(named=True):
@@ -228,7 +244,10 @@ def _ranked(
         base = base.with_columns(pl.lit(None, pl.Float64).alias("miles"))
     key = "plan_price" if mode == "plan" else "discounted_cash"
     base = base.sort([key, "median_dollar", "facility_id"], nulls_last=True)
-    notes = _notes(con, code, base["facility_id"].to_list(), payer if mode == "plan" else None)
+    if ui.value(P, "why"):
+        notes = _notes(con, code, base["facility_id"].to_list(), payer if mode == "plan" else None)
+    else:
+        notes = _mart_notes(base, mode)
     return base.with_columns(
         pl.int_range(1, pl.len() + 1).alias("rank"),
         pl.col("facility_id").replace_strict(notes, default="").alias("notes"),
@@ -269,6 +288,12 @@ def _show(table: pl.DataFrame, mode: str, name: str, unit: str | None, payer: st
     st.altair_chart(chart, width="stretch", height=130 + 34 * min(table.height, 25))
     st.caption("The table below lists the same prices, ranked.")
     st.table(shown, hide_index=True)
+    st.toggle(
+        "Explain estimated and excluded rates in the notes",
+        key=f"{P}.why",
+        help="Reads each hospital's rates for this service to say which are estimates "
+        "and why some were left out (slower on a large warehouse).",
+    )
     with st.expander("What these prices mean"):
         for kind in ("negotiated", "cash", "gross", "typical"):
             st.markdown(f"- {ui.PRICE_HELP[kind]}")

@@ -257,3 +257,30 @@ def test_empty_or_rebuilding_warehouse(
     messages = texts(at, "info") + texts(at, "warning") + texts(at, "success")
     assert messages, "the page says something"
     assert not texts(at, "error")
+
+
+def test_find_price_explains_estimates_on_request(
+    demo_wh: Warehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    con = reader(demo_wh)
+    try:
+        estimated = dict(
+            con.execute(
+                "SELECT l.hospital_name, count(*) FROM comparable_charge_codes c "
+                "JOIN facility_locations l USING (facility_id) WHERE c.code = '73721' "
+                "AND c.exclusion_reason IS NULL "
+                "AND c.price_basis IN ('derived_from_percentage', 'median_allowed') GROUP BY 1"
+            ).fetchall()
+        )
+    finally:
+        con.close()
+    assert estimated, "the demo hospitals publish some percentage-based rates"
+    at = run("find_price", demo_wh, monkeypatch, code="CPT:73721", pay="cash")
+    assert not any("estimated" in n for n in at.table[0].value["Notes"])
+    at.toggle(key="fp.why").set_value(True).run()
+    table = at.table[0].value
+    notes = dict(zip(table["Hospital"], table["Notes"], strict=True))
+    for hospital, note in notes.items():
+        count = estimated.get(hospital, 0)
+        assert (f"{count} estimated rate(s)" in note) == (count > 0), (hospital, note)
+    assert at.query_params["why"] == "1"
