@@ -55,3 +55,12 @@ def test_the_shipped_registry_loads() -> None:
     entries = load_sources(ROOT / "sources.csv")
     assert len(entries) >= 20
     assert all(e.website or e.mrf_url for e in entries)
+
+
+def test_the_shipped_registry_is_the_demo_universe_on_its_default_port(tmp_path: Path) -> None:
+    from hpt.synthetic.universe import HOSPITALS, generate
+
+    shipped = load_sources(ROOT / "sources.csv")
+    assert [e.name for e in shipped] == [h.name for h in HOSPITALS]
+    small = generate(tmp_path, "http://127.0.0.1:8765", only=(501, 201, 203, 404, 204))
+    assert small == [e for e in shipped if e in small] and len(small) == 5
