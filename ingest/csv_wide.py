@@ -128,12 +128,14 @@ def _unpivot(frame: pl.DataFrame, item: list[str], plan: list[Group]) -> Iterato
         cols = [pl.col(f"c{pos}").alias(raw) for raw, pos in group.columns.items()]
         positions = group.columns.values()
         has_value = pl.any_horizontal([pl.col(f"c{pos}").is_not_null() for pos in positions])
-        part = frame.filter(has_value).select(
+        # Select the group's few columns first, then filter: filtering the whole 1,000-column
+        # frame once per group would make the work grow with the square of the width.
+        part = frame.select(
             *item,
             pl.lit(group.payer).alias("payer_name"),
             pl.lit(group.plan, dtype=pl.String).alias("plan_name"),
             *cols,
-        )
+        ).filter(frame.select(has_value).to_series())
         if part.height:
             pending.append(part)
             size += part.height
@@ -141,7 +143,7 @@ def _unpivot(frame: pl.DataFrame, item: list[str], plan: list[Group]) -> Iterato
             yield pl.concat(pending, how="diagonal_relaxed")
             pending, size = [], 0
     every = [pl.col(f"c{pos}").is_not_null() for group in plan for pos in group.columns.values()]
-    alone = frame.filter(~pl.any_horizontal(every)).select(*item)
+    alone = frame.select(*item).filter(~frame.select(pl.any_horizontal(every)).to_series())
     if alone.height:
         yield alone
 
