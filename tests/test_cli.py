@@ -52,7 +52,7 @@ BAD_FILES = {
                     "not a CMS machine-readable file (found: an HTML page)"),
     "empty.csv": (b"", "empty file"),
     "two_rows.csv": (b"hospital_name,version\nX,3.0.0\n", "only 2 row(s)"),
-    "not_cms.csv": (b"a,b\n1,2\nx,y\n1,2\n", "not a CMS CSV file"),
+    "not_cms.csv": (b"a,b\n1,2\nx,y\n1,2\n", "not a CMS machine-readable file (found: a CSV"),
     "report.xlsx": (b"PK\x03\x04rest-of-a-zip", "not a CMS machine-readable file"),
 }  # fmt: skip
 
