@@ -19,7 +19,7 @@ from ingest.detect import open_file
 from ingest.encoding import prepare
 from ingest.errors import UnreadableFile
 from quality.conformance import Conformance
-from quality.gate import gate
+from quality.gate import gate, warm_up
 from transform.normalise import standard_charges
 from transform.schema import STORED_SCHEMA
 from warehouse.db import Warehouse
@@ -157,6 +157,7 @@ def ingest_file(
             result.outcome, result.file_id = "unchanged", known
             result.message = "same content as the file already loaded; nothing to do"
         else:
+            warm_up()  # the gate's imports load while the file is parsed
             data_path = wh.charges_path(facility_id, file_id)
             check = (
                 Conformance(meta, parsed.header, parsed.layout)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import sys
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -68,6 +70,32 @@ class GateResult:
             "evaluated": len(self.outcomes),
             "failed": [o.as_dict() for o in self.outcomes if not o.success],
         }
+
+
+def _enabled() -> bool:
+    return settings.get("HPT_QUALITY_GATE").lower() not in {"0", "off", "false", "no"}
+
+
+def _import_gx() -> None:
+    try:
+        from quality import gx_duckdb
+
+        gx_duckdb.enable_duckdb()  # imports great_expectations
+    except Exception:  # the gate imports again and reports a real failure
+        pass
+
+
+def warm_up() -> threading.Thread | None:
+    """Import Great Expectations in a background thread while a file is parsed.
+
+    The import takes seconds (tens on a busy machine); parsing a large file takes longer
+    and runs mostly outside the GIL, so the gate then starts without waiting for it.
+    """
+    if not _enabled() or "great_expectations.execution_engine" in sys.modules:
+        return None
+    thread = threading.Thread(target=_import_gx, name="hpt-gx-import", daemon=True)
+    thread.start()
+    return thread
 
 
 def docs_dir(wh: Warehouse) -> Path:
@@ -148,7 +176,7 @@ def gate(wh: Warehouse, staged: StagedFile) -> GateResult:
     The caller loads the file with `result.status` (`loaded` or `held`), or not at all
     when it is None (quarantined).
     """
-    if settings.get("HPT_QUALITY_GATE").lower() in {"0", "off", "false", "no"}:
+    if not _enabled():
         return GateResult(outcome="skipped", file_id=staged.file_id, message="gate is off")
     previous = _previous_rows(wh, staged.facility_id, staged.file_id)
     result = validate_batch(staged, previous, docs_dir(wh))

@@ -100,3 +100,21 @@ def test_stored_results_are_pruned_to_the_newest(tmp_path: Path) -> None:
     assert gx_duckdb.prune_results(tmp_path / "results", keep=2) == 3
     assert sorted(p.name for p in results.iterdir()) == ["3.json", "4.json"]
     assert gx_duckdb.prune_results(tmp_path / "missing", keep=2) == 0
+
+
+def test_warm_up_imports_gx_in_the_background() -> None:
+    """A fresh interpreter: the thread imports GX and applies the fix; off means no thread."""
+    import subprocess
+    import sys
+
+    code = (
+        "import os, sys; from quality.gate import warm_up; "
+        "os.environ['HPT_QUALITY_GATE'] = 'off'; assert warm_up() is None; "
+        "os.environ['HPT_QUALITY_GATE'] = 'on'; t = warm_up(); assert t is not None; t.join(); "
+        "from great_expectations.execution_engine import sqlalchemy_execution_engine as e; "
+        "assert e._dialect_requires_persisted_connection(connection_string='duckdb:///x'); "
+        "assert warm_up() is None; print('ok')"
+    )
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True)
+    assert done.stdout.strip() == "ok", done.stderr[-2000:]
