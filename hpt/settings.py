@@ -90,6 +90,25 @@ register(
     "1",
     "Check every ingested file against the CMS rules in the same pass (0 turns it off).",
 )
+register(
+    "HPT_AIRFLOW_SCHEDULE",
+    "0 3 * * *",
+    "Cron schedule of the nightly Airflow DAG (UTC); empty: only triggered runs.",
+)
+register(
+    "HPT_AIRFLOW_RETRIES", "3", "Airflow retries of a facility's acquisition after a transient error."
+)
+register(
+    "HPT_AIRFLOW_RETRY_DELAY",
+    "300",
+    "Seconds before the first Airflow retry of an acquisition (doubles each time, max 1 h).",
+)
+register("HPT_AIRFLOW_DOWNLOAD_SLOTS", "4", "Size of the Airflow pool `hpt_downloads`.")
+register(
+    "HPT_AIRFLOW_WAREHOUSE_SLOTS",
+    "1",
+    "Size of the Airflow pool `hpt_warehouse` (ingest tasks; DuckDB has one writer).",
+)
 register("HPT_DASHBOARD_PORT", "8501", "Port `hpt dashboard` serves the dashboard on.")
 register(
     "HPT_DASHBOARD_ADDRESS",

@@ -1,0 +1,32 @@
+"""Create or resize the Airflow pools the nightly DAG uses (sizes from the settings).
+
+`python -m hpt.airflow_pools` after `airflow db migrate`: the same as
+`airflow pools set hpt_downloads N "…"` and `airflow pools set hpt_warehouse N "…"`, in one
+process. Pools live in the metadata database, so this runs once per deployment (and again
+after changing a size); every scheduler and worker then sees them.
+"""
+
+from __future__ import annotations
+
+from hpt import settings
+
+POOLS = {
+    "hpt_downloads": ("HPT_AIRFLOW_DOWNLOAD_SLOTS", "Concurrent MRF downloads (politeness)."),
+    "hpt_warehouse": ("HPT_AIRFLOW_WAREHOUSE_SLOTS", "Concurrent DuckDB catalog writers."),
+}
+
+
+def ensure_pools() -> dict[str, int]:
+    """Create or update both pools; their sizes."""
+    from airflow.models.pool import Pool
+
+    sizes = {}
+    for name, (setting, description) in POOLS.items():
+        sizes[name] = settings.get_int(setting)
+        Pool.create_or_update_pool(name, sizes[name], description, include_deferred=False)
+    return sizes
+
+
+if __name__ == "__main__":
+    for pool, slots in ensure_pools().items():
+        print(f"pool {pool}: {slots} slot(s)")

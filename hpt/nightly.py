@@ -1,0 +1,181 @@
+"""The nightly run, one function per Airflow task: registry → per facility acquire and
+ingest → publish. Airflow-agnostic (plain values in, small JSON-able dicts out), so the
+DAG in `dags/` stays wiring and these are tested without a scheduler.
+
+A facility that cannot be processed raises `FacilityFailed`; its `transient` flag tells
+the DAG whether another try later tonight could help (a timeout, a 503) or not (a 404, a
+captcha page, a file that is not a CMS file): the latter is a finding, not a retry.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+import re
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from hpt import settings
+from warehouse.db import Warehouse, writer
+
+# Outcomes that end a facility's ingest successfully (held = loaded, previous file current).
+GOOD_OUTCOMES = ("loaded", "unchanged", "held")
+# Acquisition failures that may well pass on a later try; everything else is permanent.
+TRANSIENT = re.compile(
+    r"HTTP (5\d\d|429)|timed out|connection refused|cut short|gave up after|kept answering"
+    r"|unknown host|Connection(Error| aborted| reset)|Remote end closed",
+    re.IGNORECASE,
+)
+SETTINGS_VARIABLE = "hpt_settings"
+
+
+class FacilityFailed(Exception):
+    """One facility could not be acquired or ingested; the message is one line."""
+
+    def __init__(self, facility_id: str, stage: str, message: str, *, transient: bool) -> None:
+        super().__init__(f"{facility_id} {stage}: {message}")
+        self.facility_id, self.stage, self.transient = facility_id, stage, transient
+
+
+def warehouse() -> Warehouse:
+    """The warehouse the run writes (setting `HPT_DB`)."""
+    return Warehouse.at(settings.get("HPT_DB"))
+
+
+@contextlib.contextmanager
+def overrides(raw: str | None) -> Iterator[dict[str, str]]:
+    """Settings given as a JSON object (the `hpt_settings` Airflow Variable) take precedence
+    over the environment while the block runs; unknown names are refused."""
+    values: dict[str, Any] = json.loads(raw) if raw else {}
+    if not isinstance(values, dict):
+        raise ValueError(f"{SETTINGS_VARIABLE} must be a JSON object of setting names to values")
+    known = {s.name for s in settings.all_settings()}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"{SETTINGS_VARIABLE} names unknown setting(s): {', '.join(unknown)}")
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update({name: str(value) for name, value in values.items()})
+    try:
+        yield {name: str(value) for name, value in values.items()}
+    finally:
+        for name, old in saved.items():
+            if old is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = old
+
+
+def registry() -> list[dict[str, str]]:
+    """The registry's entries (setting `HPT_SOURCES`), synced into the catalog's facilities."""
+    from ingest.registry import load_sources
+    from warehouse.sources import sync_registry
+
+    entries = load_sources(Path(settings.get("HPT_SOURCES")))
+    sync_registry(warehouse(), entries)
+    return [entry.as_dict() for entry in entries]
+
+
+def facility_key(entry: dict[str, str]) -> str:
+    """The facility id a registry entry is filed under."""
+    from ingest.registry import SourceEntry
+
+    return SourceEntry.from_dict(entry).key
+
+
+def acquired(entry: dict[str, str]) -> dict[str, Any]:
+    """Discover and download one facility's file; the `AcquireResult` as a dict."""
+    from hpt.run import acquire
+    from ingest.registry import SourceEntry
+
+    source = SourceEntry.from_dict(entry)
+    result = acquire(source, warehouse())
+    if result.outcome == "failed" and result.path is None:
+        stage = "discover" if result.url is None else "download"
+        transient = bool(TRANSIENT.search(result.message))
+        raise FacilityFailed(source.key, stage, result.message, transient=transient)
+    return result.as_dict()
+
+
+def ingested(acquisition: dict[str, Any]) -> dict[str, Any]:
+    """Parse, normalise, check and load what `acquired` landed; a small summary dict."""
+    from hpt.run import ingest_acquired
+
+    result = ingest_acquired(acquisition, warehouse())
+    facility = result.facility_id or str(acquisition.get("facility_id"))
+    if result.outcome not in GOOD_OUTCOMES:  # failed or quarantined: deterministic
+        raise FacilityFailed(facility, result.outcome, result.message, transient=False)
+    return {
+        "facility_id": facility,
+        "outcome": result.outcome,
+        "file_id": result.file_id,
+        "rows": result.rows,
+        "findings": sum(result.findings.values()),
+        "downloaded_bytes": int(acquisition.get("downloaded_bytes") or 0),
+        "seconds": round(result.seconds, 3),
+        "message": result.message,
+    }
+
+
+def _failure_messages(
+    wh: Warehouse, facility_ids: Sequence[str], since: dt.datetime
+) -> dict[str, str]:
+    """The last recorded problem of each facility since the run started (catalog logs)."""
+    if not facility_ids:
+        return {}
+    naive = since.astimezone(dt.UTC).replace(tzinfo=None)
+    with writer(wh) as con:
+        rows = con.execute(
+            """
+            SELECT facility_id, arg_max(message, ts) FROM (
+                SELECT facility_id, attempted_at AS ts, message FROM download_attempts
+                WHERE outcome = 'failed'
+                UNION ALL
+                SELECT facility_id, attempted_at AS ts, message FROM ingest_log
+                WHERE outcome NOT IN ('loaded', 'unchanged', 'held')
+            ) WHERE ts >= ? AND facility_id IN (SELECT unnest(?)) AND message IS NOT NULL
+            GROUP BY facility_id
+            """,
+            [naive, list(facility_ids)],
+        ).fetchall()
+    return {facility: message for facility, message in rows}
+
+
+def published(
+    entries: Sequence[dict[str, str]],
+    results: Sequence[dict[str, Any]],
+    *,
+    run_id: str,
+    started_at: dt.datetime,
+) -> dict[str, Any]:
+    """Record the run (good facilities and failures) and publish the read snapshot, which
+    rebuilds the views and comparison marts; the run's summary."""
+    from warehouse.publish import publish
+
+    wh = warehouse()
+    done = {r["facility_id"] for r in results}
+    failed_ids = [key for key in map(facility_key, entries) if key not in done]
+    messages = _failure_messages(wh, failed_ids, started_at)
+    failures = {f: messages.get(f, "failed (see the task log)") for f in failed_ids}
+    counts = {o: sum(r["outcome"] == o for r in results) for o in GOOD_OUTCOMES}
+    summary: dict[str, Any] = {
+        "run_id": run_id,
+        "facilities": len(entries),
+        **counts,
+        "failed": len(failures),
+        "rows_loaded": sum(int(r["rows"]) for r in results if r["outcome"] == "loaded"),
+        "downloaded_bytes": sum(int(r.get("downloaded_bytes") or 0) for r in results),
+        "failures": failures,
+    }
+    with writer(wh) as con:
+        con.execute("DELETE FROM pipeline_runs WHERE run_id = ?", [run_id])  # a re-run replaces
+        con.execute(
+            "INSERT INTO pipeline_runs VALUES (?, ?, current_timestamp, ?, ?, ?, ?, ?, ?, ?)",
+            [run_id, started_at.astimezone(dt.UTC).replace(tzinfo=None), len(entries),
+             counts["loaded"], counts["unchanged"], counts["held"], len(failures),
+             summary["rows_loaded"], json.dumps(failures)],
+        )  # fmt: skip
+    summary["snapshot"] = str(publish(wh))
+    return summary

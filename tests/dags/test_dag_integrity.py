@@ -1,0 +1,80 @@
+"""The DAG file loads cleanly, cheaply, and declares the policies operators rely on."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.dags.conftest import ROOT
+
+DAG_FILE = ROOT / "dags" / "hpt_nightly.py"
+
+
+@pytest.fixture(scope="module")
+def bag(airflow_db: Path) -> object:
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(ROOT / "dags"))
+
+
+def test_no_import_errors_and_one_dag(bag: object) -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    assert isinstance(bag, DagBag)
+    assert bag.import_errors == {}
+    assert sorted(bag.dag_ids) == ["hpt_nightly"]
+
+
+def test_schedule_tags_owner_and_catchup(bag: object) -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    assert isinstance(bag, DagBag)
+    dag = bag.get_dag("hpt_nightly")
+    assert dag is not None
+    assert dag.catchup is False
+    assert dag.max_active_runs == 1
+    assert {"hpt", "ingestion", "nightly"} <= set(dag.tags)
+    assert dag.timetable.expression == "0 3 * * *"  # type: ignore[attr-defined]
+    assert {task.owner for task in dag.tasks} == {"hpt"}
+
+
+def test_retries_pools_and_trigger_rules(bag: object) -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    assert isinstance(bag, DagBag)
+    dag = bag.get_dag("hpt_nightly")
+    assert dag is not None
+    tasks = {task.task_id: task for task in dag.tasks}
+    assert set(tasks) == {"registry", "facility.acquire", "facility.ingest", "publish"}
+    acquire, ingest, publish = tasks["facility.acquire"], tasks["facility.ingest"], tasks["publish"]
+    # Acquisition retries with backoff; ingestion is deterministic (one retry for the unexpected).
+    assert acquire.retries == 3 and acquire.retry_exponential_backoff
+    assert ingest.retries <= 1 and tasks["registry"].retries == 0 and publish.retries == 0
+    assert acquire.pool == "hpt_downloads"
+    assert {ingest.pool, publish.pool, tasks["registry"].pool} == {"hpt_warehouse"}
+    # Per facility: acquire → ingest, mapped over the registry inside one task group.
+    assert acquire.downstream_task_ids == {"facility.ingest"}
+    assert ingest.downstream_task_ids == {"publish"}
+    assert publish.trigger_rule == "all_done"
+    assert [outlet.name for outlet in publish.outlets] == ["hpt_warehouse"]
+
+
+def test_parsing_imports_nothing_heavy(airflow_db: Path) -> None:
+    """Parsing runs every few seconds: no polars, DuckDB or Great Expectations then."""
+    code = (
+        "import json, runpy, sys; runpy.run_path(sys.argv[1]);"
+        "print(json.dumps(sorted(m for m in ('polars', 'duckdb', 'great_expectations', "
+        "'requests', 'hpt.nightly', 'hpt.pipeline') if m in sys.modules)))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(DAG_FILE)],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout
+    assert json.loads(out.strip().splitlines()[-1]) == []
