@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -53,7 +54,7 @@ BAD_FILES = {
     "empty.csv": (b"", "empty file"),
     "two_rows.csv": (b"hospital_name,version\nX,3.0.0\n", "only 2 row(s)"),
     "not_cms.csv": (b"a,b\n1,2\nx,y\n1,2\n", "not a CMS machine-readable file (found: a CSV"),
-    "report.xlsx": (b"PK\x03\x04rest-of-a-zip", "not a CMS machine-readable file"),
+    "report.xlsx": (b"", "not a CMS machine-readable file (found: an XLSX"),
 }  # fmt: skip
 
 
@@ -66,7 +67,12 @@ def test_unreadable_files_one_line_and_warehouse_unchanged(
     assert ingest(good, wh)[0] == 0
     content, message = BAD_FILES[name]
     bad = tmp_path / name
-    bad.write_bytes(content)
+    if name.endswith(".xlsx"):  # a real (minimal) workbook archive
+        with zipfile.ZipFile(bad, "w") as book:
+            book.writestr("[Content_Types].xml", "<Types/>")
+            book.writestr("xl/workbook.xml", "<workbook/>")
+    else:
+        bad.write_bytes(content)
     code, out = ingest(bad, wh, "--facility-id", "some-hospital")
     assert code == 1
     assert message in out
