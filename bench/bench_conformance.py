@@ -6,8 +6,8 @@ The file is generated once into bench/out/ (shared with bench_tall.py, kept out 
 Each run ingests it into a fresh warehouse twice, with `HPT_VALIDATE=0` and `=1`
 (alternating which goes first; the snapshot is not published, a separate step), in this
 process so that the time spent inside the conformance engine is also measured directly,
-beside the streaming pass (read, normalise, check, write Parquet) it is part of. Prints both figures as a % of the ingest
-without validation; the target is ≤ 15 %.
+beside the streaming pass (read, normalise, check, write Parquet) it is part of. Prints
+the figures as a % of the ingest without validation; the target is ≤ 15 %.
 """
 
 from __future__ import annotations
