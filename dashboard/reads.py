@@ -54,11 +54,13 @@ def popular_codes(con: duckdb.DuckDBPyConnection, limit: int = 40) -> pl.DataFra
     ).pl()
 
 
-def code_entry(con: duckdb.DuckDBPyConnection, code_type: str, code: str) -> pl.DataFrame:
-    """The catalog row of one code (empty when no hospital prices it)."""
+def code_entry(con: duckdb.DuckDBPyConnection, code_type: str | None, code: str) -> pl.DataFrame:
+    """The catalog row of one code, of any type when none is given (empty when no hospital
+    prices it)."""
     return con.sql(
         "SELECT code_type, code, display_name, category, curated, facilities, rates "
-        "FROM code_catalog WHERE code_type = $t AND code = $c",
+        "FROM code_catalog WHERE ($t IS NULL OR code_type = $t) AND code = $c "
+        "ORDER BY facilities DESC LIMIT 1",
         params={"t": code_type, "c": code},
     ).pl()
 

@@ -125,7 +125,7 @@ def code_options(con: duckdb.DuckDBPyConnection, text: str, keep: list[str]) -> 
     options: dict[str, str] = {}
     for key in keep:
         code_type, code = split_key(key)
-        entry = reads.code_entry(con, code_type or "", code)
+        entry = reads.code_entry(con, code_type, code)
         options[key] = _label(entry.row(0, named=True)) if entry.height else f"{key} (no prices)"
     for row in found.iter_rows(named=True):
         options.setdefault(code_key(row["code_type"], row["code"]), _label(row))

@@ -194,7 +194,7 @@ def _results(
     name = ui.code_options(con, "", [code])[code]
     if base.is_empty():
         where = f" in {state}" if state else ""
-        if reads.code_entry(con, code_type or "", bare).is_empty():
+        if reads.code_entry(con, code_type, bare).is_empty():
             st.warning(f"No hospital in this warehouse publishes a price for {code}.")
         else:
             st.warning(f"No hospital{where} publishes a price for {name}. Try all states.")
@@ -268,24 +268,26 @@ def _show(table: pl.DataFrame, mode: str, name: str, unit: str | None, payer: st
         )
     elif mode == "cash":
         st.info("None of these hospitals publishes a cash price for this service.")
+    # The prices first: on a phone the table scrolls sideways and they stay in view.
     columns: dict[str, Any] = {"Rank": table["rank"], "Hospital": table["hospital_name"]}
-    columns["State"] = table["state"]
+    if mode == "plan":
+        columns[f"Your plan's price{per}"] = _money(table["plan_price"])
+    columns[f"Cash price{per}"] = _money(table["discounted_cash"])
+    columns[f"Gross charge{per}"] = _money(table["gross_charge"])
     if table["miles"].is_not_null().any():
         columns["Miles"] = table["miles"].map_elements(
             lambda m: f"{m:,.0f}", return_dtype=pl.String
         )
+    columns["State"] = table["state"]
+    columns[f"Typical insured price{per}"] = _money(table["median_dollar"])
     if mode == "plan":
-        columns[f"Your plan's price{per}"] = _money(table["plan_price"])
         columns["Plan types"] = table["plan_types"].map_elements(
             ui.plan_labels, return_dtype=pl.String
         )
-    columns[f"Cash price{per}"] = _money(table["discounted_cash"])
-    columns[f"Gross charge{per}"] = _money(table["gross_charge"])
-    columns[f"Typical insured price{per}"] = _money(table["median_dollar"])
     columns["Notes"] = table["notes"]
     shown = pl.DataFrame(columns)
     chart = _chart(table, mode, per)
-    st.altair_chart(chart, width="stretch", height=130 + 34 * min(table.height, 25))
+    st.altair_chart(chart, width="stretch", height=160 + 34 * min(table.height, 25))
     st.caption("The table below lists the same prices, ranked.")
     st.table(shown, hide_index=True)
     st.toggle(
@@ -323,7 +325,9 @@ def _chart(table: pl.DataFrame, mode: str, per: str) -> alt.Chart:
             x=alt.X("price:Q", title=f"Price{per} (US$)", axis=alt.Axis(format="$,.0f")),
             y=alt.Y("hospital_name:N", sort=order, title=None, axis=alt.Axis(labelLimit=150)),
             # Below the plot, so a phone-width chart keeps its width for the prices.
-            color=alt.Color("kind:N", title=None, legend=alt.Legend(orient="bottom")),
+            color=alt.Color(
+                "kind:N", title=None, legend=alt.Legend(orient="bottom", direction="vertical")
+            ),
             tooltip=["hospital_name", "kind", alt.Tooltip("price:Q", format="$,.2f")],
         )
     )

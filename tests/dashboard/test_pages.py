@@ -284,3 +284,10 @@ def test_find_price_explains_estimates_on_request(
         count = estimated.get(hospital, 0)
         assert (f"{count} estimated rate(s)" in note) == (count > 0), (hospital, note)
     assert at.query_params["why"] == "1"
+
+
+def test_find_price_bare_code_from_a_link(
+    demo_wh: Warehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = run("find_price", demo_wh, monkeypatch, code="73721", pay="cash")
+    assert "MRI of knee joint" in texts(at, "success")[0]
