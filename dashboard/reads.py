@@ -255,6 +255,8 @@ def last_runs(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     downloaded (and loaded), loaded (a local file), unchanged, held, quarantined or
     failed — with the reason."""
     downloads = has(con, "download_attempts")
+    # The registry's name for hospitals whose file never loaded (older catalogs lack it).
+    registry = "f.registry_name" if "registry_name" in columns(con, "facilities") else "NULL"
     quarantine = has(con, "quarantine")
     dl = (
         """SELECT * EXCLUDE (rn) FROM (SELECT facility_id, attempted_at, outcome, message,
@@ -282,7 +284,7 @@ def last_runs(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
         qr AS ({qr}),
         folded AS (
         SELECT coalesce(i.facility_id, d.facility_id) AS facility_id,
-               coalesce(f.hospital_name, coalesce(i.facility_id, d.facility_id)) AS hospital,
+               coalesce(f.hospital_name, {registry}, i.facility_id, d.facility_id) AS hospital,
                greatest(i.attempted_at, d.attempted_at) AS attempted_at,
                CASE
                    WHEN d.outcome = 'failed' AND (i.attempted_at IS NULL
