@@ -199,6 +199,9 @@ def test_facility_profile_and_unknown_id(
     assert any("Coverage" in h.value for h in at.subheader)
     assert any("How the compliance score is made up" in c.value for c in at.caption)
     assert metrics["Compliance score"] not in ("", "not available yet")
+    at.selectbox(key="fac.id").select("ny-10148").run()
+    assert "ny-10148" in at.caption[0].value  # the file line names the chosen facility
+    assert at.query_params["id"] == "ny-10148"
     at = run("facility", demo_wh, monkeypatch, id="no-such-place")
     assert any("No facility “no-such-place”" in w for w in texts(at, "warning"))
 
