@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from hpt.cli import DbOption, app, console, db_path, err
 
@@ -49,12 +50,14 @@ def quality(
     for f in files:
         table.add_row(
             f["file_id"], f["facility_id"], f"{f['row_count']:,}",
-            f"{f['quarantined_at']:%Y-%m-%d %H:%M}", f["reason"],
+            f"{f['quarantined_at']:%Y-%m-%d %H:%M}", Text(f["reason"]),
         )  # fmt: skip
     console.print(table if files else "no quarantined files")
     table = Table("file", "facility", "rows", "reason", title="held files (`hpt accept FILE`)")
     for f in held:
-        table.add_row(f["file_id"], f["facility_id"], f"{f['row_count']:,}", f["status_reason"])
+        table.add_row(
+            f["file_id"], f["facility_id"], f"{f['row_count']:,}", Text(f["status_reason"] or "")
+        )
     console.print(table if held else "no held files")
     table = Table(
         "file", "suite", "expectation", "column", "severity", "unexpected", "observed",
@@ -65,7 +68,7 @@ def quality(
             f["file_id"] or "", f["suite"], f["expectation"].removeprefix("expect_"),
             f["column"] or "", f["severity"],
             "" if f["unexpected_count"] is None else f"{f['unexpected_count']:,}",
-            _short(f["observed_value"]),
+            Text(_short(f["observed_value"])),  # data, not markup
         )  # fmt: skip
     console.print(table if failures else "no failing expectations")
 
@@ -88,7 +91,7 @@ def check(db: DbOption = None) -> None:
         f"{len(result.failed('error', 'warning'))} failing ({result.seconds:.1f} s)"
     )
     for outcome in result.failed("error", "warning"):
-        console.print(f"  {outcome.severity}: {outcome.line()}", highlight=False)
+        console.print(f"  {outcome.severity}: {outcome.line()}", highlight=False, markup=False)
     if result.outcome == "failed":
         raise typer.Exit(1)
 

@@ -4,6 +4,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -16,6 +19,8 @@ from tests.quality.batches import drop_prices, negate_prices, rewrite_csv
 from warehouse.db import Warehouse, reader, writer
 
 runner = CliRunner()
+ROOT = Path(__file__).resolve().parents[2]
+HPT = str(Path(sys.executable).parent / "hpt")
 
 
 def published(wh: Warehouse) -> dict[str, tuple[str, int]]:
@@ -126,6 +131,25 @@ def test_every_result_is_stored(tmp_path: Path, wh: Warehouse) -> None:
     count = next(r for r in rows if r[1] == "expect_table_row_count_to_equal")
     assert json.loads(count[5]) == result.rows
     assert (wh.root / "hpt-quality" / "site" / "index.html").exists()
+
+    # `hpt quality docs` serves them and prints the URL.
+    server = subprocess.Popen(
+        [HPT, "quality", "docs", "--port", "0", "--db", str(wh.db_path)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    try:
+        assert server.stdout is not None
+        line = server.stdout.readline()
+        url = line.split()[3]
+        assert url.startswith("http://127.0.0.1:") and url.endswith("/index.html")
+        with urllib.request.urlopen(url, timeout=30) as page:
+            assert "Data Docs" in page.read().decode()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+    code, out = cli(wh, "quality", "check")
+    assert code == 0 and out.startswith("passed: 7 expectations"), out
 
 
 def test_gate_off_loads_unchecked(

@@ -73,6 +73,8 @@ def test_unaccounted_facility_and_stale_file(wh: Warehouse, two_facilities: list
     registry = next(o for o in result.outcomes if o.column == "accounted_for")
     assert registry.unexpected_count == 1  # ny-404; ny-500 has a recorded failure
     assert result.outcome == "failed" and "accounted_for" in result.message
+    summary = json.loads(json.dumps(result.as_dict()))
+    assert {f["column"] for f in summary["failed"]} == {"accounted_for", "age_days"}
 
 
 def test_orphan_codes_in_a_stale_snapshot(wh: Warehouse, two_facilities: list[str]) -> None:
