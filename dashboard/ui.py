@@ -119,14 +119,21 @@ def split_key(key: str) -> tuple[str | None, str]:
     return (code_type or None), code
 
 
+def code_label(con: duckdb.DuckDBPyConnection, key: str) -> str:
+    """`MRI of knee joint, without contrast — CPT 73721` for `CPT:73721`."""
+    code_type, code = split_key(key)
+    entry = reads.code_entry(con, code_type, code)
+    return _label(entry.row(0, named=True)) if entry.height else f"{key} (no prices)"
+
+
+def code_labels(con: duckdb.DuckDBPyConnection, keys: list[str]) -> dict[str, str]:
+    return {key: code_label(con, key) for key in keys}
+
+
 def code_options(con: duckdb.DuckDBPyConnection, text: str, keep: list[str]) -> dict[str, str]:
     """Codes matching the words typed (plus those already chosen): key → label."""
     found = search_codes(con, text, limit=30) if text.strip() else reads.popular_codes(con)
-    options: dict[str, str] = {}
-    for key in keep:
-        code_type, code = split_key(key)
-        entry = reads.code_entry(con, code_type, code)
-        options[key] = _label(entry.row(0, named=True)) if entry.height else f"{key} (no prices)"
+    options = code_labels(con, keep)
     for row in found.iter_rows(named=True):
         options.setdefault(code_key(row["code_type"], row["code"]), _label(row))
     return options

@@ -53,7 +53,7 @@ def _codes(con: Any) -> list[str]:
 
 
 def _rows(con: Any, codes: list[str], state: str | None) -> pl.DataFrame:
-    names = ui.code_options(con, "", codes)
+    names = ui.code_labels(con, codes)
     frames = [
         compare(con, code, state=state).with_columns(pl.lit(names[code]).alias("service"))
         for code in codes
@@ -144,7 +144,7 @@ def _distribution(rows: pl.DataFrame) -> Any:
 
 
 def _heatmap(con: Any, rows: pl.DataFrame, codes: list[str]) -> None:
-    names = ui.code_options(con, "", codes)
+    names = ui.code_labels(con, codes)
     if ui.value(P, "heat") not in codes:
         st.session_state[f"{P}.heat"] = codes[0]
     st.selectbox(

@@ -49,7 +49,7 @@ def _service(con: Any) -> str:
     )
     chosen = ui.value(P, "code") or ""
     options = ui.code_options(con, text, [chosen] if chosen else [])
-    if text.strip() and len(options) == (1 if chosen else 0) and chosen not in options:
+    if text.strip() and not set(options) - {chosen}:  # nothing found besides the kept choice
         st.warning(f"No service matches “{text}”. Try fewer words, or a CPT, HCPCS or DRG code.")
     if chosen and chosen not in options:
         st.session_state[f"{P}.code"] = ""
@@ -191,7 +191,7 @@ def _results(
 ) -> None:  # fmt: skip
     code_type, bare = ui.split_key(code)
     base = reads.facility_prices(con, code_type, bare, state)
-    name = ui.code_options(con, "", [code])[code]
+    name = ui.code_label(con, code)
     if base.is_empty():
         where = f" in {state}" if state else ""
         if reads.code_entry(con, code_type, bare).is_empty():
