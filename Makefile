@@ -49,7 +49,7 @@ bench: install  ## throughput and memory benchmarks (writes ~GB files under benc
 	  case $$script in *bench_warehouse.py) continue;; esac; \
 	  echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
-bench-warehouse: install  ## comparison marts at scale: 500 facilities × 100,000 rates (~10 GB, long)
+bench-warehouse: install  ## comparison marts at scale: 500 facilities × 100,000 rates (~1.5 GB, ~1 h)
 	$(BIN)/python bench/bench_warehouse.py
 
 clean:  ## remove generated data and benchmark files (not the venv)
