@@ -1,10 +1,12 @@
-"""The items of `standard_charge_information[]`, streamed: DuckDB splits, msgspec decodes.
+"""The items of `standard_charge_information[]`, streamed: DuckDB splits, Polars decodes.
 
-DuckDB's `read_json_objects` finds item boundaries at ~300 MB/s on one core (with the GIL
-released) and hands back each item's text in Arrow buffers; msgspec decodes each item
-straight from those buffers into typed structs at ~280 MB/s. Neither holds more than a
-batch of items. DuckDB is given the array's byte range as a scratch copy (the kernel
-copies ~1 GB/s): the root object around it is not JSON DuckDB could stream.
+DuckDB's `read_json_objects` finds item boundaries at ~300 MB/s on one core (outside the
+GIL) and hands back a batch of item texts as an Arrow column; the reader decodes them with
+Polars' `str.json_decode` against a fixed item type (`ITEM_DTYPE`) and flattens them with
+explode/unnest — no Python object per item or payer. DuckDB is given the array's byte range
+as a scratch copy (the kernel copies ~1 GB/s): the root object around it is not JSON DuckDB
+could stream, and on a pipe DuckDB buffers its whole input. When Polars refuses a batch,
+the msgspec structs below re-decode it item by item to say which item is wrong and how.
 """
 
 from __future__ import annotations
@@ -122,7 +124,7 @@ def _copy_range(path: Path, start: int, end: int, target: Path) -> None:
                 left -= len(chunk)
 
 
-def broken_item(path: Path, start: int) -> int:
+def broken_item(path: Path, start: int, done: int) -> int:
     """Index of the first item that does not parse (only called once a file has failed).
 
     DuckDB's error does not say which item; ijson, slower but exact, counts up to it.
@@ -135,11 +137,11 @@ def broken_item(path: Path, start: int) -> int:
                 count += 1
         except (ijson.JSONError, ValueError):
             pass
-    return count
+    return max(count, done)
 
 
-def item_batches(path: Path, start: int, end: int, workdir: Path) -> Iterator[list[Item]]:
-    """Batches of decoded items from the array at bytes [start, end) of `path`.
+def item_batches(path: Path, start: int, end: int, workdir: Path) -> Iterator[pa.Array]:
+    """Batches of item JSON texts (an Arrow column) from the array at bytes [start, end).
 
     DuckDB reads the array from a scratch copy of that byte range: on a regular file its
     memory stays flat (~300 MB), where reading a pipe buffers the whole input.
@@ -158,13 +160,13 @@ def item_batches(path: Path, start: int, end: int, workdir: Path) -> Iterator[li
         )
         reader = con.sql(query).to_arrow_reader(ITEMS_PER_BATCH)
         for batch in reader:
-            items = decode(batch.column(0), done)
-            done += len(items)
-            yield items
+            column = batch.column(0)
+            done += len(column)
+            yield column
     except (duckdb.Error, OSError) as error:
         if isinstance(error, OSError) and "Out of Memory" not in str(error):
             raise UnreadableFile(f"could not read {path.name}: {error}") from error
-        index = broken_item(path, start)
+        index = broken_item(path, start, done)
         raise UnreadableFile(
             f"JSON is malformed in `standard_charge_information` at item {index} (0-based; "
             f"the array spans bytes {start}–{end}); nothing loaded"

@@ -14,20 +14,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from itertools import repeat
 from pathlib import Path
 from typing import Any
 
-import msgspec
 import polars as pl
-from msgspec.structs import astuple
+import pyarrow as pa
 
 from hpt import settings
 from hpt.findings import FindingLog
 from ingest.base import FileMeta, ParsedFile
 from ingest.encoding import PreparedFile
 from ingest.errors import UnreadableFile
-from ingest.json_items import Charge, Item, Payer, item_batches
+from ingest.json_items import decode, item_batches
 from ingest.json_locate import JsonLayout, locate
 from transform.normalise import conform_raw, parse_bool, parse_date
 from transform.schema import CODES, RAW_SCHEMA
@@ -45,6 +43,7 @@ _CHARGE_FIELDS = {
     "maximum": "deidentified_max",
     "additional_generic_notes": "notes",
 }
+_JSON_NAMES = {"p10": "10th_percentile", "p90": "90th_percentile"}
 _PAYER_FIELDS = {
     "payer_name": "payer_name",
     "plan_name": "plan_name",
@@ -61,14 +60,28 @@ _PAYER_FIELDS = {
 }
 
 
-#: Raw columns of a payer entry, in the order of `Payer`'s fields (as `astuple` gives them).
-_PAYER_COLUMNS = [_PAYER_FIELDS[field.name] for field in msgspec.structs.fields(Payer)]
-_NO_PAYER: tuple[Any, ...] = (None,) * len(_PAYER_COLUMNS)
-_NUMERIC = {
-    "drug_unit", "gross_charge", "discounted_cash", "deidentified_min", "deidentified_max",
-    "negotiated_dollar", "negotiated_percentage", "median_allowed", "p10_allowed",
-    "p90_allowed", "estimated_amount",
-}  # fmt: skip
+_S = pl.String()
+#: The item type Polars decodes each item text into: every leaf as text (numbers keep their
+#: JSON spelling), scalars accepted where a list is expected (`"modifier_code": "26"`).
+ITEM_DTYPE = pl.Struct(
+    {
+        "description": _S,
+        "drug_information": pl.Struct({"unit": _S, "type": _S}),
+        "code_information": pl.List(pl.Struct({"code": _S, "type": _S})),
+        "standard_charges": pl.List(
+            pl.Struct(
+                {
+                    **{name: _S for name in _CHARGE_FIELDS if name != "modifiers"},
+                    "modifier_code": pl.List(_S),
+                    "modifiers": pl.List(_S),
+                    "payers_information": pl.List(
+                        pl.Struct({_JSON_NAMES.get(n, n): _S for n in _PAYER_FIELDS})
+                    ),
+                }
+            )
+        ),
+    }
+)
 
 
 def _text(value: Any) -> str | None:
@@ -121,95 +134,65 @@ def file_meta(layout: JsonLayout, log: FindingLog) -> FileMeta:
     return meta
 
 
-def _column(values: list[Any], numeric: bool = False) -> pl.Series:
-    """Values as a text column; numbers become their decimal text."""
-    if numeric:
-        try:
-            return pl.Series(values, dtype=pl.Float64).cast(pl.String)
-        except (TypeError, ValueError, OverflowError, pl.exceptions.PolarsError):
-            pass
-    try:
-        return pl.Series(values, dtype=pl.String)
-    except (TypeError, ValueError, OverflowError, pl.exceptions.PolarsError):
-        return pl.Series([_text(v) for v in values], dtype=pl.String)
-
-
 def _modifiers(value: Any) -> str | None:
     if isinstance(value, list):
         return "|".join(str(v) for v in value if v is not None) or None
     return _text(value)
 
 
-def rows(items: list[Item], first: int) -> pl.DataFrame:
-    """The raw batch of a list of items (`first` = index of the first item).
+def decoded(column: pa.Array, first: int) -> pl.DataFrame:
+    """Items from a column of their JSON texts (`row_no`, `item`); `first` = first index."""
+    texts = pl.Series("item", column)
+    try:
+        items = texts.str.json_decode(dtype=ITEM_DTYPE)
+    except pl.exceptions.PolarsError as error:
+        decode(column, first)  # says which item is wrong, and how, if it can
+        line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise UnreadableFile(
+            f"JSON items {first}–{first + len(column) - 1} could not be decoded: {line}"
+        ) from error
+    return pl.DataFrame(
+        {"row_no": pl.int_range(first, first + len(column), eager=True), "item": items}
+    )
 
-    Payer entries are taken as whole tuples (`astuple`, one C call each) and transposed
-    with `zip`: a Python-level loop per payer field would dominate the reader's time.
-    """
-    item_cols: dict[str, list[Any]] = {"description": [], "drug_unit": [], "drug_unit_type": []}
-    codes: list[list[dict[str, str | None]]] = []
-    charge_item: list[int] = []
-    charge_cols: dict[str, list[Any]] = {raw: [] for raw in _CHARGE_FIELDS.values()}
-    payer_charge: list[int] = []
-    payer_rows: list[tuple[Any, ...]] = []
-    for number, item in enumerate(items):
-        item_cols["description"].append(item.description)
-        drug = item.drug_information
-        item_cols["drug_unit"].append(drug.unit if drug else None)
-        item_cols["drug_unit_type"].append(drug.type if drug else None)
-        codes.append(
-            [
-                {"type": _text(code.type), "code": _text(code.code)}
-                for code in item.code_information or ()
-            ]
+
+def rows(items: pl.DataFrame) -> pl.DataFrame:
+    """The raw batch of decoded items: exploded to one row per payer entry (a charge set
+    without payers, or an item without charge sets, explodes to one payer-less row)."""
+    element = pl.element().struct
+    per_item = items.unnest("item").select(
+        pl.col("row_no").cast(pl.Int64),
+        "description",
+        pl.col("drug_information").struct.field("unit").alias("drug_unit"),
+        pl.col("drug_information").struct.field("type").alias("drug_unit_type"),
+        pl.col("code_information")
+        .list.eval(pl.struct(type=element.field("type"), code=element.field("code")))
+        .fill_null(pl.lit([], dtype=CODES))
+        .alias("codes"),
+        "standard_charges",
+    )
+    flat = (
+        per_item.explode("standard_charges", empty_as_null=True, keep_nulls=True)
+        .unnest("standard_charges")
+        .explode("payers_information", empty_as_null=True, keep_nulls=True)
+        .unnest("payers_information")
+    )
+    renames = {raw: name for name, raw in _CHARGE_FIELDS.items() if name != "modifiers"}
+    renames |= {raw: _JSON_NAMES.get(name, name) for name, raw in _PAYER_FIELDS.items()}
+    modifiers = pl.coalesce(
+        pl.col("modifier_code").list.join("|"), pl.col("modifiers").list.join("|")
+    )
+    return conform_raw(
+        flat.select(
+            "row_no",
+            "description",
+            "drug_unit",
+            "drug_unit_type",
+            "codes",
+            modifiers.alias("modifiers"),
+            *[pl.col(source).alias(raw) for raw, source in renames.items()],
         )
-        # An item without standard charges still gets one row, so that it is checked.
-        sets: list[Charge | None] = [*item.standard_charges] if item.standard_charges else [None]
-        for charge in sets:
-            index = len(charge_item)
-            charge_item.append(number)
-            for field, raw in _CHARGE_FIELDS.items():
-                if charge is None:
-                    value = None
-                elif field == "modifiers":
-                    value = _modifiers(charge.modifier_code or charge.modifiers)
-                else:
-                    value = getattr(charge, field)
-                charge_cols[raw].append(value)
-            payers = charge.payers_information if charge is not None else None
-            if payers:
-                payer_rows.extend(map(astuple, payers))
-                payer_charge.extend(repeat(index, len(payers)))
-            else:
-                payer_rows.append(_NO_PAYER)
-                payer_charge.append(index)
-    item_frame = pl.DataFrame(
-        [_column(v, name in _NUMERIC).alias(name) for name, v in item_cols.items()]
-        + [pl.Series("codes", codes, dtype=CODES)]
     )
-    charge_frame = pl.DataFrame(
-        [_column(v, name in _NUMERIC).alias(name) for name, v in charge_cols.items()]
-        + [pl.Series("item", charge_item, dtype=pl.Int64)]
-    )
-    by_charge = pl.Series(payer_charge, dtype=pl.Int64)
-    charges = charge_frame.select(pl.all().gather(by_charge))
-    item_index = charges["item"]
-    payer_frame = pl.DataFrame(
-        [
-            _column(list(values), name in _NUMERIC).alias(name)
-            for name, values in zip(_PAYER_COLUMNS, zip(*payer_rows, strict=True), strict=True)
-        ]
-    )
-    batch = pl.concat(
-        [
-            payer_frame,
-            charges.drop("item"),
-            item_frame.select(pl.all().gather(item_index)),
-            pl.DataFrame({"row_no": item_index + first}),
-        ],
-        how="horizontal",
-    )
-    return conform_raw(batch)
 
 
 def modifier_rows(entries: Any, first: int) -> pl.DataFrame:
@@ -246,27 +229,22 @@ def modifier_rows(entries: Any, first: int) -> pl.DataFrame:
     return conform_raw(frame)
 
 
-def _row_estimate(item: Item) -> int:
-    charges = item.standard_charges or ()
-    return max(1, sum(len(charge.payers_information or ()) or 1 for charge in charges))
-
-
 def _batches(path: Path, layout: JsonLayout, parsed: ParsedFile) -> Iterator[pl.DataFrame]:
     """Raw batches of the item array, then the modifier rows; counts items in `parsed`."""
     work = Path(settings.get("HPT_WORK_DIR"))
-    pending: list[Item] = []
-    pending_rows = 0
+    pending: list[pl.DataFrame] = []
+    size = 0
     done = 0
-    for decoded in item_batches(path, layout.start, layout.end, work):
-        pending.extend(decoded)
-        pending_rows += sum(_row_estimate(item) for item in decoded)
-        if pending_rows >= MIN_BATCH_ROWS:
-            yield rows(pending, done)
-            done += len(pending)
-            pending, pending_rows = [], 0
+    for column in item_batches(path, layout.start, layout.end, work):
+        flat = rows(decoded(column, done))
+        done += len(column)
+        pending.append(flat)
+        size += flat.height
+        if size >= MIN_BATCH_ROWS:
+            yield pl.concat(pending)
+            pending, size = [], 0
     if pending:
-        yield rows(pending, done)
-        done += len(pending)
+        yield pl.concat(pending)
     parsed.item_count = done
     modifiers = layout.root.get("modifier_information")
     if modifiers:
