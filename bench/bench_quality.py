@@ -22,21 +22,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.measure import OUT
-from hpt.synthetic.tall import tall_file
+from bench.bench_conformance import bench_file  # the same ~1 GB file, generated once
 
 TARGET_PERCENT = 20.0
-
-
-def bench_file(size_mb: int) -> Path:
-    path = OUT / f"tall_v3_{size_mb}MB.csv"
-    if not path.exists():
-        OUT.mkdir(parents=True, exist_ok=True)
-        print(f"generating {path.name} …", flush=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tall_file(tmp, target_bytes=size_mb * 1_000_000, seed=size_mb)
-        tmp.rename(path)
-    return path
 
 
 def ingest_seconds(path: Path, gate_on: bool) -> tuple[float, float, str]:

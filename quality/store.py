@@ -90,31 +90,36 @@ def release_quarantine(con: duckdb.DuckDBPyConnection, file_id: str) -> None:
     con.execute("DELETE FROM quarantine WHERE file_id = ?", [file_id])
 
 
-def quarantined_files(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
-    """Quarantined files, newest first."""
-    cur = con.execute(
-        "SELECT file_id, facility_id, source, row_count, quarantined_at, reason "
-        "FROM quarantine ORDER BY quarantined_at DESC"
-    )
+def _dicts(con: duckdb.DuckDBPyConnection, sql: str) -> list[dict[str, Any]]:
+    cur = con.execute(sql)
     names = [d[0] for d in cur.description]
     return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+
+def quarantined_files(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    """Quarantined files, newest first."""
+    return _dicts(
+        con,
+        "SELECT file_id, facility_id, source, row_count, quarantined_at, reason "
+        "FROM quarantine ORDER BY quarantined_at DESC",
+    )
 
 
 def held_files(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     """Files loaded as `held` (suspicious, not current) that no newer file replaced."""
-    cur = con.execute(
+    return _dicts(
+        con,
         "SELECT f.file_id, f.facility_id, f.row_count, f.loaded_at, f.status_reason FROM files f "
         "WHERE f.status = 'held' AND NOT EXISTS (SELECT 1 FROM current_files c "
         "WHERE c.facility_id = f.facility_id AND c.loaded_at > f.loaded_at) "
-        "ORDER BY f.loaded_at DESC"
+        "ORDER BY f.loaded_at DESC",
     )
-    names = [d[0] for d in cur.description]
-    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
 
 def latest_failures(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     """Failing expectations of the latest run of each file (and of the warehouse)."""
-    cur = con.execute(
+    return _dicts(
+        con,
         """
         WITH latest AS (
             SELECT coalesce(file_id, '') AS key, arg_max(run_id, validated_at) AS run_id
@@ -125,7 +130,5 @@ def latest_failures(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
         FROM quality_results r JOIN latest l USING (run_id)
         WHERE NOT r.success
         ORDER BY r.validated_at DESC, r.suite, r.expectation, r."column"
-        """
+        """,
     )
-    names = [d[0] for d in cur.description]
-    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
