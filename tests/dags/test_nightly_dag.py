@@ -53,8 +53,8 @@ def test_run_publishes_good_hospitals_and_fails_broken_ones(first_night: Night) 
             assert (acquire, ingest) == ("failed", "upstream_failed"), (facility, kind)
         else:
             assert (acquire, ingest) == ("success", "failed"), (facility, kind)
-    # Permanent failures are findings, not retries: each was tried once.
-    assert all(tries == 1 for (task, _), (_, tries) in states.items() if task != "registry")
+    # Permanent failures are findings, not retries: nothing was tried twice.
+    assert max(tries for _, tries in states.values()) == 1
 
 
 def test_warehouse_holds_every_good_hospital(first_night: Night) -> None:
