@@ -32,3 +32,14 @@ def _isolated_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def wh(tmp_path: Path) -> Warehouse:
     """An empty warehouse in the test's temp folder."""
     return Warehouse.at(tmp_path / "wh" / "hpt.duckdb")
+
+
+@pytest.fixture(scope="module")
+def known_wh(tmp_path_factory: pytest.TempPathFactory) -> Warehouse:
+    """The comparison layer's known-answer warehouse (tests/warehouse/charges.py), published;
+    built once per test module, read-only for its tests."""
+    from tests.warehouse.charges import known_warehouse
+
+    built = Warehouse.at(tmp_path_factory.mktemp("known") / "hpt.duckdb")
+    known_warehouse(built)
+    return built

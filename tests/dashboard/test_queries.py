@@ -10,20 +10,12 @@ from typer.testing import CliRunner
 
 from dashboard.queries import compare, facility_profile, payer_matrix, search_codes
 from hpt.cli import app
-from tests.warehouse.charges import known_warehouse
 from warehouse.db import Warehouse, reader
 
 
-@pytest.fixture(scope="module")
-def known(tmp_path_factory: pytest.TempPathFactory) -> Warehouse:
-    wh = Warehouse.at(tmp_path_factory.mktemp("known") / "hpt.duckdb")
-    known_warehouse(wh)
-    return wh
-
-
 @pytest.fixture
-def con(known: Warehouse) -> Iterator[duckdb.DuckDBPyConnection]:
-    connection = reader(known)
+def con(known_wh: Warehouse) -> Iterator[duckdb.DuckDBPyConnection]:
+    connection = reader(known_wh)
     yield connection
     connection.close()
 
@@ -90,13 +82,13 @@ def test_payer_matrix(con: duckdb.DuckDBPyConnection) -> None:
     assert payer_matrix(con, "00000").is_empty()
 
 
-def test_hpt_compare(known: Warehouse) -> None:
+def test_hpt_compare(known_wh: Warehouse) -> None:
     result = CliRunner().invoke(
-        app, ["compare", "99213", "--state", "TX", "--payer", "UHC", "--db", str(known.db_path)]
+        app, ["compare", "99213", "--state", "TX", "--payer", "UHC", "--db", str(known_wh.db_path)]
     )
     assert result.exit_code == 0, result.output
     assert "Office visit, established patient" in result.output
     assert "$120.00" in result.output
     assert "$60.00" not in result.output  # tx-c has no UnitedHealthcare rate
-    missing = CliRunner().invoke(app, ["compare", "00000", "--db", str(known.db_path)])
+    missing = CliRunner().invoke(app, ["compare", "00000", "--db", str(known_wh.db_path)])
     assert missing.exit_code == 1

@@ -16,17 +16,9 @@ from warehouse.marts import rebuild
 from warehouse.publish import publish
 
 
-@pytest.fixture(scope="module")
-def known(tmp_path_factory: pytest.TempPathFactory) -> Warehouse:
-    """The known-answer warehouse, built once for the read-only tests of this module."""
-    wh = Warehouse.at(tmp_path_factory.mktemp("known") / "hpt.duckdb")
-    known_warehouse(wh)
-    return wh
-
-
 @pytest.fixture
-def con(known: Warehouse) -> Iterator[duckdb.DuckDBPyConnection]:
-    connection = reader(known)
+def con(known_wh: Warehouse) -> Iterator[duckdb.DuckDBPyConnection]:
+    connection = reader(known_wh)
     yield connection
     connection.close()
 
