@@ -46,7 +46,7 @@ class Conformance:
         self.rows = 0
         self._started = False
         self._checks: list[Check] = []
-        self._flags = flags(self.version, layout)
+        self._flags = flags(self.version)
         self._estimated_alerted = False
 
     def _start(self, log: FindingLog) -> None:

@@ -43,10 +43,6 @@ JSON_NAMES = {
 }
 #: Wide files: payer-level columns carry the payer and plan in their header.
 WIDE_PAYER = frozenset(TALL_PAYER_COLUMNS.values()) - {"payer_name", "plan_name"}
-#: Characters that make a number the normaliser could read not a plain decimal (`$1,200`,
-#: `-5`, `1e3`, `70%`, `inf`); padding is tolerated. JSON numbers may have exponents.
-NOT_PLAIN = ["$", ",", "%", "-", "+", "e", "E", "i", "I", "n", "N"]
-NOT_PLAIN_JSON = ["$", ",", "%", "-", "i", "I", "n", "N"]
 COUNT = r"^(?:0|1 through 10|1[1-9]|[2-9]\d|[1-9]\d{2,})$"
 
 
@@ -77,57 +73,109 @@ class Flags:
     """Shared per-row facts, computed once per batch so the checks are cheap boolean
     combinations. Raw-side and canonical-side facts are computed on their own frames:
     the two have different chunk layouts, and a frame mixing them is re-aligned (copied)
-    by every `select` on it."""
+    by every `select` on it. Number and code-type facts adapt to the batch (see
+    `number_flags`, `code_type_flags`): a clean batch skips the costly scans."""
 
     raw: list[pl.Expr]
     canonical: list[pl.Expr]
     derived: list[pl.Expr]
+    code_types: frozenset[str]
 
 
-def flags(version: Version, layout: str) -> Flags:
+def flags(version: Version) -> Flags:
     """The per-row facts the checks of this rule set read."""
-    e = pl.element()
-    # Byte lengths, not regexes: ten times cheaper, and a code of only spaces is not a thing.
-    code_given = (e.struct.field("code").str.len_bytes().fill_null(0) > 0).cast(pl.UInt8)
-    type_given = (e.struct.field("type").str.len_bytes().fill_null(0) > 0).cast(pl.UInt8)
-    noise = NOT_PLAIN_JSON if layout == "json" else NOT_PLAIN
-    raw = [
-        pl.col("row_no"),
-        # Per code pair: 1 = code only, 2 = type only, 3 = both.
-        pl.col("codes").list.eval(code_given + 2 * type_given).alias("code_state"),
-        # Numbers: presence from the raw text, so a 999999999 placeholder counts as given;
-        # a cell of spaces is blank (it starts with a space and does not parse).
-        *[
-            (
-                (pl.col(c).str.len_bytes().fill_null(0) > 0)
-                & ~pl.col(c).str.starts_with(" ").fill_null(False)
-            ).alias(f"r_{c}")
-            for c in NUMBER_COLUMNS
-        ],
-        *[pl.col(c).str.contains_any(noise).fill_null(False).alias(f"noisy_{c}")
-          for c in NUMBER_COLUMNS],
-    ]  # fmt: skip
     canonical = [
         *[pl.col(c).is_not_null().alias(f"g_{c}") for c in TEXT_GIVEN],
         *[pl.col(c).alias(f"c_{c}") for c in ("methodology", "allowed_count", *NUMBER_COLUMNS)],
-        pl.col("codes").list.eval(e.struct.field("type")).alias("code_types"),
-    ]
-    allowed = sorted(CODE_TYPES_V3 if version.rules == "v3.0" else CODE_TYPES_V2)
-    state = pl.col("code_state")
-    number_given = [
-        (pl.col(f"r_{c}") | pl.col(f"c_{c}").is_not_null()).alias(f"g_{c}") for c in NUMBER_COLUMNS
     ]
     derived = [
-        (given("modifiers") & ~(state.list.max().fill_null(0) > 0)).alias("modifier_row"),
-        state.list.contains(3).fill_null(False).alias("complete_code"),
-        (state.list.contains(1) | state.list.contains(2)).fill_null(False).alias("half_code"),
+        (given("modifiers") & ~pl.col("any_code")).alias("modifier_row"),
         (pl.col("c_allowed_count") == "0").fill_null(False).alias("count_zero"),
-        pl.col("code_types").list.eval(~e.is_in(allowed)).list.any().fill_null(False)
-        .alias("bad_type"),
-        pl.col("code_types").list.contains("NDC").fill_null(False).alias("ndc"),
         (given("notes") | given("payer_notes")).alias("notes_given"),
-    ]  # fmt: skip
-    return Flags(raw, canonical, [*number_given, *derived])
+    ]
+    allowed = CODE_TYPES_V3 if version.rules == "v3.0" else CODE_TYPES_V2
+    return Flags([pl.col("row_no")], canonical, derived, frozenset(allowed))
+
+
+def _none(name: str, height: int) -> pl.Series:
+    return pl.repeat(False, height, eager=True).alias(name)
+
+
+def number_flags(raw: pl.DataFrame, canonical: pl.DataFrame) -> list[pl.Series]:
+    """Per number column: `g_` given (not blank) and `noisy_` (read, but not as a plain
+    decimal: `$1,200.00`, `1,200`, `70%`, `inf`).
+
+    Given comes from the raw text, so a 999999999 placeholder counts; a cell of spaces
+    is blank. Noisy cells are those the normaliser could only read after removing `$`,
+    `,`, `%` or spaces (padding alone is tolerated): found by a plain float parse, and
+    looked at closer only in columns where that parse missed something.
+    """
+    out = []
+    for c in NUMBER_COLUMNS:
+        text, parsed = raw[c], canonical[c]
+        given = text.is_not_null()
+        if (given & parsed.is_null()).any():  # unreadable, placeholder, empty or spaces
+            given = parsed.is_not_null() | (
+                (text.str.len_bytes() > 0) & ~text.str.starts_with(" ")
+            ).fill_null(False)
+        fast = text.cast(pl.Float64, strict=False)
+        noisy = ~fast.is_finite().fill_null(True)
+        if fast.null_count() > text.null_count():
+            messy = fast.is_null() & parsed.is_not_null()
+            padded = text.str.strip_chars().cast(pl.Float64, strict=False).is_not_null()
+            noisy = noisy | (messy & ~padded)
+        out += [given.alias(f"g_{c}").rechunk(), noisy.alias(f"noisy_{c}").rechunk()]
+    return out
+
+
+def code_flags(
+    raw_codes: pl.Series, canonical_codes: pl.Series, allowed: frozenset[str]
+) -> list[pl.Series]:
+    """Per row: `any_code` (a code or a type), `complete_code` (a code with its type),
+    `half_code` (a code without type or the reverse), `bad_type` (a type outside the CMS
+    list) and `ndc` (an NDC code).
+
+    Decided on the flat list of all pairs of the batch first: when every pair is complete,
+    every type allowed and no NDC present (the usual case), no per-row list work is done.
+    Byte lengths, not regexes: a code of only spaces is not a thing.
+    """
+    height = raw_codes.len()
+    pairs = raw_codes.list.explode()
+    code_ok = pairs.struct.field("code").str.len_bytes().fill_null(0) > 0
+    type_ok = pairs.struct.field("type").str.len_bytes().fill_null(0) > 0
+    counts = raw_codes.list.len()
+    if int((code_ok & type_ok).sum()) == int(counts.sum()):
+        complete = (counts > 0).fill_null(False)
+        out = [
+            complete.alias("any_code"),
+            complete.alias("complete_code"),
+            _none("half_code", height),
+        ]
+    else:
+        e = pl.element()
+        state = raw_codes.list.eval(
+            (e.struct.field("code").str.len_bytes().fill_null(0) > 0).cast(pl.UInt8)
+            + 2 * (e.struct.field("type").str.len_bytes().fill_null(0) > 0).cast(pl.UInt8)
+        )  # per pair: 1 = code only, 2 = type only, 3 = both
+        out = [
+            (state.list.max().fill_null(0) > 0).alias("any_code"),
+            state.list.contains(3).fill_null(False).alias("complete_code"),
+            (state.list.contains(1) | state.list.contains(2)).fill_null(False).alias("half_code"),
+        ]
+    types = canonical_codes.list.explode().struct.field("type")
+    bad = sorted(set(types.filter(~types.is_in(sorted(allowed))).drop_nulls().unique()))
+    has_ndc = bool((types == "NDC").any())
+    e = pl.element()
+    per_row = canonical_codes.list.eval(e.struct.field("type")) if bad or has_ndc else None
+    if per_row is not None and bad:
+        out.append(per_row.list.eval(e.is_in(bad)).list.any().fill_null(False).alias("bad_type"))
+    else:
+        out.append(_none("bad_type", height))
+    if per_row is not None and has_ndc:
+        out.append(per_row.list.contains("NDC").fill_null(False).alias("ndc"))
+    else:
+        out.append(_none("ndc", height))
+    return [flag.rechunk() for flag in out]
 
 
 def display(raw: str, layout: str) -> str:
@@ -387,6 +435,10 @@ def run_checks(
     work = pl.concat(
         [raw.select(shared.raw).rechunk(), canonical.select(shared.canonical).rechunk()],
         how="horizontal",
+    )
+    work = work.with_columns(
+        number_flags(raw, canonical)
+        + code_flags(raw["codes"], canonical["codes"], shared.code_types)
     ).with_columns(shared.derived)
     masks = work.select([c.mask.alias(f"m{i}") for i, c in enumerate(found)])
     hits_per_check = masks.sum().row(0)

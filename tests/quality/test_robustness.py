@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import random
 from pathlib import Path
@@ -12,8 +13,8 @@ from tests.quality.builders import ITEM, PAYER_V2, PAYER_V3, TAIL, charge, check
 
 NASTY = [
     "", " ", "\t", "N/A", "$", "-", "-0", "0", ".", "..", "1.2.3", "1,2,3", "1e309", "NaN",
-    "inf", "9" * 400, "999999999", "é€😀", '"quoted"', "a|b|c", "=SUM(A1)", "line\nbreak",
-    "1 through 10", "CPT", "NDC", "other", "Inpatient", "ML", "[payer_name]",
+    "inf", "1" + "0" * 30, "x" * 5000, "999999999", "é€😀", '"quoted"', "a|b|c", "=SUM(A1)",
+    "line\nbreak", "1 through 10", "CPT", "NDC", "other", "Inpatient", "ML", "[payer_name]",
 ]  # fmt: skip
 
 
@@ -51,3 +52,14 @@ def test_json_modifier_entries_follow_rule_11(tmp_path: Path) -> None:
     found = check(path)
     assert rules(found) == {"rule.11": 1}
     assert found.log.frame()["value"].to_list() == ["62"]
+
+
+def test_quoted_empty_cells_are_blank(tmp_path: Path) -> None:
+    """`"",""` (every cell quoted, as some exporters write) is blank, not a value."""
+    path = write("csv_tall", tmp_path / "f", [charge(), charge(code__2="611", code__2__type="RC")])
+    records = list(csv.reader(path.read_text(encoding="utf-8").splitlines()))
+    with path.open("w", newline="", encoding="utf-8") as out:
+        csv.writer(out, quoting=csv.QUOTE_ALL).writerows(records)
+    assert '"",""' in path.read_text(encoding="utf-8")
+    found = check(path)
+    assert found.valid, found.log.frame().to_dicts()
