@@ -20,7 +20,8 @@ import polars as pl
 from hpt.findings import FindingLog
 from ingest.base import FileMeta
 from quality.header_rules import check_columns, check_elements, check_version_fit
-from quality.row_rules import Check, checks, flags, run_checks
+from quality.row_facts import flags
+from quality.row_rules import Check, checks, run_checks
 from quality.versions import Version, choose_version
 from transform.normalise import conform_raw
 
