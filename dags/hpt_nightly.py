@@ -63,7 +63,8 @@ def _label(facility_id: str) -> None:
     doc_md=__doc__,
 )
 def hpt_nightly() -> None:
-    @task(pool=WAREHOUSE_POOL)
+    # The entries are XCom for the mapping; thousands of them do not belong in the log.
+    @task(pool=WAREHOUSE_POOL, show_return_value_in_logs=False)
     def registry() -> list[dict[str, str]]:
         """The registry entries (small dicts), synced into the catalog."""
         from hpt import nightly
