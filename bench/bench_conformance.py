@@ -22,20 +22,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.bench_tall import bench_file
 from bench.measure import OUT
 from hpt.synthetic.tall import tall_file
 
 TARGET_PERCENT = 15.0
-
-
-def bench_file(size_mb: int) -> Path:
-    path = OUT / f"tall_v3_{size_mb}MB.csv"
-    if not path.exists():
-        OUT.mkdir(parents=True, exist_ok=True)
-        print(f"generating {path.name} …", flush=True)
-        tall_file(path.with_suffix(".tmp"), target_bytes=size_mb * 1_000_000, seed=size_mb)
-        path.with_suffix(".tmp").rename(path)
-    return path
 
 
 class CheckTimer:

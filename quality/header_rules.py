@@ -8,7 +8,6 @@ copy is read); everything else about the header is checked here, once per file.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 
 from hpt.findings import FindingLog
 from ingest.base import FileMeta
@@ -102,31 +101,16 @@ TALL_PAYER_REQUIRED = [
     "standard_charge|methodology",
 ]
 V3_STATS = ["median_amount", "10th_percentile", "90th_percentile", "count"]
-#: Wide payer-group fields: `standard_charge|P|p|<suffix>` ones, then `<prefix>|P|p` ones.
-WIDE_SUFFIX = {
-    "negotiated_dollar": "negotiated_dollar",
-    "negotiated_percentage": "negotiated_percentage",
-    "negotiated_algorithm": "negotiated_algorithm",
-    "methodology": "methodology",
-}
-WIDE_PREFIX = {
-    "median_amount": "median_allowed",
-    "10th_percentile": "p10_allowed",
-    "90th_percentile": "p90_allowed",
-    "count": "allowed_count",
-    "estimated_amount": "estimated_amount",
-    "additional_payer_notes": "payer_notes",
-}
 CSV_RAW = ITEM_COLUMNS | TALL_PAYER_COLUMNS
+#: Wide payer-group fields written `standard_charge|P|p|<field>`; the others `<field>|P|p`.
+WIDE_SUFFIX = frozenset(
+    {"negotiated_dollar", "negotiated_percentage", "negotiated_algorithm", "methodology"}
+)
 
 
-@dataclass
-class HeaderReport:
-    """What the header checks learnt that the row checks need."""
-
-    #: Raw columns whose CMS column is missing: rules demanding them are not run per row
-    #: (the missing column is reported once instead of once per row).
-    missing: set[str] = field(default_factory=set)
+def _wide_raw(field: str) -> str:
+    """The raw column of a wide payer-group field (same as its tall column's)."""
+    return CSV_RAW[f"standard_charge|{field}" if field in WIDE_SUFFIX else field]
 
 
 def _rule_fields(version: Version) -> tuple[list[str], list[str]]:
@@ -208,8 +192,7 @@ def check_columns(header: list[str], layout: str, version: Version, log: Finding
                 _missing(log, name, "row 3")
                 missing.add(CSV_RAW[name])
     else:
-        wanted = {**{f: WIDE_SUFFIX.get(f) or WIDE_PREFIX[f] for f in payer},
-                  "additional_payer_notes": "payer_notes"}  # fmt: skip
+        wanted = {f: _wide_raw(f) for f in [*payer, "additional_payer_notes"]}
         for _, (group, fields) in sorted(_wide_groups(header).items()):
             for name, raw in wanted.items():
                 if raw not in fields:

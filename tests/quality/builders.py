@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from hpt.synthetic.json_file import root_metadata
 from hpt.synthetic.model import make_hospital
 from hpt.synthetic.tall import general_rows
 from hpt.validation import Validation, validate_path
@@ -149,22 +150,8 @@ def _number(text: str) -> Any:
 def write_json(
     path: Path, charges: list[dict[str, str]], version: str = "3.0.0", **meta: Any
 ) -> Path:
-    hospital = make_hospital(1)
     v3 = is_v3(version)
-    root: dict[str, Any] = {
-        "hospital_name": hospital.name,
-        "last_updated_on": hospital.last_updated_on.isoformat(),
-        "version": version,
-        ("location_name" if v3 else "hospital_location"): list(hospital.locations),
-        "hospital_address": [hospital.address],
-        "license_information": {"license_number": hospital.license_number, "state": hospital.state},
-    }
-    if v3:
-        root["type_2_npi"] = list(hospital.npis)
-        root["attestation"] = {"attestation": "To the best …", "confirm_attestation": True,
-                               "attester_name": "Pat Attester"}  # fmt: skip
-    else:
-        root["affirmation"] = {"affirmation": "To the best …", "confirm_affirmation": True}
+    root = root_metadata(make_hospital(1), version)
     for key, value in meta.items():
         if value is None:
             root.pop(key, None)
