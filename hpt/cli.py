@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 import time
 from pathlib import Path
 from typing import Annotated
@@ -118,8 +117,16 @@ def ingest(
         raise typer.Exit(1)
 
 
-def run() -> None:  # pragma: no cover - console entry point wrapper
-    sys.exit(app())
+def run() -> None:  # pragma: no cover - the console entry point
+    """`hpt`: run the app, then end without interpreter teardown (see hpt.quiet_exit)."""
+    from hpt.quiet_exit import exit_quietly
+
+    try:
+        app()
+        code = 0
+    except SystemExit as done:
+        code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+    exit_quietly(code)
 
 
 # Commands defined in other modules register themselves on `app` when imported.

@@ -43,3 +43,20 @@ def known_wh(tmp_path_factory: pytest.TempPathFactory) -> Warehouse:
     built = Warehouse.at(tmp_path_factory.mktemp("known") / "hpt.duckdb")
     known_warehouse(built)
     return built
+
+
+_exit_status = 0
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    global _exit_status
+    _exit_status = int(exitstatus)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """After the summary is printed, end without teardown noise (see hpt.quiet_exit)."""
+    if not hasattr(config, "workerinput"):
+        from hpt.quiet_exit import exit_quietly
+
+        exit_quietly(_exit_status)
