@@ -96,7 +96,9 @@ register(
     "Cron schedule of the nightly Airflow DAG (UTC); empty: only triggered runs.",
 )
 register(
-    "HPT_AIRFLOW_RETRIES", "3", "Airflow retries of a facility's acquisition after a transient error."
+    "HPT_AIRFLOW_RETRIES",
+    "3",
+    "Airflow retries of a facility's acquisition after a transient error.",
 )
 register(
     "HPT_AIRFLOW_RETRY_DELAY",

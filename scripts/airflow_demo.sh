@@ -13,6 +13,7 @@ export AIRFLOW_HOME="$DATA/airflow"
 export AIRFLOW__CORE__DAGS_FOLDER="$ROOT/dags"
 export AIRFLOW__CORE__LOAD_EXAMPLES=False
 export AIRFLOW__CORE__PARALLELISM=${AIRFLOW__CORE__PARALLELISM:-4}
+export AIRFLOW__API__HOST=${AIRFLOW__API__HOST:-127.0.0.1}  # a laptop: not on the network
 export HPT_DB="$DATA/hpt.duckdb" HPT_LANDING="$DATA/landing" HPT_WORK_DIR="$DATA/work"
 export HPT_SOURCES="$DATA/demo/sources.csv"
 
