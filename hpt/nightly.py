@@ -125,7 +125,6 @@ def _failure_messages(
     """The last recorded problem of each facility since the run started (catalog logs)."""
     if not facility_ids:
         return {}
-    naive = since.astimezone(dt.UTC).replace(tzinfo=None)
     with writer(wh) as con:
         rows = con.execute(
             """
@@ -135,10 +134,11 @@ def _failure_messages(
                 UNION ALL
                 SELECT facility_id, attempted_at AS ts, message FROM ingest_log
                 WHERE outcome NOT IN ('loaded', 'unchanged', 'held')
-            ) WHERE ts >= ? AND facility_id IN (SELECT unnest(?)) AND message IS NOT NULL
+            ) WHERE ts >= ?::TIMESTAMPTZ::TIMESTAMP  -- the logs' current_timestamp, same zone
+                AND facility_id IN (SELECT unnest(?)) AND message IS NOT NULL
             GROUP BY facility_id
             """,
-            [naive, list(facility_ids)],
+            [since, list(facility_ids)],
         ).fetchall()
     return {facility: message for facility, message in rows}
 
@@ -172,8 +172,9 @@ def published(
     with writer(wh) as con:
         con.execute("DELETE FROM pipeline_runs WHERE run_id = ?", [run_id])  # a re-run replaces
         con.execute(
-            "INSERT INTO pipeline_runs VALUES (?, ?, current_timestamp, ?, ?, ?, ?, ?, ?, ?)",
-            [run_id, started_at.astimezone(dt.UTC).replace(tzinfo=None), len(entries),
+            "INSERT INTO pipeline_runs VALUES "
+            "(?, ?::TIMESTAMPTZ::TIMESTAMP, current_timestamp, ?, ?, ?, ?, ?, ?, ?)",
+            [run_id, started_at, len(entries),
              counts["loaded"], counts["unchanged"], counts["held"], len(failures),
              summary["rows_loaded"], json.dumps(failures)],
         )  # fmt: skip
