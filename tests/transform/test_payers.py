@@ -8,7 +8,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from hpt.synthetic.model import PAYERS
+from hpt.synthetic.model import PAYERS, SHOPPABLE
 from transform.payers import PAYER_KINDS, PLAN_TYPES, clean, payer_map, plan_type, rules
 
 DATA = Path(__file__).resolve().parents[2] / "transform" / "data"
@@ -115,3 +115,12 @@ def test_share_of_sample_rates_mapped(samples: Path, name: str, share: float) ->
     mapped = rates.join(payer_map(rates), on=["payer_name", "plan_name"], nulls_equal=True)
     assert mapped.height == rates.height
     assert mapped["payer_matched"].sum() >= share * mapped.height
+
+
+def test_shoppable_services_list() -> None:
+    """The curated list has one plain name per code and covers the generator's services."""
+    services = read("shoppable_services.csv")
+    keys = [(row["code_type"], row["code"]) for row in services]
+    assert len(set(keys)) == len(keys)
+    assert all(row["name"] and row["category"] for row in services)
+    assert {(ctype, code) for _, ctype, code, _, _ in SHOPPABLE} <= set(keys)
