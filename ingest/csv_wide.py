@@ -32,6 +32,7 @@ from ingest.csv_tall import (
 )
 from ingest.encoding import PreparedFile
 from ingest.errors import UnreadableFile
+from ingest.prefetch import prefetched
 
 #: `standard_charge|P|p|<suffix>` → raw column.
 _SUFFIXES = {
@@ -199,7 +200,7 @@ def read(prepared: PreparedFile, log: FindingLog, head: CsvHead | None = None) -
         layout="csv_wide",
         meta=meta,
         header=head.header,
-        batches=batches(prepared, len(head.header), item, plan, log),
+        batches=prefetched(batches(prepared, len(head.header), item, plan, log)),
         log=log,
         encoding=prepared.encoding,
     )

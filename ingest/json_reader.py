@@ -27,6 +27,7 @@ from ingest.encoding import PreparedFile
 from ingest.errors import UnreadableFile
 from ingest.json_items import decode, item_batches
 from ingest.json_locate import JsonLayout, locate
+from ingest.prefetch import prefetched
 from transform.normalise import conform_raw, parse_bool, parse_date
 from transform.schema import CODES, RAW_SCHEMA
 
@@ -267,5 +268,5 @@ def read(prepared: PreparedFile, log: FindingLog) -> ParsedFile:
         log=log,
         encoding=prepared.encoding,
     )
-    parsed.batches = _batches(prepared.path, layout, parsed)
+    parsed.batches = prefetched(_batches(prepared.path, layout, parsed))
     return parsed
