@@ -7,6 +7,7 @@ collection time, before any test module imports it.
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import socket
@@ -30,6 +31,7 @@ AIRFLOW_ENV = {
 }
 assert "airflow" not in sys.modules, "airflow was imported before its test configuration"
 os.environ.update(AIRFLOW_ENV)
+atexit.register(shutil.rmtree, AIRFLOW_HOME, ignore_errors=True)
 
 
 def free_port() -> int:
@@ -39,7 +41,7 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def airflow_db() -> Iterator[Path]:
+def airflow_db() -> Path:
     """A migrated metadata database with the DAG's pools; the AIRFLOW_HOME."""
     subprocess.run(
         [str(BIN / "airflow"), "db", "migrate"],
@@ -51,8 +53,7 @@ def airflow_db() -> Iterator[Path]:
     from hpt.airflow_pools import ensure_pools
 
     ensure_pools()
-    yield AIRFLOW_HOME
-    shutil.rmtree(AIRFLOW_HOME, ignore_errors=True)
+    return AIRFLOW_HOME
 
 
 @dataclass(frozen=True)
