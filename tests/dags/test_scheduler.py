@@ -68,6 +68,7 @@ def airflow(demo: Demo, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ai
         "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__PARALLELISM": "4",
+        "AIRFLOW__API__HOST": "127.0.0.1",
         "AIRFLOW__API__PORT": str(port),
         "AIRFLOW__API__WORKERS": "1",
         # Task processes report to the API server: it must be the one on our port.
