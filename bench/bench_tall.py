@@ -3,9 +3,11 @@
     python bench/bench_tall.py [--sizes 100,1000]
 
 For each size a synthetic v3.0 tall file is generated once into bench/out/ (kept out of
-git). Ours: `hpt ingest FILE --db <fresh warehouse>` (read, normalise, check, write, load,
-publish). DuckDB: `CREATE TABLE t AS SELECT * FROM read_csv(FILE, skip=2, header=true)` into
-a fresh database file (typed by DuckDB's sniffer). Same machine, same run.
+git). Ours: `hpt ingest FILE --db <fresh warehouse> --no-publish` — read, normalise, CMS
+conformance, Great Expectations gate, Parquet, catalog load — then `hpt publish` (views,
+comparison marts, read snapshot), timed on its own. DuckDB: `CREATE TABLE t AS SELECT * FROM
+read_csv(FILE, skip=2, header=true)` into a fresh database file (typed by DuckDB's sniffer).
+Same machine, same run; each command in its own process (wall time, peak RSS).
 """
 
 from __future__ import annotations
@@ -38,18 +40,25 @@ def run(size_mb: int) -> dict[str, float]:
     scratch = Path(tempfile.mkdtemp(prefix="hpt-bench-"))
     try:
         env = {"HPT_WORK_DIR": str(scratch / "work"), "PATH": str(BIN)}
-        ours = measure([str(BIN / "hpt"), "ingest", str(path), "--db", str(scratch / "hpt.duckdb"),
-                        "--json"], env=env)  # fmt: skip
+        db = str(scratch / "hpt.duckdb")
+        ours = measure([str(BIN / "hpt"), "ingest", str(path), "--db", db, "--no-publish"], env=env)
+        published = measure([str(BIN / "hpt"), "publish", "--db", db], env=env)
         sql = f"CREATE TABLE t AS SELECT * FROM read_csv('{path}', skip=2, header=true)"
-        duck = measure([sys.executable, "-c",
-                        f"import duckdb; duckdb.connect('{scratch / 'native.duckdb'}').execute("
-                        f"{sql!r})"])  # fmt: skip
+        duck = measure(
+            [
+                sys.executable,
+                "-c",
+                f"import duckdb; duckdb.connect('{scratch / 'native.duckdb'}').execute({sql!r})",
+            ]
+        )
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return {
         "mb": mb,
         "ours_mb_s": mb / ours.seconds,
         "ours_rss": ours.peak_rss_mb,
+        "publish_s": published.seconds,
+        "publish_rss": published.peak_rss_mb,
         "duck_mb_s": mb / duck.seconds,
         "duck_rss": duck.peak_rss_mb,
     }
@@ -59,13 +68,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="100,1000", help="file sizes in MB, comma-separated")
     args = parser.parse_args()
-    print(f"{'file MB':>8} {'ours MB/s':>10} {'ours RSS MB':>12} {'DuckDB MB/s':>12} "
-          f"{'DuckDB RSS MB':>14} {'ours/DuckDB':>12}")  # fmt: skip
+    print(
+        f"{'file MB':>8} {'ours MB/s':>10} {'ours RSS MB':>12} {'DuckDB MB/s':>12} "
+        f"{'DuckDB RSS MB':>14} {'ours/DuckDB':>12} {'publish s':>10} {'publish RSS MB':>15}"
+    )
     for size in (int(s) for s in args.sizes.split(",")):
         r = run(size)
-        print(f"{r['mb']:>8.0f} {r['ours_mb_s']:>10.1f} {r['ours_rss']:>12.0f} "
-              f"{r['duck_mb_s']:>12.1f} {r['duck_rss']:>14.0f} "
-              f"{r['ours_mb_s'] / r['duck_mb_s']:>12.2f}", flush=True)  # fmt: skip
+        print(
+            f"{r['mb']:>8.0f} {r['ours_mb_s']:>10.1f} {r['ours_rss']:>12.0f} "
+            f"{r['duck_mb_s']:>12.1f} {r['duck_rss']:>14.0f} "
+            f"{r['ours_mb_s'] / r['duck_mb_s']:>12.2f} {r['publish_s']:>10.1f} "
+            f"{r['publish_rss']:>15.0f}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

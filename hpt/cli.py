@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from pathlib import Path
 from typing import Annotated
 
@@ -84,6 +83,13 @@ def ingest(
     ] = None,
     db: DbOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    publish: Annotated[
+        bool,
+        typer.Option(
+            help="Publish a read snapshot (and rebuild the marts) afterwards; skip it when "
+            "loading several files and run `hpt publish` once at the end."
+        ),
+    ] = True,
 ) -> None:
     """Read, normalise, check and load one machine-readable file into the warehouse."""
     from hpt.pipeline import ingest_source
@@ -100,11 +106,13 @@ def ingest(
         disable=as_json or not err.is_terminal,
     ) as bar:
         task = bar.add_task(f"ingesting {Path(source).name}", total=None)
-        started = time.monotonic()
         result = ingest_source(
-            source, wh, facility_id=facility_id, progress=lambda n: bar.advance(task, n)
+            source,
+            wh,
+            facility_id=facility_id,
+            publish_after=publish,
+            progress=lambda n: bar.advance(task, n),
         )
-        del started
     if as_json:
         console.print_json(json.dumps(result.as_dict(), default=str))
     elif result.outcome == "failed":

@@ -50,6 +50,19 @@ def summary(db: DbOption = None) -> None:
 
 
 @app.command()
+def publish(db: DbOption = None) -> None:
+    """Rebuild the views and marts and switch readers to a new snapshot of the warehouse."""
+    import time
+
+    from warehouse.db import Warehouse
+    from warehouse.publish import publish as publish_snapshot
+
+    started = time.monotonic()
+    snapshot = publish_snapshot(Warehouse.at(db_path(db)))
+    console.print(f"published {snapshot} in {time.monotonic() - started:,.1f} s", soft_wrap=True)
+
+
+@app.command()
 def sql(
     query: Annotated[
         str, typer.Argument(help="A read-only SQL query, e.g. over standard_charges.")

@@ -119,11 +119,11 @@ register(
 )
 register(
     "HPT_MART_MEMORY_LIMIT",
-    "4GB",
+    "1GB",
     "Memory the comparison-mart rebuild may use before it spills to disk (DuckDB size).",
 )
 register(
     "HPT_MART_PART_ROWS",
-    "4000000",
+    "1500000",
     "Rate × code rows per part of the comparison-mart rebuild (bounds its memory).",
 )
