@@ -131,18 +131,11 @@ def ingest_file(
     source = source or str(path)
     result = IngestResult(source=source, outcome="failed", facility_id=facility_id)
     work = Path(settings.get("HPT_WORK_DIR"))
-    work.mkdir(parents=True, exist_ok=True)
     prepared = None
     try:
         prepared = prepare(path, work)
         result.bytes = prepared.bytes
         findings = FindingLog(cap_per_rule=settings.get_int("HPT_FINDINGS_CAP"))
-        if prepared.invalid_bytes:
-            findings.add(
-                "encoding.cp1252_bytes",
-                "alert",
-                f"{prepared.invalid_bytes} byte(s) were not UTF-8; read as Windows-1252",
-            )
         parsed = open_file(prepared, findings)
         meta = parsed.meta
         result.facility_id = facility_id = facility_id or facility_id_for(meta)

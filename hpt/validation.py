@@ -72,16 +72,9 @@ def validate_path(
     )
     log = result.log
     work = Path(settings.get("HPT_WORK_DIR"))
-    work.mkdir(parents=True, exist_ok=True)
     prepared = None
     try:
         prepared = prepare(path, work)
-        if prepared.invalid_bytes:
-            log.add(
-                "encoding.cp1252_bytes",
-                "alert",
-                f"{prepared.invalid_bytes} byte(s) were not UTF-8; read as Windows-1252",
-            )
         parsed = open_file(prepared, log)
         check = Conformance(parsed.meta, parsed.header, parsed.layout, version)
         result.layout, result.version_claimed = parsed.layout, parsed.meta.version

@@ -83,6 +83,12 @@ def csv_layout(header: list[str], row1: list[str]) -> str:
 
 def open_file(prepared: PreparedFile, log: FindingLog) -> ParsedFile:
     """Open a prepared file with the reader for its layout, or raise `UnreadableFile`."""
+    if prepared.invalid_bytes:
+        log.add(
+            "encoding.cp1252_bytes",
+            "alert",
+            f"{prepared.invalid_bytes} byte(s) were not UTF-8; read as Windows-1252",
+        )
     kind = sniff(prepared.path)
     if kind == "empty":
         raise UnreadableFile("empty file: nothing to read")

@@ -59,6 +59,7 @@ class PreparedFile:
 def prepare(source: Path, workdir: Path) -> PreparedFile:
     """Unpack `source` if it is a gzip/zip archive, hash the data and give a UTF-8 path to
     read it from (transcoding only if needed). Hash and size are those of the data."""
+    workdir.mkdir(parents=True, exist_ok=True)
     stem = f"{os.getpid()}-{hashlib.sha1(str(source).encode()).hexdigest()[:12]}"
     data, containers, scratch = unwrap(source, workdir, stem)
     try:
