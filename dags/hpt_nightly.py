@@ -124,6 +124,11 @@ def hpt_nightly() -> None:
         }
         for facility_id, reason in summary["failures"].items():
             log.warning("facility %s failed: %s", facility_id, reason)
+        check = summary["warehouse_check"]
+        if check["outcome"] == "failed":
+            # Published and recorded already; failing the task makes the broken invariant
+            # a failed run an operator sees, not a line in a log.
+            raise RuntimeError(check["message"])
         return summary
 
     entries = registry()

@@ -52,6 +52,7 @@ def run_command(
 ) -> None:
     """Acquire and ingest every registry entry once, then publish; exit 1 if any failed."""
     from hpt.run import FacilityRun, run_sources
+    from quality.gate import GateResult
     from warehouse.db import Warehouse
 
     entries = _entries(sources)
@@ -70,12 +71,19 @@ def run_command(
         def done(line: FacilityRun) -> None:
             bar.advance(task)
 
+        checks: list[GateResult] = []
+
+        def checking(result: GateResult) -> None:
+            bar.update(task, description="checking the published warehouse")
+            checks.append(result)
+
         lines = run_sources(
             entries,
             wh,
             on_start=lambda e: bar.update(task, description=e.name[:40]),
             on_done=done,
             force=force,
+            on_checked=checking,
         )
     table = Table(title=f"hpt run: {len(lines)} facilities", title_justify="left")
     for column, width in (("facility", 12), ("name", 20), ("outcome", 11), ("rows", 9),
@@ -99,7 +107,11 @@ def run_command(
     failed = sum(line.outcome == "failed" for line in lines)
     mb = sum(line.downloaded_bytes for line in lines) / 1e6
     out.print(f"{len(lines) - failed} ok, {failed} failed; {mb:,.1f} MB downloaded")
-    if failed:
+    for check in checks:
+        if check.outcome != "skipped":
+            detail = check.message or f"{len(check.outcomes)} expectations passed"
+            out.print(f"warehouse check {check.outcome}: {detail}", highlight=False, markup=False)
+    if failed or any(check.outcome == "failed" for check in checks):
         raise typer.Exit(1)
 
 

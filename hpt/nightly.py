@@ -150,8 +150,13 @@ def published(
     run_id: str,
     started_at: dt.datetime,
 ) -> dict[str, Any]:
-    """Record the run (good facilities and failures) and publish the read snapshot, which
-    rebuilds the views and comparison marts; the run's summary."""
+    """Record the run (good facilities and failures), publish the read snapshot (which
+    rebuilds the views and comparison marts) and check it; the run's summary.
+
+    `warehouse_check` in the summary is the published warehouse's check
+    (`quality.gate.after_publish`): `passed`, `failed`, or `skipped` with the gate off.
+    """
+    from quality.gate import after_publish
     from warehouse.publish import publish
 
     wh = warehouse()
@@ -179,4 +184,11 @@ def published(
              summary["rows_loaded"], json.dumps(failures)],
         )  # fmt: skip
     summary["snapshot"] = str(publish(wh))
+    # Measured from the run's start, so a re-run of an old night judges freshness as then.
+    checked = after_publish(wh, started_at.date())
+    summary["warehouse_check"] = {
+        "outcome": checked.outcome,
+        "message": checked.message,
+        "failed": [o.line() for o in checked.outcomes if not o.success],
+    }
     return summary

@@ -20,6 +20,7 @@ from hpt.pipeline import IngestResult, ingest_file
 from ingest.discover import SourceFinding, cms_hpt_url, fetch_cms_hpt, pick_mrf_url
 from ingest.download import Limits, download, http_session, using_session
 from ingest.registry import SourceEntry
+from quality.gate import GateResult, after_publish
 from warehouse.db import Warehouse, writer
 from warehouse.load import log_attempt
 from warehouse.publish import publish
@@ -198,8 +199,10 @@ def run_sources(
     on_done: Callable[[FacilityRun], None] | None = None,
     force: bool = False,
     progress: Callable[[int], None] | None = None,
+    on_checked: Callable[[GateResult], None] | None = None,
 ) -> list[FacilityRun]:
-    """Run every registry entry once, then publish once."""
+    """Run every registry entry once, publish once, then check the published warehouse
+    (`quality.gate.after_publish`; its result goes to `on_checked`)."""
     lines: list[FacilityRun] = []
     limits = Limits.from_settings()
     # The catalog stays open for the run: each step's own brief connection then joins the
@@ -216,4 +219,7 @@ def run_sources(
                 on_done(line)
     # Publish even when nothing loaded: the snapshot carries the run's attempts and status.
     publish(wh)
+    checked = after_publish(wh)
+    if on_checked:
+        on_checked(checked)
     return lines

@@ -10,6 +10,7 @@ it is slow to import and a DAG file is parsed often.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import math
 import sys
 import threading
@@ -33,6 +34,8 @@ from warehouse.db import Warehouse, writer
 from warehouse.load import StagedFile, log_attempt
 from warehouse.publish import publish
 from warehouse.views import refresh_charge_views
+
+log = logging.getLogger("hpt")
 
 
 @dataclass
@@ -265,10 +268,10 @@ def check_warehouse(wh: Warehouse, today: dt.date | None = None) -> GateResult:
         has_registry="facilities.registered" in found,
         has_downloads="download_attempts" in found,
     )
-    suites = warehouse_suites(settings.get_int("HPT_QUALITY_MAX_AGE_DAYS"))
     result = GateResult(outcome="passed", run_id=uuid.uuid4().hex)
     docs = docs_dir(wh)
-    ctx = gx_duckdb.context(docs)
+    ctx = gx_duckdb.context(docs)  # before the suites: GX binds a new suite to a context
+    suites = warehouse_suites(settings.get_int("HPT_QUALITY_MAX_AGE_DAYS"))
     source = gx_duckdb.duckdb_source(ctx, "warehouse", snapshot)
     try:
         for name, suite in suites.items():
@@ -287,4 +290,28 @@ def check_warehouse(wh: Warehouse, today: dt.date | None = None) -> GateResult:
         con.execute("COMMIT")
     publish(wh)
     result.seconds = time.monotonic() - started
+    return result
+
+
+def after_publish(wh: Warehouse, today: dt.date | None = None) -> GateResult:
+    """The warehouse check a run makes after its publish (`hpt run`, the nightly DAG).
+
+    Never raises: a check that cannot run is itself a `failed` result with a one-line
+    reason, logged. `skipped` when the gate is off (HPT_QUALITY_GATE).
+    """
+    if not _enabled():
+        return GateResult(outcome="skipped", message="gate is off")
+    started = time.monotonic()
+    try:
+        result = check_warehouse(wh, today)
+    except Exception as error:  # the run's data is published; say why it is unchecked
+        log.exception("warehouse check")
+        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        return GateResult(
+            outcome="failed",
+            message=f"warehouse check could not run: {type(error).__name__}: {first}",
+            seconds=time.monotonic() - started,
+        )
+    level = logging.WARNING if result.outcome == "failed" or result.message else logging.INFO
+    log.log(level, "warehouse check %s: %s", result.outcome, result.message or "all passed")
     return result

@@ -103,6 +103,20 @@ def test_publish_emits_the_warehouse_asset(first_night: Night) -> None:
     assert Path(extras[0]["snapshot"]).is_file()
 
 
+def test_publish_checks_the_published_warehouse(first_night: Night) -> None:
+    checks = published(
+        first_night.wh,
+        'SELECT run_id, suite, "column", severity, success FROM quality_results '
+        "WHERE file_id IS NULL AND suite LIKE 'warehouse_%'",
+    )
+    assert len({run_id for run_id, *_ in checks}) == 1  # one check, after the one publish
+    assert {suite for _, suite, *_ in checks} == {
+        "warehouse_current_files", "warehouse_codes", "warehouse_registry"
+    }  # fmt: skip
+    # Broken hospitals are accounted for by their recorded failures.
+    assert all(ok for *_, severity, ok in checks if severity == "error"), checks
+
+
 def test_second_night_without_upstream_change_skips_downloads_and_loads(
     first_night: Night,
 ) -> None:
