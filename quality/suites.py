@@ -16,6 +16,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import polars as pl
+
 from transform.schema import (
     BILLING_CLASSES,
     CODE_TYPES_V3,
@@ -44,28 +46,53 @@ def _sql_path(path: Path | str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def charges_query(parquet: Path | str) -> str:
-    """The charge batch as GX sees it: the stored columns plus derived ones.
+#: Per-row facts the batch suite checks, computed by Polars while the batch is written and
+#: stored with it (the analyst views do not show them). Deriving them in SQL at gate time
+#: decoded the nested `codes` column once per GX query: 2.0 s of a 2.3 s suite on 1 GB.
+GATE_FACTS = pl.Schema(
+    {"code_count": pl.Int32(), "has_price": pl.Boolean(), "unknown_code_type": pl.String()}
+)
+_CODE_TYPES = sorted(CODE_TYPES_V3)
+
+
+def gate_facts(batch: pl.DataFrame) -> list[pl.Series]:
+    """`code_count`, `has_price` and `unknown_code_type` of each row of a canonical batch.
 
     `code_count` and `has_price` are null for modifier rows (a modifier with no codes of
     its own is legal, CMS rule 11), so those rows are not counted against the batch.
-    `unknown_code_type` is a row's first code type outside the CMS list: derived here, per
-    row, because an unnested code table costs a second, much slower scan.
+    `unknown_code_type` is a row's first code type outside the CMS list.
     """
+    codes = batch["codes"]
+    count = pl.col("codes").list.len().fill_null(0)
+    modifier_row = (count == 0) & pl.col("modifiers").is_not_null()
+    price = (
+        pl.coalesce(
+            "gross_charge", "discounted_cash", "negotiated_dollar", "negotiated_percentage"
+        ).is_not_null()
+        | pl.col("negotiated_algorithm").is_not_null()
+    )
+    frame = batch.select(
+        pl.when(modifier_row).then(None).otherwise(count).cast(pl.Int32).alias("code_count"),
+        pl.when(modifier_row).then(None).otherwise(price).alias("has_price"),
+    )
+    types = codes.list.explode().struct.field("type")
+    if types.is_in(_CODE_TYPES).all():  # the usual case: no per-row work
+        unknown = pl.repeat(None, batch.height, dtype=pl.String, eager=True)
+    else:
+        element = pl.element()
+        unknown = codes.list.eval(
+            element.struct.field("type").filter(~element.struct.field("type").is_in(_CODE_TYPES))
+        ).list.first()
+    return [frame["code_count"], frame["has_price"], unknown.alias("unknown_code_type")]
+
+
+def charges_query(parquet: Path | str) -> str:
+    """The charge batch as GX sees it: the stored columns and the stored `GATE_FACTS`."""
     dollars = ", ".join(DOLLARS)
-    modifier_row = "(coalesce(len(codes), 0) = 0 AND modifiers IS NOT NULL)"
-    code_types = ", ".join(f"'{t}'" for t in sorted(CODE_TYPES_V3))
     return f"""
         SELECT file_id, facility_id, description, setting, billing_class, methodology,
                drug_unit_type, negotiated_percentage, {dollars},
-               CASE WHEN {modifier_row} THEN NULL ELSE coalesce(len(codes), 0) END
-                   AS code_count,
-               CASE WHEN {modifier_row} THEN NULL
-                    ELSE coalesce(gross_charge, discounted_cash, negotiated_dollar,
-                                  negotiated_percentage) IS NOT NULL
-                         OR negotiated_algorithm IS NOT NULL END AS has_price,
-               list_filter(codes, lambda c: c.type NOT IN ({code_types}))[1].type
-                   AS unknown_code_type
+               {", ".join(GATE_FACTS)}
         FROM read_parquet({_sql_path(parquet)})
     """
 

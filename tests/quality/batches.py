@@ -11,6 +11,7 @@ import duckdb
 from hpt.pipeline import ingest_file
 from hpt.synthetic.tall import tall_file
 from ingest.base import FileMeta
+from quality.suites import gate_facts
 from warehouse.db import Warehouse, writer
 from warehouse.load import StagedFile
 
@@ -49,12 +50,16 @@ def loaded_batch(tmp_path: Path, n_items: int = 120, seed: int = 1) -> tuple[Pat
 
 
 def edited(parquet: Path, out: Path, replace: str = "", where: str = "") -> Path:
-    """A copy of a batch with some columns replaced (DuckDB `REPLACE` list) or rows filtered."""
+    """A copy of a batch with some columns replaced (DuckDB `REPLACE` list) or rows filtered.
+
+    Small batches only: the copy is made in memory."""
     source = f"{parquet}/*.parquet" if parquet.is_dir() else str(parquet)
     select = f"* REPLACE ({replace})" if replace else "*"
     filtered = f"WHERE {where}" if where else ""
     query = f"SELECT {select} FROM read_parquet('{source}') {filtered}"
-    duckdb.sql(f"COPY ({query}) TO '{out}' (FORMAT parquet)")
+    batch = duckdb.sql(query).pl()
+    # The gate's stored facts follow the edit, as the writer would have computed them.
+    batch.with_columns(gate_facts(batch)).write_parquet(out)
     return out
 
 
