@@ -98,6 +98,30 @@ def _codes() -> pl.Expr:
     )
 
 
+#: A code character the cleaning would change: whitespace, or a letter with an upper case.
+_DIRTY_CODE = r"[\s\p{Lowercase}\p{Lt}]"
+
+
+def _codes_clean(codes: pl.Series) -> bool:
+    """True when `_codes()` would return `codes` unchanged (the usual case, checked on the
+    flat values in a third of the time the per-list cleaning takes).
+
+    Every pair has a type already in its cleaned form and a non-empty code with nothing
+    to clean, and no list holds a null pair.
+    """
+    flat = codes.explode().drop_nulls()
+    if flat.len() != (codes.list.len().sum() or 0):  # a null pair inside a list
+        return False
+    ctype, code = flat.struct.field("type"), flat.struct.field("code")
+    if ctype.null_count() or code.null_count():
+        return False
+    types = ctype.unique()
+    cleaned = types.str.strip_chars().str.to_uppercase().str.replace_all(r"\s+", "-")
+    if not ((types == cleaned) & (types.str.len_bytes() > 0)).all():
+        return False
+    return not (code.str.len_bytes() == 0).any() and not code.str.contains(_DIRTY_CODE).any()
+
+
 def _record_number_findings(raw: pl.DataFrame, parsed: pl.DataFrame, log: FindingLog) -> None:
     """Unparseable numbers and nine-9 placeholders, one finding per cell."""
     for c in NUMBER_COLUMNS:
@@ -148,7 +172,7 @@ def standard_charges(raw: pl.DataFrame, log: FindingLog) -> pl.DataFrame:
         if name == "row_no":
             exprs.append(pl.col("row_no"))
         elif name == "codes":
-            exprs.append(_codes().alias("codes"))
+            exprs.append(pl.col("codes") if _codes_clean(raw["codes"]) else _codes().alias("codes"))
         elif name in NUMBER_COLUMNS:
             exprs.append(_number(name).alias(name))
         elif name in LOW_CARDINALITY:

@@ -56,6 +56,31 @@ def test_codes_cleaned_and_incomplete_pairs_dropped() -> None:
                                        {"type": "MS-DRG", "code": "470"}]]  # fmt: skip
 
 
+CLEAN = [{"type": "MS-DRG", "code": "470"}, {"type": "RC", "code": "0450"}]
+
+
+@pytest.mark.parametrize(
+    ("dirty", "expected"),
+    [
+        ({"type": "cpt", "code": "99213"}, {"type": "CPT", "code": "99213"}),
+        ({"type": "CPT", "code": "j1100 "}, {"type": "CPT", "code": "J1100"}),
+        ({"type": "CPT", "code": "é1"}, {"type": "CPT", "code": "É1"}),
+        ({"type": "MS DRG", "code": "470"}, {"type": "MS-DRG", "code": "470"}),
+        ({"type": "CPT", "code": ""}, None),
+        ({"type": "CPT", "code": None}, None),
+        (None, None),
+    ],
+)
+def test_one_dirty_code_among_clean_ones_is_cleaned(
+    dirty: dict[str, str] | None, expected: dict[str, str] | None
+) -> None:
+    """Clean batches skip the per-list cleaning; one dirty pair anywhere must not."""
+    codes = [CLEAN, [], None, [*CLEAN, dirty]]
+    out = standard_charges(raw(description=["a", "b", "c", "d"], codes=codes), FindingLog())
+    last = [*CLEAN, expected] if expected else CLEAN
+    assert out["codes"].to_list() == [CLEAN, [], None, last]
+
+
 def test_text_trimmed_and_blank_is_null_rows_never_dropped() -> None:
     log = FindingLog()
     out = standard_charges(raw(description=["  MRI of brain  ", "   ", None]), log)
