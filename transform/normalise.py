@@ -122,8 +122,10 @@ def _codes_clean(codes: pl.Series) -> bool:
     return not (code.str.len_bytes() == 0).any() and not code.str.contains(_DIRTY_CODE).any()
 
 
-def _record_number_findings(raw: pl.DataFrame, parsed: pl.DataFrame, log: FindingLog) -> None:
-    """Unparseable numbers and nine-9 placeholders, one finding per cell."""
+def _record_number_findings(raw: pl.DataFrame, parsed: pl.DataFrame, log: FindingLog) -> list[str]:
+    """Unparseable numbers and nine-9 placeholders, one finding per cell; the columns that
+    hold a placeholder."""
+    placeheld = []
     for c in NUMBER_COLUMNS:
         if parsed[c].null_count() > raw[c].null_count():
             bad = raw[c].is_not_null() & (raw[c].str.strip_chars() != "") & parsed[c].is_null()
@@ -134,6 +136,8 @@ def _record_number_findings(raw: pl.DataFrame, parsed: pl.DataFrame, log: Findin
         if nines.any():
             hits = pl.DataFrame({"row_no": raw["row_no"], "value": raw[c]}).filter(nines)
             log.add_frame("alert.nine_nines", "alert", f"{c} is the 999999999 placeholder", hits, c)
+            placeheld.append(c)
+    return placeheld
 
 
 def _record_enum_findings(batch: pl.DataFrame, log: FindingLog) -> None:
@@ -185,11 +189,11 @@ def standard_charges(raw: pl.DataFrame, log: FindingLog) -> pl.DataFrame:
         _per_unique(raw, name, expr) for name, expr in LOW_CARDINALITY.items()
     )
     batch = _messy_numbers(raw, batch)
-    _record_number_findings(raw, batch, log)
+    placeheld = _record_number_findings(raw, batch, log)
     _record_enum_findings(batch, log)
     placeholders = [
         pl.when(pl.col(c) == PLACEHOLDER).then(None).otherwise(pl.col(c)).alias(c)
-        for c in NUMBER_COLUMNS
+        for c in placeheld
     ]
     return batch.with_columns(placeholders).cast(CANONICAL_SCHEMA)
 
