@@ -10,6 +10,7 @@ it is slow to import and a DAG file is parsed often.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import math
 import sys
@@ -25,10 +26,12 @@ import duckdb
 from hpt import settings
 from quality.store import (
     Quarantined,
+    now,
     record_outcomes,
     record_quarantine,
     release_quarantine,
 )
+from quality.suites import WAREHOUSE_REGISTRY
 from quality.validate import Outcome
 from warehouse.db import Warehouse, writer
 from warehouse.load import StagedFile, log_attempt
@@ -43,7 +46,7 @@ class GateResult:
     """The verdict on one batch (or on the warehouse): JSON-friendly via `as_dict()`.
 
     `outcome` is `passed`, `held`, `quarantined` or `skipped` (gate switched off); for the
-    warehouse check `passed` or `failed`.
+    warehouse check `passed`, `failed` or `unchanged` (not validated again).
     """
 
     outcome: str
@@ -248,14 +251,59 @@ def _tables(database: Path) -> set[str]:
     return {r[0] for r in rows} | {f"facilities.{c[0]}" for c in cols}
 
 
-def check_warehouse(wh: Warehouse, today: dt.date | None = None) -> GateResult:
+def _state(database: Path, queries: dict[str, str], max_age_days: int) -> str:
+    """A digest of everything the warehouse suites read from a published snapshot.
+
+    Equal digests mean equal results: the current files (their Parquet data is immutable)
+    and the view definitions that expose them, the registry query's own result, the
+    queries (with the day freshness is measured from), the suites and the GX version.
+    """
+    from importlib.metadata import version
+
+    from quality import suites
+
+    digest = hashlib.sha256()
+    con = duckdb.connect(str(database), read_only=True)
+    try:
+        for sql in (
+            "SELECT facility_id, file_id, last_updated_on FROM current_files ORDER BY ALL",
+            # The views the suites read (DuckDB renders some others, with EXCLUDE lists,
+            # in a different order each time).
+            "SELECT view_name, sql FROM duckdb_views() WHERE view_name IN "
+            "('standard_charges', 'standard_charge_codes', 'current_files') ORDER BY 1",
+            f"SELECT * FROM ({queries[WAREHOUSE_REGISTRY]}) ORDER BY ALL",
+        ):
+            digest.update(repr(con.execute(sql).fetchall()).encode())
+    finally:
+        con.close()
+    for text in (*sorted(queries.values()), str(max_age_days), version("great_expectations")):
+        digest.update(text.encode())
+    digest.update(Path(suites.__file__).read_bytes())
+    return digest.hexdigest()
+
+
+def _last_pass(wh: Warehouse, state: str) -> tuple[str, dt.datetime] | None:
+    """The run id and time of the newest check, if it passed on this same state."""
+    with writer(wh) as con:
+        rows = con.execute(
+            "SELECT run_id, checked_at, state, outcome FROM warehouse_checks "
+            "ORDER BY checked_at DESC LIMIT 1"
+        ).fetchall()
+    if rows and rows[0][2] == state and rows[0][3] == "passed":
+        return rows[0][0], rows[0][1]
+    return None
+
+
+def check_warehouse(
+    wh: Warehouse, today: dt.date | None = None, *, only_if_changed: bool = False
+) -> GateResult:
     """Validate the published warehouse, record the results and publish them.
 
-    `today` is the run's logical date (freshness is measured from it).
+    `today` is the run's logical date (freshness is measured from it). With
+    `only_if_changed`, a warehouse in the same state as at the last check, which passed,
+    is not validated again: the outcome is `unchanged`, nothing is recorded.
     """
-    from quality import gx_duckdb
     from quality.suites import warehouse_queries, warehouse_suites
-    from quality.validate import run_suite
 
     started = time.monotonic()
     if not wh.published_path.exists():
@@ -268,10 +316,27 @@ def check_warehouse(wh: Warehouse, today: dt.date | None = None) -> GateResult:
         has_registry="facilities.registered" in found,
         has_downloads="download_attempts" in found,
     )
+    max_age = settings.get_int("HPT_QUALITY_MAX_AGE_DAYS")
+    state = _state(snapshot, queries, max_age)
+    if only_if_changed and (last := _last_pass(wh, state)):
+        run_id, checked_at = last
+        return GateResult(
+            outcome="unchanged",
+            message=(
+                f"same warehouse as at the check of {checked_at:%Y-%m-%d %H:%M} UTC, which "
+                f"passed (run {run_id[:8]}); not validated again"
+            ),
+            run_id=run_id,
+            seconds=time.monotonic() - started,
+        )
+
+    from quality import gx_duckdb
+    from quality.validate import run_suite
+
     result = GateResult(outcome="passed", run_id=uuid.uuid4().hex)
     docs = docs_dir(wh)
     ctx = gx_duckdb.context(docs)  # before the suites: GX binds a new suite to a context
-    suites = warehouse_suites(settings.get_int("HPT_QUALITY_MAX_AGE_DAYS"))
+    suites = warehouse_suites(max_age)
     source = gx_duckdb.duckdb_source(ctx, "warehouse", snapshot)
     try:
         for name, suite in suites.items():
@@ -287,6 +352,10 @@ def check_warehouse(wh: Warehouse, today: dt.date | None = None) -> GateResult:
     with writer(wh) as con:
         con.execute("BEGIN")
         record_outcomes(con, result.run_id, result.outcomes)
+        con.execute(
+            "INSERT INTO warehouse_checks VALUES (?, ?, ?, ?)",
+            [now(), result.run_id, state, result.outcome],
+        )
         con.execute("COMMIT")
     publish(wh)
     result.seconds = time.monotonic() - started
@@ -294,7 +363,8 @@ def check_warehouse(wh: Warehouse, today: dt.date | None = None) -> GateResult:
 
 
 def after_publish(wh: Warehouse, today: dt.date | None = None) -> GateResult:
-    """The warehouse check a run makes after its publish (`hpt run`, the nightly DAG).
+    """The warehouse check a run makes after its publish (`hpt run`, the nightly DAG);
+    `unchanged` (not validated again) when nothing it reads changed since a passing check.
 
     Never raises: a check that cannot run is itself a `failed` result with a one-line
     reason, logged. `skipped` when the gate is off (HPT_QUALITY_GATE).
@@ -303,7 +373,7 @@ def after_publish(wh: Warehouse, today: dt.date | None = None) -> GateResult:
         return GateResult(outcome="skipped", message="gate is off")
     started = time.monotonic()
     try:
-        result = check_warehouse(wh, today)
+        result = check_warehouse(wh, today, only_if_changed=True)
     except Exception as error:  # the run's data is published; say why it is unchecked
         log.exception("warehouse check")
         first = (str(error).strip().splitlines() or [type(error).__name__])[0]

@@ -3,6 +3,7 @@ tests/dags/test_nightly_dag.py); a check that fails is reported, the data stays 
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +16,8 @@ from hpt.run import run_sources
 from hpt.synthetic.universe import generate
 from ingest.registry import load_sources, write_sources
 from quality.gate import GateResult, after_publish
-from warehouse.db import Warehouse, reader
+from warehouse.db import Warehouse, reader, writer
+from warehouse.publish import publish
 
 # Erie (a small tall file) and a hospital whose site has no cms-hpt.txt (a recorded failure).
 SEEDS = (501, 405)
@@ -53,6 +55,30 @@ def test_run_checks_the_published_warehouse(sources: Path, wh: Warehouse) -> Non
     assert stored["warehouse_registry.accounted_for"] is True
 
 
+def test_unchanged_warehouse_is_not_validated_again(sources: Path, wh: Warehouse) -> None:
+    checked: list[GateResult] = []
+    run_sources(load_sources(sources), wh, on_checked=checked.append)
+    run_sources(load_sources(sources), wh, on_checked=checked.append)  # nothing changed
+    first, second = checked
+    assert (first.outcome, second.outcome) == ("passed", "unchanged")
+    assert second.run_id == first.run_id and "not validated again" in second.message
+    assert second.outcomes == []
+    with reader(wh) as con:
+        runs = con.sql("SELECT count(DISTINCT run_id) FROM quality_results WHERE file_id IS NULL")
+        assert runs.fetchall()[0][0] == 1
+
+    # Another day (freshness), another setting or another recorded state: validated again.
+    tomorrow = after_publish(wh, dt.date.today() + dt.timedelta(days=1))
+    assert tomorrow.outcome == "passed" and tomorrow.run_id != first.run_id
+    with writer(wh) as con:
+        con.execute("INSERT INTO facilities (facility_id, registered) VALUES ('ny-404', true)")
+    publish(wh)
+    unaccounted = after_publish(wh)
+    assert unaccounted.outcome == "failed" and "accounted_for" in unaccounted.message
+    again = after_publish(wh)  # a failing check is never skipped
+    assert again.outcome == "failed" and again.run_id != unaccounted.run_id
+
+
 def test_check_that_cannot_run_is_a_failed_result_not_a_crash(
     sources: Path, wh: Warehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -60,6 +86,7 @@ def test_check_that_cannot_run_is_a_failed_result_not_a_crash(
     blocker = tmp_path / "docs-is-a-file"
     blocker.write_text("not a folder")
     monkeypatch.setenv("HPT_QUALITY_DOCS", str(blocker))
+    monkeypatch.setenv("HPT_QUALITY_MAX_AGE_DAYS", "30")  # not the state last checked
     result = after_publish(wh)
     assert result.outcome == "failed"
     assert result.message.startswith("warehouse check could not run: ")
@@ -78,14 +105,18 @@ def test_cli_run_reports_the_check_and_exits_1_when_it_fails(
     first = runner.invoke(app, args)
     assert first.exit_code == 0, first.output
     assert "warehouse check passed: 7 expectations passed" in first.output
+    second = runner.invoke(app, args)
+    assert second.exit_code == 0, second.output
+    assert "warehouse check unchanged: same warehouse as at the check of" in second.output
 
-    # Nothing changed upstream: every facility is fine, only the check can fail the run.
+    # Nothing changed upstream, so every facility is fine: only the check can fail the run.
     blocker = tmp_path / "docs-is-a-file"
     blocker.write_text("not a folder")
     monkeypatch.setenv("HPT_QUALITY_DOCS", str(blocker))
-    second = runner.invoke(app, args)
-    assert "unchanged" in second.output
-    assert "warehouse check failed: warehouse check could not run" in second.output
-    assert second.exit_code == 1
+    monkeypatch.setenv("HPT_QUALITY_MAX_AGE_DAYS", "30")
+    third = runner.invoke(app, args)
+    assert "unchanged" in third.output
+    assert "warehouse check failed: warehouse check could not run" in third.output
+    assert third.exit_code == 1
     with reader(wh) as con:  # the published data is still there
         assert con.sql("SELECT count(*) FROM standard_charges").fetchall()[0][0] > 0
