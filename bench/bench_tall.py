@@ -7,7 +7,9 @@ git). Ours: `hpt ingest FILE --db <fresh warehouse> --no-publish` — read, norm
 conformance, Great Expectations gate, Parquet, catalog load — then `hpt publish` (views,
 comparison marts, read snapshot), timed on its own. DuckDB: `CREATE TABLE t AS SELECT * FROM
 read_csv(FILE, skip=2, header=true)` into a fresh database file (typed by DuckDB's sniffer).
-Same machine, same run; each command in its own process (wall time, peak RSS).
+Same machine, same run; each command in its own process (wall time, peak RSS). "core" is
+the same `hpt ingest` with `HPT_VALIDATE=0 HPT_QUALITY_GATE=off`: read, normalise, Parquet,
+catalog load, without the CMS conformance checks and the Great Expectations gate.
 """
 
 from __future__ import annotations
@@ -41,8 +43,11 @@ def run(size_mb: int) -> dict[str, float]:
     try:
         env = {"HPT_WORK_DIR": str(scratch / "work"), "PATH": str(BIN)}
         db = str(scratch / "hpt.duckdb")
-        ours = measure([str(BIN / "hpt"), "ingest", str(path), "--db", db, "--no-publish"], env=env)
+        ingest = [str(BIN / "hpt"), "ingest", str(path), "--no-publish", "--db"]
+        ours = measure([*ingest, db], env=env)
         published = measure([str(BIN / "hpt"), "publish", "--db", db], env=env)
+        core_env = {**env, "HPT_VALIDATE": "0", "HPT_QUALITY_GATE": "off"}
+        core = measure([*ingest, str(scratch / "core.duckdb")], env=core_env)
         sql = f"CREATE TABLE t AS SELECT * FROM read_csv('{path}', skip=2, header=true)"
         duck = measure(
             [
@@ -57,6 +62,7 @@ def run(size_mb: int) -> dict[str, float]:
         "mb": mb,
         "ours_mb_s": mb / ours.seconds,
         "ours_rss": ours.peak_rss_mb,
+        "core_mb_s": mb / core.seconds,
         "publish_s": published.seconds,
         "publish_rss": published.peak_rss_mb,
         "duck_mb_s": mb / duck.seconds,
@@ -70,7 +76,8 @@ def main() -> None:
     args = parser.parse_args()
     print(
         f"{'file MB':>8} {'ours MB/s':>10} {'ours RSS MB':>12} {'DuckDB MB/s':>12} "
-        f"{'DuckDB RSS MB':>14} {'ours/DuckDB':>12} {'publish s':>10} {'publish RSS MB':>15}"
+        f"{'DuckDB RSS MB':>14} {'ours/DuckDB':>12} {'publish s':>10} {'publish RSS MB':>15} "
+        f"{'core MB/s':>10} {'core/DuckDB':>12}"
     )
     for size in (int(s) for s in args.sizes.split(",")):
         r = run(size)
@@ -78,7 +85,8 @@ def main() -> None:
             f"{r['mb']:>8.0f} {r['ours_mb_s']:>10.1f} {r['ours_rss']:>12.0f} "
             f"{r['duck_mb_s']:>12.1f} {r['duck_rss']:>14.0f} "
             f"{r['ours_mb_s'] / r['duck_mb_s']:>12.2f} {r['publish_s']:>10.1f} "
-            f"{r['publish_rss']:>15.0f}",
+            f"{r['publish_rss']:>15.0f} {r['core_mb_s']:>10.1f} "
+            f"{r['core_mb_s'] / r['duck_mb_s']:>12.2f}",
             flush=True,
         )
 

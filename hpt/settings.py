@@ -57,7 +57,7 @@ register(
 )
 register("HPT_DOWNLOAD_MAX_SECONDS", "7200", "Wall-clock limit for one file download, in seconds.")
 register("HPT_DOWNLOAD_MAX_BYTES", "20000000000", "Largest file downloaded (decoded bytes).")
-register("HPT_GZIP_MAX_RATIO", "200", "Largest gzip expansion ratio accepted (refuses gzip bombs).")
+register("HPT_GZIP_MAX_RATIO", "200", "Largest gzip/zip expansion ratio (refuses archive bombs).")
 register("HPT_HTTP_RETRIES", "3", "Retries after a 5xx/429 answer, a timeout or a cut transfer.")
 register("HPT_HTTP_BACKOFF", "1.0", "Backoff factor in seconds between retries (doubles each).")
 register("HPT_HTTP_MAX_REDIRECTS", "10", "Redirects followed before a URL is declared a loop.")

@@ -2,18 +2,20 @@
 
 Servers gzip files unasked and hospitals zip them (with `__MACOSX/` junk). The archive is
 recognised by its magic bytes, not its name, and its one data file is streamed into the
-work directory — never held in memory. An XLSX workbook is a zip too: it is left alone
-for `detect` to name.
+work directory — never held in memory — under the download caps (size and expansion
+ratio), so an archive bomb is refused, not unpacked onto the disk. An XLSX workbook is a
+zip too: it is left alone for `detect` to name.
 """
 
 from __future__ import annotations
 
 import gzip
-import shutil
 import zipfile
 import zlib
 from pathlib import Path, PurePosixPath
+from typing import IO
 
+from hpt import settings
 from ingest.errors import UnreadableFile
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -45,10 +47,35 @@ def data_members(archive: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
     return kept
 
 
+#: Below this many unpacked bytes the expansion ratio is not judged (tiny files).
+RATIO_GRACE = 8 << 20
+
+
+def _bounded_copy(source: IO[bytes], sink: IO[bytes], packed: int, what: str) -> None:
+    """Copy an unpacking stream, refusing a bomb: more than HPT_DOWNLOAD_MAX_BYTES, or more
+    than HPT_GZIP_MAX_RATIO times the `packed` size (past the first RATIO_GRACE bytes)."""
+    max_bytes = settings.get_int("HPT_DOWNLOAD_MAX_BYTES")
+    ratio = settings.get_float("HPT_GZIP_MAX_RATIO")
+    size = 0
+    while chunk := source.read(_COPY_CHUNK):
+        size += len(chunk)
+        if size > max_bytes:
+            raise UnreadableFile(f"{what} unpacks to more than the cap of {max_bytes:,} bytes")
+        if size > RATIO_GRACE and size > ratio * max(packed, 1):
+            raise UnreadableFile(
+                f"{what} expands more than {ratio:g}x ({packed:,} → {size:,} bytes so far): "
+                "refused as an archive bomb"
+            )
+        sink.write(chunk)
+
+
 def _gunzip(path: Path, target: Path) -> None:
     try:
         with gzip.open(path, "rb") as source, target.open("wb") as sink:
-            shutil.copyfileobj(source, sink, _COPY_CHUNK)
+            _bounded_copy(source, sink, path.stat().st_size, f"gzip archive {path.name}")
+    except UnreadableFile:
+        target.unlink(missing_ok=True)
+        raise
     except (OSError, EOFError, zlib.error) as error:
         target.unlink(missing_ok=True)
         raise UnreadableFile(f"corrupt gzip archive {path.name}: {error}") from error
@@ -67,9 +94,14 @@ def _unzip(path: Path, target: Path) -> str:
                     f"zip archive {path.name} holds {len(members)} data files ({names}); "
                     "expected exactly one"
                 )
-            with archive.open(members[0]) as source, target.open("wb") as sink:
-                shutil.copyfileobj(source, sink, _COPY_CHUNK)
-            return members[0].filename
+            member = members[0]
+            with archive.open(member) as source, target.open("wb") as sink:
+                what = f"zip archive {path.name} ({member.filename})"
+                _bounded_copy(source, sink, member.compress_size, what)
+            return member.filename
+    except UnreadableFile:
+        target.unlink(missing_ok=True)
+        raise
     except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as error:
         target.unlink(missing_ok=True)
         raise UnreadableFile(f"corrupt zip archive {path.name}: {error}") from error

@@ -90,6 +90,33 @@ def test_zip_with_two_data_files(files: dict[str, Path], tmp_path: Path, wh: War
     assert "2 data files" in message and "a.csv" in message
 
 
+@pytest.mark.parametrize("kind", ["gzip", "zip"])
+def test_archive_bomb_is_refused_before_it_fills_the_disk(
+    tmp_path: Path, wh: Warehouse, kind: str
+) -> None:
+    """64 MB of zeros pack into ~64 KB: past the first 8 MB, a 1,000x expansion is refused."""
+    bomb = tmp_path / f"bomb.{kind}"
+    zeros = bytes(64 << 20)
+    if kind == "gzip":
+        bomb.write_bytes(gzip.compress(zeros))
+    else:
+        with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr("mrf.csv", zeros)
+    message = _failed(wh, bomb)
+    assert "refused as an archive bomb" in message and "200x" in message
+    work = tmp_path / "work"  # the partial copy is gone
+    assert not [p for p in work.rglob("*") if p.is_file()] if work.exists() else True
+
+
+def test_archive_larger_than_the_cap_is_refused(
+    files: dict[str, Path], tmp_path: Path, wh: Warehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gz = tmp_path / "mrf.csv.gz"
+    gz.write_bytes(gzip.compress(files["csv_tall"].read_bytes()))
+    monkeypatch.setenv("HPT_DOWNLOAD_MAX_BYTES", "1000")
+    assert "unpacks to more than the cap of 1,000 bytes" in _failed(wh, gz)
+
+
 def test_xlsx_workbook(tmp_path: Path, wh: Warehouse) -> None:
     xlsx = tmp_path / "prices.xlsx"
     with zipfile.ZipFile(xlsx, "w") as archive:
