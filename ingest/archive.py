@@ -13,7 +13,7 @@ import gzip
 import zipfile
 import zlib
 from pathlib import Path, PurePosixPath
-from typing import IO
+from typing import IO, Protocol
 
 from hpt import settings
 from ingest.errors import UnreadableFile
@@ -47,11 +47,15 @@ def data_members(archive: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
     return kept
 
 
+class _Readable(Protocol):
+    def read(self, size: int = ..., /) -> bytes: ...
+
+
 #: Below this many unpacked bytes the expansion ratio is not judged (tiny files).
 RATIO_GRACE = 8 << 20
 
 
-def _bounded_copy(source: IO[bytes], sink: IO[bytes], packed: int, what: str) -> None:
+def _bounded_copy(source: _Readable, sink: IO[bytes], packed: int, what: str) -> None:
     """Copy an unpacking stream, refusing a bomb: more than HPT_DOWNLOAD_MAX_BYTES, or more
     than HPT_GZIP_MAX_RATIO times the `packed` size (past the first RATIO_GRACE bytes)."""
     max_bytes = settings.get_int("HPT_DOWNLOAD_MAX_BYTES")
