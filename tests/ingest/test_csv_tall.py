@@ -114,6 +114,28 @@ def test_every_tolerance_at_once_keeps_every_row(tmp_path: Path, wh: Warehouse) 
     ).fetchall() == [("CDM",), ("CPT",), ("HCPCS",), ("MS-DRG",), ("NDC",), ("RC",)]
 
 
+def test_quoted_newlines_across_the_readers_chunks(tmp_path: Path, wh: Warehouse) -> None:
+    """A file many times the reader's chunk size, with line breaks inside quoted cells
+    scattered through it: every record is read whole, wherever a chunk ends."""
+    from ingest.csv_tall import CSV_CHUNK_BYTES
+
+    path = tmp_path / "big.csv"
+    tall_file(path, target_bytes=8 * CSV_CHUNK_BYTES, seed=5, pathologies=["quoted_newlines"])
+    expected, dollars = independent_counts(path)
+    text = path.read_text(encoding="utf-8")
+    broken = sum(1 for r in list(csv.reader(io.StringIO(text, newline="")))[3:] if "\n" in r[0])
+    assert broken > 20  # the pathology is there, many times over
+    result = ingest_file(path, wh)
+    assert (result.outcome, result.rows) == ("loaded", expected), result.message
+    con = reader(wh)
+    count, total, multiline = con.sql(
+        "SELECT count(*), sum(negotiated_dollar), count(*) FILTER (description LIKE '%\n%') "
+        "FROM standard_charges"
+    ).fetchall()[0]
+    assert (count, multiline) == (expected, broken)
+    assert total == pytest.approx(dollars, rel=1e-9)
+
+
 def test_mixed_line_endings_and_quoted_newlines(tmp_path: Path, wh: Warehouse) -> None:
     path = tmp_path / "mixed.csv"
     tall_file(path, n_items=60, seed=3)
