@@ -6,9 +6,11 @@ reader in batches (all text, quoted line breaks allowed), into raw batches.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import polars as pl
@@ -131,16 +133,30 @@ def codes_expr(codes: dict[int, dict[str, int]]) -> pl.Expr:
     )
 
 
-#: Bytes per chunk Polars' streaming CSV reader parses at a time. Its reader runs ahead of
-#: `collect_batches` by a number of chunks: at the default size that held ~750 MB of a 1 GB
-#: file (RSS 1.32 GB at the end of a 1 GB ingest against 0.88 GB at 1 MB, in the same time).
+#: Bytes per chunk Polars' streaming CSV reader parses at a time, for a tall file. The
+#: reader runs ahead of `collect_batches` by a number of chunks: at Polars' default size that
+#: held ~750 MB of a 1 GB tall file (peak RSS 1.47 GB against 1.09 GB, in the same time). A
+#: wide file keeps the default: its rows are ~4 KB, and 1 MB chunks made it 3x slower.
 CSV_CHUNK_BYTES = 1 << 20
+_CHUNK_SETTING = "POLARS_CSV_CHUNK_SIZE"
+
+
+@contextmanager
+def csv_chunk_size(size: int) -> Iterator[None]:
+    """Polars' CSV chunk size while a scan runs (it reads the setting as the scan goes);
+    a value the user set in the environment is left alone."""
+    if _CHUNK_SETTING in os.environ:
+        yield
+        return
+    os.environ[_CHUNK_SETTING] = str(size)
+    try:
+        yield
+    finally:
+        os.environ.pop(_CHUNK_SETTING, None)
 
 
 def scan_rows(path: Path, width: int) -> pl.LazyFrame:
     """Data rows from row 4 on, all text, columns `c0…` plus spare `x0…`, with `row_no`."""
-    # Polars reads this setting when the scan runs; one already set is left alone.
-    os.environ.setdefault("POLARS_CSV_CHUNK_SIZE", str(CSV_CHUNK_BYTES))
     schema = {f"c{i}": pl.String for i in range(width)} | {f"x{i}": pl.String for i in range(SPARE)}
     return pl.scan_csv(
         path,
@@ -177,26 +193,37 @@ def check_not_truncated(prepared: PreparedFile, width: int) -> None:
 
 
 def batches(
-    lazy: pl.LazyFrame, select: list[pl.Expr], width: int, log: FindingLog, path: Path
+    lazy: pl.LazyFrame,
+    select: list[pl.Expr],
+    width: int,
+    log: FindingLog,
+    path: Path,
+    chunk_bytes: int | None = None,
 ) -> Iterator[pl.DataFrame]:
-    """Raw batches: blank rows dropped, extra cells recorded, columns mapped by `select`."""
+    """Raw batches: blank rows dropped, extra cells recorded, columns mapped by `select`.
+
+    `chunk_bytes` sets Polars' CSV chunk size for the scan (default: Polars' own)."""
     data_cols = [f"c{i}" for i in range(width)]
     spare_cols = [f"x{i}" for i in range(SPARE)]
     blank = pl.all_horizontal([pl.col(c).is_null() for c in data_cols + spare_cols])
+    sized = csv_chunk_size(chunk_bytes) if chunk_bytes else contextlib.nullcontext()
     try:
-        for frame in lazy.collect_batches(chunk_size=BATCH_ROWS):
-            frame = frame.filter(~blank)
-            extra = frame.filter(pl.any_horizontal([pl.col(c).is_not_null() for c in spare_cols]))
-            if extra.height:
-                hits = extra.select(pl.col("row_no"), pl.col("x0").alias("value"))
-                log.add_frame(
-                    "csv.extra_cells",
-                    "error",
-                    "row has more cells than row 3 has headers; extra cells ignored",
-                    hits,
-                    "(past last column)",
+        with sized:
+            for frame in lazy.collect_batches(chunk_size=BATCH_ROWS):
+                frame = frame.filter(~blank)
+                extra = frame.filter(
+                    pl.any_horizontal([pl.col(c).is_not_null() for c in spare_cols])
                 )
-            yield frame.select(pl.col("row_no").cast(pl.Int64), *select)
+                if extra.height:
+                    hits = extra.select(pl.col("row_no"), pl.col("x0").alias("value"))
+                    log.add_frame(
+                        "csv.extra_cells",
+                        "error",
+                        "row has more cells than row 3 has headers; extra cells ignored",
+                        hits,
+                        "(past last column)",
+                    )
+                yield frame.select(pl.col("row_no").cast(pl.Int64), *select)
     except pl.exceptions.PolarsError as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise UnreadableFile(f"{path.name}: CSV data could not be parsed: {first}") from error
@@ -228,7 +255,7 @@ def read(prepared: PreparedFile, log: FindingLog, head: CsvHead | None = None) -
         layout="csv_tall",
         meta=meta,
         header=head.header,
-        batches=batches(lazy, select, len(head.header), log, prepared.path),
+        batches=batches(lazy, select, len(head.header), log, prepared.path, CSV_CHUNK_BYTES),
         log=log,
         encoding=prepared.encoding,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 from pathlib import Path
 
 import duckdb
@@ -134,6 +135,27 @@ def test_quoted_newlines_across_the_readers_chunks(tmp_path: Path, wh: Warehouse
     ).fetchall()[0]
     assert (count, multiline) == (expected, broken)
     assert total == pytest.approx(dollars, rel=1e-9)
+
+
+def test_chunk_size_is_scoped_to_the_tall_scan(
+    tmp_path: Path, wh: Warehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Polars' CSV chunk size is set only while a tall file is read (a wide file, read next
+    in the same process, keeps Polars' default); a size the user set is left alone."""
+    from ingest.csv_tall import csv_chunk_size
+
+    monkeypatch.delenv("POLARS_CSV_CHUNK_SIZE", raising=False)
+    path = tmp_path / "t.csv"
+    tall_file(path, n_items=20, seed=2)
+    assert ingest_file(path, wh).outcome == "loaded"
+    assert "POLARS_CSV_CHUNK_SIZE" not in os.environ
+    with csv_chunk_size(1000):
+        assert os.environ["POLARS_CSV_CHUNK_SIZE"] == "1000"
+    assert "POLARS_CSV_CHUNK_SIZE" not in os.environ
+    monkeypatch.setenv("POLARS_CSV_CHUNK_SIZE", "4194304")
+    with csv_chunk_size(1000):
+        assert os.environ["POLARS_CSV_CHUNK_SIZE"] == "4194304"
+    assert os.environ["POLARS_CSV_CHUNK_SIZE"] == "4194304"
 
 
 def test_mixed_line_endings_and_quoted_newlines(tmp_path: Path, wh: Warehouse) -> None:
