@@ -62,6 +62,12 @@ def is_tall(header: list[str]) -> bool:
     return {"payer_name", "plan_name"} <= names
 
 
+def _duplicate(log: FindingLog, cell: str) -> None:
+    log.add(
+        "header.duplicate_column", "error", f"column {cell!r} appears twice", row=3, column=cell
+    )
+
+
 def column_plan(
     header: list[str], known: dict[str, str], log: FindingLog
 ) -> tuple[dict[str, int], dict[int, dict[str, int]], list[int]]:
@@ -82,24 +88,12 @@ def column_plan(
             slot = codes.setdefault(int(match.group(1)), {})
             part = "type" if match.group(2) else "code"
             if part in slot:
-                log.add(
-                    "header.duplicate_column",
-                    "error",
-                    f"column {cell!r} appears twice",
-                    row=3,
-                    column=cell,
-                )
+                _duplicate(log, cell)
             else:
                 slot[part] = position
         elif name in known:
             if known[name] in columns:
-                log.add(
-                    "header.duplicate_column",
-                    "error",
-                    f"column {cell!r} appears twice",
-                    row=3,
-                    column=cell,
-                )
+                _duplicate(log, cell)
             else:
                 columns[known[name]] = position
         else:
@@ -192,41 +186,54 @@ def check_not_truncated(prepared: PreparedFile, width: int) -> None:
         )
 
 
-def batches(
+def parse_error(path: Path, error: pl.exceptions.PolarsError) -> UnreadableFile:
+    """The one-line error for CSV data Polars could not parse."""
+    first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return UnreadableFile(f"{path.name}: CSV data could not be parsed: {first}")
+
+
+def data_rows(
     lazy: pl.LazyFrame,
-    select: list[pl.Expr],
     width: int,
     log: FindingLog,
     path: Path,
+    *,
+    chunk_rows: int,
     chunk_bytes: int | None = None,
 ) -> Iterator[pl.DataFrame]:
-    """Raw batches: blank rows dropped, extra cells recorded, columns mapped by `select`.
-
-    `chunk_bytes` sets Polars' CSV chunk size for the scan (default: Polars' own)."""
+    """The scanned rows of either CSV layout, `chunk_rows` at a time: blank rows dropped,
+    cells past the last header recorded. `chunk_bytes` sets Polars' CSV chunk size for the
+    scan (default: Polars' own)."""
     data_cols = [f"c{i}" for i in range(width)]
     spare_cols = [f"x{i}" for i in range(SPARE)]
     blank = pl.all_horizontal([pl.col(c).is_null() for c in data_cols + spare_cols])
+    extra_cells = pl.any_horizontal([pl.col(c).is_not_null() for c in spare_cols])
     sized = csv_chunk_size(chunk_bytes) if chunk_bytes else contextlib.nullcontext()
     try:
         with sized:
-            for frame in lazy.collect_batches(chunk_size=BATCH_ROWS):
+            for frame in lazy.collect_batches(chunk_size=chunk_rows):
                 frame = frame.filter(~blank)
-                extra = frame.filter(
-                    pl.any_horizontal([pl.col(c).is_not_null() for c in spare_cols])
-                )
+                extra = frame.filter(extra_cells)
                 if extra.height:
-                    hits = extra.select(pl.col("row_no"), pl.col("x0").alias("value"))
                     log.add_frame(
                         "csv.extra_cells",
                         "error",
                         "row has more cells than row 3 has headers; extra cells ignored",
-                        hits,
+                        extra.select(pl.col("row_no"), pl.col("x0").alias("value")),
                         "(past last column)",
                     )
-                yield frame.select(pl.col("row_no").cast(pl.Int64), *select)
+                yield frame
     except pl.exceptions.PolarsError as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise UnreadableFile(f"{path.name}: CSV data could not be parsed: {first}") from error
+        raise parse_error(path, error) from error
+
+
+def batches(
+    lazy: pl.LazyFrame, select: list[pl.Expr], width: int, log: FindingLog, path: Path
+) -> Iterator[pl.DataFrame]:
+    """Raw tall batches: the data rows with their columns mapped by `select`."""
+    rows = data_rows(lazy, width, log, path, chunk_rows=BATCH_ROWS, chunk_bytes=CSV_CHUNK_BYTES)
+    for frame in rows:
+        yield frame.select(pl.col("row_no").cast(pl.Int64), *select)
 
 
 def read(prepared: PreparedFile, log: FindingLog, head: CsvHead | None = None) -> ParsedFile:
@@ -255,7 +262,7 @@ def read(prepared: PreparedFile, log: FindingLog, head: CsvHead | None = None) -
         layout="csv_tall",
         meta=meta,
         header=head.header,
-        batches=batches(lazy, select, len(head.header), log, prepared.path, CSV_CHUNK_BYTES),
+        batches=batches(lazy, select, len(head.header), log, prepared.path),
         log=log,
         encoding=prepared.encoding,
     )

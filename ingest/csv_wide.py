@@ -24,10 +24,11 @@ from ingest.base import BATCH_ROWS, ParsedFile
 from ingest.csv_header import CsvHead, file_meta, read_head
 from ingest.csv_tall import (
     ITEM_COLUMNS,
-    SPARE,
     check_not_truncated,
     codes_expr,
     column_plan,
+    data_rows,
+    parse_error,
     scan_rows,
 )
 from ingest.encoding import PreparedFile
@@ -154,31 +155,13 @@ def batches(
 ) -> Iterator[pl.DataFrame]:
     """Raw batches of a wide file: rows read in cell-bounded chunks, then unpivoted."""
     lazy = scan_rows(prepared.path, width)
-    data_cols = [f"c{i}" for i in range(width)]
-    spare_cols = [f"x{i}" for i in range(SPARE)]
-    blank = pl.all_horizontal([pl.col(c).is_null() for c in data_cols + spare_cols])
     chunk = max(1_000, BATCH_CELLS // max(width, 1))
     names = [expr.meta.output_name() for expr in item]
     try:
-        for frame in lazy.collect_batches(chunk_size=chunk):
-            frame = frame.filter(~blank)
-            extra = frame.filter(pl.any_horizontal([pl.col(c).is_not_null() for c in spare_cols]))
-            if extra.height:
-                hits = extra.select(pl.col("row_no"), pl.col("x0").alias("value"))
-                log.add_frame(
-                    "csv.extra_cells",
-                    "error",
-                    "row has more cells than row 3 has headers; extra cells ignored",
-                    hits,
-                    "(past last column)",
-                )
-            frame = frame.with_columns(item)
-            yield from _unpivot(frame, names, plan)
+        for frame in data_rows(lazy, width, log, prepared.path, chunk_rows=chunk):
+            yield from _unpivot(frame.with_columns(item), names, plan)
     except pl.exceptions.PolarsError as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise UnreadableFile(
-            f"{prepared.path.name}: CSV data could not be parsed: {first}"
-        ) from error
+        raise parse_error(prepared.path, error) from error
 
 
 def read(prepared: PreparedFile, log: FindingLog, head: CsvHead | None = None) -> ParsedFile:

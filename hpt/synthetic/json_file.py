@@ -8,7 +8,15 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from hpt.synthetic.model import ChargeSet, Hospital, Item, PayerRate, items, make_hospital
+from hpt.synthetic.model import (
+    ChargeSet,
+    Hospital,
+    Item,
+    PayerRate,
+    items,
+    known_pathologies,
+    make_hospital,
+)
 from hpt.synthetic.tall import AFFIRMATION_V2, ATTESTATION_V3
 
 #: Pathologies the JSON writer can add (all seen in real files).
@@ -128,10 +136,7 @@ def write_json(
     seed: int = 0,
 ) -> int:
     """Write a JSON file; stop adding items past `max_bytes` if given. Returns the item count."""
-    patho = frozenset(pathologies)
-    unknown = patho - JSON_PATHOLOGIES
-    if unknown:
-        raise ValueError(f"unknown pathologies: {sorted(unknown)}")
+    patho = known_pathologies(pathologies, JSON_PATHOLOGIES)
     rng = random.Random(seed)
     indent = 2 if "pretty" in patho else None
     root = root_metadata(hospital, version)

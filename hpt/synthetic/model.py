@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 #: Common shoppable services: (description, code type, code, setting, typical price $).
@@ -139,6 +139,15 @@ class Item:
     charges: tuple[ChargeSet, ...]
     drug_unit: float | None = None
     drug_type: str | None = None
+
+
+def known_pathologies(given: Iterable[str], allowed: frozenset[str]) -> frozenset[str]:
+    """The pathologies a writer is asked for; ValueError naming any it does not know."""
+    patho = frozenset(given)
+    unknown = patho - allowed
+    if unknown:
+        raise ValueError(f"unknown pathologies: {sorted(unknown)}")
+    return patho
 
 
 def make_hospital(

@@ -9,7 +9,7 @@ import random
 from collections.abc import Iterable
 from pathlib import Path
 
-from hpt.synthetic.model import Hospital, Item, items, make_hospital
+from hpt.synthetic.model import Hospital, Item, items, known_pathologies, make_hospital
 
 ATTESTATION_V3 = (
     "To the best of its knowledge and belief, this hospital has included all applicable "
@@ -194,10 +194,7 @@ def write_tall(
     seed: int = 0,
 ) -> int:
     """Write a tall CSV file; stop after `max_bytes` if given. Returns the data rows written."""
-    patho = frozenset(pathologies)
-    unknown = patho - PATHOLOGIES
-    if unknown:
-        raise ValueError(f"unknown pathologies: {sorted(unknown)}")
+    patho = known_pathologies(pathologies, PATHOLOGIES)
     rng = random.Random(seed)
     columns = list(TALL_V3 if version.startswith("3") else TALL_V2)
     if "shuffled_columns" in patho:

@@ -8,7 +8,7 @@ import random
 from collections.abc import Iterable
 from pathlib import Path
 
-from hpt.synthetic.model import Hospital, Item, PayerRate, items, make_hospital
+from hpt.synthetic.model import Hospital, Item, PayerRate, items, known_pathologies, make_hospital
 from hpt.synthetic.tall import CODE_SLOTS, general_rows, money
 
 #: Pathologies the wide writer can add (all seen in real files).
@@ -116,10 +116,7 @@ def write_wide(
     seed: int = 0,
 ) -> int:
     """Write a wide CSV file; stop after `max_bytes` if given. Returns the data rows written."""
-    patho = frozenset(pathologies)
-    unknown = patho - WIDE_PATHOLOGIES
-    if unknown:
-        raise ValueError(f"unknown pathologies: {sorted(unknown)}")
+    patho = known_pathologies(pathologies, WIDE_PATHOLOGIES)
     rng = random.Random(seed)
     header, slots = wide_header(hospital, version, patho)
     names, values = general_rows(hospital, version)
