@@ -154,7 +154,8 @@ def published(
     rebuilds the views and comparison marts) and check it; the run's summary.
 
     `warehouse_check` in the summary is the published warehouse's check
-    (`quality.gate.after_publish`): `passed`, `failed`, or `skipped` with the gate off.
+    (`quality.gate.after_publish`): `passed`, `failed`, `unchanged` (not validated again)
+    or `skipped` with the gate off.
     """
     from quality.gate import after_publish
     from warehouse.publish import publish

@@ -18,12 +18,14 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
 from hpt import settings
+from quality import suites
 from quality.store import (
     Quarantined,
     now,
@@ -31,7 +33,6 @@ from quality.store import (
     record_quarantine,
     release_quarantine,
 )
-from quality.suites import WAREHOUSE_REGISTRY
 from quality.validate import Outcome
 from warehouse.db import Warehouse, writer
 from warehouse.load import StagedFile, log_attempt
@@ -147,7 +148,6 @@ def validate_batch(
 ) -> GateResult:
     """Run the batch suites over a staged file's Parquet data; decide, store nothing."""
     from quality import gx_duckdb
-    from quality.suites import charges_query, charges_suite
     from quality.validate import run_suite
 
     started = time.monotonic()
@@ -165,10 +165,8 @@ def validate_batch(
     try:
         ceiling = settings.get_float("HPT_QUALITY_PRICE_CEILING")
         params = {"reader_rows": staged.row_count, "min_rows": min_rows}
-        result.outcomes += run_suite(
-            ctx, source, charges_query(staged.data_path), charges_suite(ceiling), params,
-            docs=docs is not None,
-        )  # fmt: skip
+        query, suite = suites.charges_query(staged.data_path), suites.charges_suite(ceiling)
+        result.outcomes += run_suite(ctx, source, query, suite, params, docs=docs is not None)
     finally:
         gx_duckdb.close(source)
     _verdict(result, previous_rows, fraction, staged.row_count)
@@ -239,39 +237,38 @@ def accept(wh: Warehouse, file_id: str) -> str:
     return f"accepted {file_id}: loaded and published for {facility_id}"
 
 
-def _tables(database: Path) -> set[str]:
-    con = duckdb.connect(str(database), read_only=True)
-    try:
-        rows = con.execute("SELECT table_name FROM information_schema.tables").fetchall()
-        cols = con.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_name = 'facilities'"
-        ).fetchall()
-    finally:
-        con.close()
-    return {r[0] for r in rows} | {f"facilities.{c[0]}" for c in cols}
-
-
-def _state(database: Path, queries: dict[str, str], max_age_days: int) -> str:
-    """A digest of everything the warehouse suites read from a published snapshot.
+def _queries_and_state(
+    database: Path, day: dt.date, max_age_days: int
+) -> tuple[dict[str, str], str]:
+    """The warehouse suites' queries over a published snapshot, and a digest of all they
+    read from it.
 
     Equal digests mean equal results: the current files (their Parquet data is immutable)
     and the view definitions that expose them, the registry query's own result, the
     queries (with the day freshness is measured from), the suites and the GX version.
     """
-    from importlib.metadata import version
-
-    from quality import suites
-
-    digest = hashlib.sha256()
     con = duckdb.connect(str(database), read_only=True)
     try:
+        tables = {
+            r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()
+        }
+        registered = con.execute(
+            "SELECT count(*) FROM information_schema.columns "
+            "WHERE table_name = 'facilities' AND column_name = 'registered'"
+        ).fetchall()[0][0]
+        queries = suites.warehouse_queries(
+            f"DATE '{day.isoformat()}'",
+            has_registry=bool(registered),
+            has_downloads="download_attempts" in tables,
+        )
+        digest = hashlib.sha256()
         for sql in (
             "SELECT facility_id, file_id, last_updated_on FROM current_files ORDER BY ALL",
             # The views the suites read (DuckDB renders some others, with EXCLUDE lists,
             # in a different order each time).
             "SELECT view_name, sql FROM duckdb_views() WHERE view_name IN "
             "('standard_charges', 'standard_charge_codes', 'current_files') ORDER BY 1",
-            f"SELECT * FROM ({queries[WAREHOUSE_REGISTRY]}) ORDER BY ALL",
+            f"SELECT * FROM ({queries[suites.WAREHOUSE_REGISTRY]}) ORDER BY ALL",
         ):
             digest.update(repr(con.execute(sql).fetchall()).encode())
     finally:
@@ -279,7 +276,7 @@ def _state(database: Path, queries: dict[str, str], max_age_days: int) -> str:
     for text in (*sorted(queries.values()), str(max_age_days), version("great_expectations")):
         digest.update(text.encode())
     digest.update(Path(suites.__file__).read_bytes())
-    return digest.hexdigest()
+    return queries, digest.hexdigest()
 
 
 def _last_pass(wh: Warehouse, state: str) -> tuple[str, dt.datetime] | None:
@@ -303,21 +300,12 @@ def check_warehouse(
     `only_if_changed`, a warehouse in the same state as at the last check, which passed,
     is not validated again: the outcome is `unchanged`, nothing is recorded.
     """
-    from quality.suites import warehouse_queries, warehouse_suites
-
     started = time.monotonic()
     if not wh.published_path.exists():
         raise FileNotFoundError(f"no published warehouse at {wh.published_path}")
     snapshot = wh.published_path.resolve()
-    found = _tables(snapshot)
-    day = today or dt.date.today()
-    queries = warehouse_queries(
-        f"DATE '{day.isoformat()}'",
-        has_registry="facilities.registered" in found,
-        has_downloads="download_attempts" in found,
-    )
     max_age = settings.get_int("HPT_QUALITY_MAX_AGE_DAYS")
-    state = _state(snapshot, queries, max_age)
+    queries, state = _queries_and_state(snapshot, today or dt.date.today(), max_age)
     if only_if_changed and (last := _last_pass(wh, state)):
         run_id, checked_at = last
         return GateResult(
@@ -336,10 +324,9 @@ def check_warehouse(
     result = GateResult(outcome="passed", run_id=uuid.uuid4().hex)
     docs = docs_dir(wh)
     ctx = gx_duckdb.context(docs)  # before the suites: GX binds a new suite to a context
-    suites = warehouse_suites(max_age)
     source = gx_duckdb.duckdb_source(ctx, "warehouse", snapshot)
     try:
-        for name, suite in suites.items():
+        for name, suite in suites.warehouse_suites(max_age).items():
             result.outcomes += run_suite(ctx, source, queries[name], suite, docs=True)
     finally:
         gx_duckdb.close(source)
