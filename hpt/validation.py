@@ -16,7 +16,7 @@ from ingest.detect import open_file
 from ingest.encoding import prepare
 from ingest.errors import UnreadableFile
 from quality.conformance import Conformance, is_valid
-from transform.normalise import standard_charges
+from transform.normalise import normalise_batch
 
 
 @dataclass
@@ -80,7 +80,8 @@ def validate_path(
         result.layout, result.version_claimed = parsed.layout, parsed.meta.version
         result.rule_set, result.version_reason = check.version.rules, check.version.reason
         for raw in parsed.batches:
-            check.check_batch(raw, standard_charges(raw, log), log)
+            canonical, notes = normalise_batch(raw, log)
+            check.check_batch(raw, canonical, log, notes)
             if max_errors and log.count("error") >= max_errors:
                 result.stopped_after = log.count("error")
                 break

@@ -5,8 +5,8 @@ feeds it the same way, whatever the layout —
 
     check = Conformance(parsed.meta, parsed.header, parsed.layout, version)
     for raw in parsed.batches:
-        canonical = standard_charges(raw, log)
-        check.check_batch(raw, canonical, log)
+        canonical, notes = normalise_batch(raw, log)
+        check.check_batch(raw, canonical, log, notes)
     check.finish(log)
 
 Findings go to the file's `FindingLog` (exact counts, capped detail). A file is *valid*
@@ -23,7 +23,7 @@ from quality.header_rules import check_columns, check_elements, check_version_fi
 from quality.row_facts import flags
 from quality.row_rules import Check, checks, run_checks
 from quality.versions import Version, choose_version
-from transform.normalise import conform_raw
+from transform.normalise import BatchNotes, conform_raw
 
 
 class Conformance:
@@ -60,15 +60,22 @@ class Conformance:
         check_version_fit(self.meta, self.header, self.layout, self.version, log)
         self._checks = checks(self.version, self.layout, missing)
 
-    def check_batch(self, raw: pl.DataFrame, canonical: pl.DataFrame, log: FindingLog) -> None:
-        """Check one raw batch and its canonical form (same rows, same order)."""
+    def check_batch(
+        self,
+        raw: pl.DataFrame,
+        canonical: pl.DataFrame,
+        log: FindingLog,
+        notes: BatchNotes | None = None,
+    ) -> None:
+        """Check one raw batch and its canonical form (same rows, same order); `notes`
+        from `normalise_batch` spare the checks some work."""
         if not self._started:
             self._start(log)
         self.rows += raw.height
         if raw.height == 0:
             return
         raw = conform_raw(raw)
-        run_checks(raw, canonical, self._flags, self._checks, self.layout, log)
+        run_checks(raw, canonical, self._flags, self._checks, self.layout, log, notes)
         if self.layout == "json" and self.version.rules == "v3.0":
             self._alert_estimated(raw, log)
 

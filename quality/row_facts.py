@@ -58,7 +58,9 @@ def _none(name: str, height: int) -> pl.Series:
     return pl.repeat(False, height, eager=True).alias(name)
 
 
-def number_flags(raw: pl.DataFrame, canonical: pl.DataFrame) -> list[pl.Series]:
+def number_flags(
+    raw: pl.DataFrame, canonical: pl.DataFrame, retried: frozenset[str] | None = None
+) -> list[pl.Series]:
     """Per number column: `g_` given (not blank) and `noisy_` (read, but not as a plain
     decimal: `$1,200.00`, `1,200`, `70%`, `inf`).
 
@@ -66,6 +68,10 @@ def number_flags(raw: pl.DataFrame, canonical: pl.DataFrame) -> list[pl.Series]:
     is blank. Noisy cells are those the normaliser could only read after removing `$`,
     `,`, `%` or spaces (padding alone is tolerated): found by a plain float parse, and
     looked at closer only in columns where that parse missed something.
+
+    `retried` (from the normaliser's `BatchNotes`, when known) names the columns where
+    that plain parse missed something; in the others the canonical value *is* the plain
+    parse, so the text is not parsed again.
     """
     out = []
     for c in NUMBER_COLUMNS:
@@ -75,6 +81,11 @@ def number_flags(raw: pl.DataFrame, canonical: pl.DataFrame) -> list[pl.Series]:
             given = parsed.is_not_null() | (
                 (text.str.len_bytes() > 0) & ~text.str.starts_with(" ")
             ).fill_null(False)
+        if retried is not None and c not in retried:
+            # A placeholder nulled in `parsed` was finite text: not noisy either way.
+            noisy = ~parsed.is_finite().fill_null(True)
+            out += [given.alias(f"g_{c}").rechunk(), noisy.alias(f"noisy_{c}").rechunk()]
+            continue
         fast = text.cast(pl.Float64, strict=False)
         noisy = ~fast.is_finite().fill_null(True)
         if fast.null_count() > text.null_count():
@@ -86,7 +97,10 @@ def number_flags(raw: pl.DataFrame, canonical: pl.DataFrame) -> list[pl.Series]:
 
 
 def code_flags(
-    raw_codes: pl.Series, canonical_codes: pl.Series, allowed: frozenset[str]
+    raw_codes: pl.Series,
+    canonical_codes: pl.Series,
+    allowed: frozenset[str],
+    clean_types: frozenset[str] | None = None,
 ) -> list[pl.Series]:
     """Per row: `any_code` (a code or a type), `complete_code` (a code with its type),
     `half_code` (a code without type or the reverse), `bad_type` (a type outside the CMS
@@ -94,14 +108,20 @@ def code_flags(
 
     Decided on the flat list of all pairs of the batch first: when every pair is complete,
     every type allowed and no NDC present (the usual case), no per-row list work is done.
-    Byte lengths, not regexes: a code of only spaces is not a thing.
+    Byte lengths, not regexes: a code of only spaces is not a thing. `clean_types` (from
+    the normaliser's `BatchNotes`, when known) says every pair is complete and gives the
+    distinct types, so the pairs are not looked at again.
     """
     height = raw_codes.len()
-    pairs = raw_codes.list.explode()
-    code_ok = pairs.struct.field("code").str.len_bytes().fill_null(0) > 0
-    type_ok = pairs.struct.field("type").str.len_bytes().fill_null(0) > 0
     counts = raw_codes.list.len()
-    if int((code_ok & type_ok).sum()) == int(counts.sum()):
+    if clean_types is not None:
+        all_complete = True
+    else:
+        pairs = raw_codes.list.explode()
+        code_ok = pairs.struct.field("code").str.len_bytes().fill_null(0) > 0
+        type_ok = pairs.struct.field("type").str.len_bytes().fill_null(0) > 0
+        all_complete = int((code_ok & type_ok).sum()) == int(counts.sum())
+    if all_complete:
         complete = (counts > 0).fill_null(False)
         out = [
             complete.alias("any_code"),
@@ -119,9 +139,12 @@ def code_flags(
             state.list.contains(3).fill_null(False).alias("complete_code"),
             (state.list.contains(1) | state.list.contains(2)).fill_null(False).alias("half_code"),
         ]
-    types = canonical_codes.list.explode().struct.field("type")
-    bad = sorted(set(types.filter(~types.is_in(sorted(allowed))).drop_nulls().unique()))
-    has_ndc = bool((types == "NDC").any())
+    if clean_types is not None:
+        bad, has_ndc = sorted(clean_types - allowed), "NDC" in clean_types
+    else:
+        types = canonical_codes.list.explode().struct.field("type")
+        bad = sorted(set(types.filter(~types.is_in(sorted(allowed))).drop_nulls().unique()))
+        has_ndc = bool((types == "NDC").any())
     e = pl.element()
     per_row = canonical_codes.list.eval(e.struct.field("type")) if bad or has_ndc else None
     if per_row is not None and bad:

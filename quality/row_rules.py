@@ -21,7 +21,7 @@ from hpt.findings import FindingLog, Severity
 from ingest.csv_tall import ITEM_COLUMNS, TALL_PAYER_COLUMNS
 from quality.row_facts import Flags, code_flags, given, number_flags
 from quality.versions import Version
-from transform.normalise import NUMBER_COLUMNS
+from transform.normalise import NUMBER_COLUMNS, BatchNotes
 from transform.schema import CODE_TYPES_V2, CODE_TYPES_V3
 
 #: CMS names of raw columns, for messages and locations.
@@ -307,8 +307,10 @@ def run_checks(
     found: list[Check],
     layout: str,
     log: FindingLog,
+    notes: BatchNotes | None = None,
 ) -> None:
-    """Evaluate every check on a batch (a conformed raw batch and its canonical form)."""
+    """Evaluate every check on a batch (a conformed raw batch and its canonical form);
+    `notes` are the normaliser's, when known."""
     if raw.height == 0 or not found:
         return
     work = pl.concat(
@@ -316,8 +318,13 @@ def run_checks(
         how="horizontal",
     )
     work = work.with_columns(
-        number_flags(raw, canonical)
-        + code_flags(raw["codes"], canonical["codes"], shared.code_types)
+        number_flags(raw, canonical, notes.retried_numbers if notes else None)
+        + code_flags(
+            raw["codes"],
+            canonical["codes"],
+            shared.code_types,
+            notes.clean_code_types if notes else None,
+        )
     ).with_columns(shared.derived)
     masks = work.select([c.mask.alias(f"m{i}") for i, c in enumerate(found)])
     hits_per_check = masks.sum().row(0)

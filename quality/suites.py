@@ -55,12 +55,13 @@ GATE_FACTS = pl.Schema(
 _CODE_TYPES = sorted(CODE_TYPES_V3)
 
 
-def gate_facts(batch: pl.DataFrame) -> list[pl.Series]:
+def gate_facts(batch: pl.DataFrame, code_types: frozenset[str] | None = None) -> list[pl.Series]:
     """`code_count`, `has_price` and `unknown_code_type` of each row of a canonical batch.
 
     `code_count` and `has_price` are null for modifier rows (a modifier with no codes of
     its own is legal, CMS rule 11), so those rows are not counted against the batch.
-    `unknown_code_type` is a row's first code type outside the CMS list.
+    `unknown_code_type` is a row's first code type outside the CMS list. `code_types`, the
+    batch's distinct code types when already known, spares looking at the codes again.
     """
     codes = batch["codes"]
     count = pl.col("codes").list.len().fill_null(0)
@@ -75,8 +76,11 @@ def gate_facts(batch: pl.DataFrame) -> list[pl.Series]:
         pl.when(modifier_row).then(None).otherwise(count).cast(pl.Int32).alias("code_count"),
         pl.when(modifier_row).then(None).otherwise(price).alias("has_price"),
     )
-    types = codes.list.explode().struct.field("type")
-    if types.is_in(_CODE_TYPES).all():  # the usual case: no per-row work
+    if code_types is not None:
+        all_known = code_types <= CODE_TYPES_V3
+    else:
+        all_known = bool(codes.list.explode().struct.field("type").is_in(_CODE_TYPES).all())
+    if all_known:  # the usual case: no per-row work
         unknown = pl.repeat(None, batch.height, dtype=pl.String, eager=True)
     else:
         element = pl.element()

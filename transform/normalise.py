@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from dataclasses import dataclass
 
 import polars as pl
 
@@ -47,9 +48,12 @@ def _enum_lower(name: str) -> pl.Expr:
 
 
 def _per_unique(raw: pl.DataFrame, name: str, expr: pl.Expr) -> pl.Series:
-    """`expr` over a low-cardinality column, computed once per distinct value."""
+    """`expr` over a low-cardinality column, computed once per distinct value (and not
+    mapped back at all when no value changes, the usual case)."""
     values = raw.select(pl.col(name).unique())
     mapping = values.with_columns(expr.alias("__out"))
+    if mapping[name].equals(mapping["__out"], check_names=False, null_equal=True):
+        return raw[name]
     return (
         raw.select(pl.col(name))
         .join(mapping, on=name, how="left", nulls_equal=True, maintain_order="left")["__out"]
@@ -67,13 +71,14 @@ def _messy_number(name: str) -> pl.Expr:
     return pl.col(name).str.replace_all(_NOISE, "").cast(pl.Float64, strict=False)
 
 
-def _messy_numbers(raw: pl.DataFrame, batch: pl.DataFrame) -> pl.DataFrame:
-    """Re-parse only the number columns where the fast path left values unparsed."""
+def _messy_numbers(raw: pl.DataFrame, batch: pl.DataFrame) -> tuple[pl.DataFrame, list[str]]:
+    """Re-parse only the number columns where the fast path left values unparsed; those
+    columns are returned too."""
     retry = [c for c in NUMBER_COLUMNS if batch[c].null_count() > raw[c].null_count()]
     if not retry:
-        return batch
+        return batch, retry
     fixed = raw.select(_messy_number(c) for c in retry)
-    return batch.with_columns(batch[c].fill_null(fixed[c]) for c in retry)
+    return batch.with_columns(batch[c].fill_null(fixed[c]) for c in retry), retry
 
 
 def _codes() -> pl.Expr:
@@ -102,24 +107,27 @@ def _codes() -> pl.Expr:
 _DIRTY_CODE = r"[\s\p{Lowercase}\p{Lt}]"
 
 
-def _codes_clean(codes: pl.Series) -> bool:
-    """True when `_codes()` would return `codes` unchanged (the usual case, checked on the
-    flat values in a third of the time the per-list cleaning takes).
+def _clean_code_types(codes: pl.Series) -> frozenset[str] | None:
+    """The distinct code types of `codes` when `_codes()` would return it unchanged (the
+    usual case, checked on the flat values in a third of the time the per-list cleaning
+    takes); None otherwise.
 
-    Every pair has a type already in its cleaned form and a non-empty code with nothing
-    to clean, and no list holds a null pair.
+    Unchanged: every pair has a type already in its cleaned form and a non-empty code
+    with nothing to clean, and no list holds a null pair.
     """
     flat = codes.explode().drop_nulls()
     if flat.len() != (codes.list.len().sum() or 0):  # a null pair inside a list
-        return False
+        return None
     ctype, code = flat.struct.field("type"), flat.struct.field("code")
     if ctype.null_count() or code.null_count():
-        return False
+        return None
     types = ctype.unique()
     cleaned = types.str.strip_chars().str.to_uppercase().str.replace_all(r"\s+", "-")
     if not ((types == cleaned) & (types.str.len_bytes() > 0)).all():
-        return False
-    return not (code.str.len_bytes() == 0).any() and not code.str.contains(_DIRTY_CODE).any()
+        return None
+    if (code.str.len_bytes() == 0).any() or code.str.contains(_DIRTY_CODE).any():
+        return None
+    return frozenset(types.to_list())
 
 
 def _record_number_findings(raw: pl.DataFrame, parsed: pl.DataFrame, log: FindingLog) -> list[str]:
@@ -168,15 +176,35 @@ def conform_raw(raw: pl.DataFrame) -> pl.DataFrame:
     return raw.with_columns(missing).select(list(RAW_SCHEMA))
 
 
+@dataclass(frozen=True)
+class BatchNotes:
+    """What normalising a batch found out that the checks after it would otherwise
+    recompute (see `quality.row_facts`, `quality.suites.gate_facts`)."""
+
+    #: Number columns where the plain parse left some given cells unread (re-parsed for
+    #: `$1,200`-style text); in every other number column the canonical value is exactly
+    #: what a plain float parse of the text gives (999999999 placeholders aside).
+    retried_numbers: frozenset[str]
+    #: The distinct code types of the batch when every raw code pair was complete and
+    #: already clean (so canonical codes are the raw ones); None when not.
+    clean_code_types: frozenset[str] | None
+
+
 def standard_charges(raw: pl.DataFrame, log: FindingLog) -> pl.DataFrame:
     """The canonical standard-charge batch for one raw batch (same rows, same order)."""
+    return normalise_batch(raw, log)[0]
+
+
+def normalise_batch(raw: pl.DataFrame, log: FindingLog) -> tuple[pl.DataFrame, BatchNotes]:
+    """`standard_charges`, with the notes the conformance checks and the gate reuse."""
     raw = conform_raw(raw)
+    clean_types = _clean_code_types(raw["codes"])
     exprs: list[pl.Expr] = []
     for name, dtype in CANONICAL_SCHEMA.items():
         if name == "row_no":
             exprs.append(pl.col("row_no"))
         elif name == "codes":
-            exprs.append(pl.col("codes") if _codes_clean(raw["codes"]) else _codes().alias("codes"))
+            exprs.append(pl.col("codes") if clean_types is not None else _codes().alias("codes"))
         elif name in NUMBER_COLUMNS:
             exprs.append(_number(name).alias(name))
         elif name in LOW_CARDINALITY:
@@ -188,14 +216,15 @@ def standard_charges(raw: pl.DataFrame, log: FindingLog) -> pl.DataFrame:
     batch = batch.with_columns(
         _per_unique(raw, name, expr) for name, expr in LOW_CARDINALITY.items()
     )
-    batch = _messy_numbers(raw, batch)
+    batch, retried = _messy_numbers(raw, batch)
     placeheld = _record_number_findings(raw, batch, log)
     _record_enum_findings(batch, log)
     placeholders = [
         pl.when(pl.col(c) == PLACEHOLDER).then(None).otherwise(pl.col(c)).alias(c)
         for c in placeheld
     ]
-    return batch.with_columns(placeholders).cast(CANONICAL_SCHEMA)
+    notes = BatchNotes(frozenset(retried), clean_types)
+    return batch.with_columns(placeholders).cast(CANONICAL_SCHEMA), notes
 
 
 _MDY = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
