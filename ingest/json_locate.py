@@ -25,8 +25,16 @@ _ROOT_KEYS = (
     "hospital_location|hospital_address|license_information|attestation|affirmation|"
     "type_2_npi|financial_aid_policy|general_contract_provisions"
 )
+#: Keys of items, charge sets and payers, which never follow the item array: a `]` before
+#: one closes a list inside an item. Skipping those keeps the tries for real candidates
+#: (a file of small items whose array ends the root has thousands of them per MB).
+_ITEM_KEYS = (
+    "description|code_information|drug_information|standard_charges|setting|gross_charge|"
+    "discounted_cash|minimum|maximum|billing_class|modifier_code|modifiers|"
+    "additional_generic_notes|payers_information"
+)
 _KNOWN_AFTER = re.compile(rb'\]\s*,\s*"(?:' + _ROOT_KEYS.encode() + rb')"\s*:')
-_ANY_AFTER = re.compile(rb'\]\s*(?:,\s*"|\}\s*$)')
+_ANY_AFTER = re.compile(rb'\]\s*(?:,\s*"(?!(?:' + _ITEM_KEYS.encode() + rb')")|\}\s*$)')
 _WS = " \t\r\n"
 _MAX_TRIES = 5000
 

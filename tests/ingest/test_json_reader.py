@@ -224,3 +224,16 @@ def test_wrong_item_shape_names_the_item(tmp_path: Path, wh: Warehouse) -> None:
         json.dumps({"hospital_name": "X", "standard_charge_information": [item, item, bad]})
     )
     _assert_failed(wh, path, "item 2", "code_information")
+
+
+def test_many_small_items_ending_the_root(tmp_path: Path, wh: Warehouse) -> None:
+    """Each small item has `], "` inside it: thousands per MB of tail, none the array's end."""
+    path = tmp_path / "small.json"
+    item = {"description": "V", "code_information": [{"code": "1", "type": "CDM"}],
+            "standard_charges": [{"setting": "both", "gross_charge": 1}]}  # fmt: skip
+    path.write_text(
+        json.dumps({"hospital_name": "Small Items", "standard_charge_information": [item] * 30_000})
+    )
+    result = ingest_file(path, wh)
+    assert result.outcome == "loaded", result.message
+    assert loaded(wh) == (30_000, 0)
