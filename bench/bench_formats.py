@@ -38,7 +38,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.measure import BIN, OUT
+from bench.measure import BIN, OUT, warm_cache
 from hpt.synthetic.json_file import write_json
 from hpt.synthetic.model import items, make_hospital
 from hpt.synthetic.tall import write_tall
@@ -116,6 +116,7 @@ def ours(path: Path, label: str, full: bool) -> Run:
             "publish_after=False); print(json.dumps(r.as_dict()))"
         )
         cmd = [sys.executable, "-c", code]
+    warm_cache(path)
     try:
         seconds, cpu, rss, out = child(cmd, env)
     finally:
@@ -144,6 +145,7 @@ def duckdb_json(path: Path) -> Run:
         f"'{items_path}', format='array', maximum_object_size=67108864)))"
     )
     code = f"import duckdb; print(duckdb.sql({sql!r}).fetchall()[0][0])"
+    warm_cache(items_path)
     seconds, cpu, rss, out = child([sys.executable, "-c", code], dict(os.environ))
     rows = int(out.strip().splitlines()[-1])
     return Run("DuckDB read_json (item array)", path.stat().st_size / 1e6, seconds, cpu, rss, rows)
@@ -153,6 +155,7 @@ def duckdb_csv(path: Path) -> Run:
     scratch = Path(tempfile.mkdtemp(prefix="hpt-bench-", dir=OUT))
     sql = f"CREATE TABLE t AS SELECT * FROM read_csv('{path}', skip=2, header=true)"
     code = f"import duckdb; duckdb.connect('{scratch / 'native.duckdb'}').execute({sql!r})"
+    warm_cache(path)
     try:
         seconds, cpu, rss, _ = child([sys.executable, "-c", code], dict(os.environ))
     finally:

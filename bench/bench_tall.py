@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.measure import BIN, OUT, measure
+from bench.measure import BIN, OUT, measure, warm_cache
 from hpt.synthetic.tall import tall_file
 
 
@@ -44,11 +44,14 @@ def run(size_mb: int) -> dict[str, float]:
         env = {"HPT_WORK_DIR": str(scratch / "work"), "PATH": str(BIN)}
         db = str(scratch / "hpt.duckdb")
         ingest = [str(BIN / "hpt"), "ingest", str(path), "--no-publish", "--db"]
+        warm_cache(path)
         ours = measure([*ingest, db], env=env)
         published = measure([str(BIN / "hpt"), "publish", "--db", db], env=env)
         core_env = {**env, "HPT_VALIDATE": "0", "HPT_QUALITY_GATE": "off"}
+        warm_cache(path)
         core = measure([*ingest, str(scratch / "core.duckdb")], env=core_env)
         sql = f"CREATE TABLE t AS SELECT * FROM read_csv('{path}', skip=2, header=true)"
+        warm_cache(path)
         duck = measure(
             [
                 sys.executable,

@@ -107,10 +107,12 @@ def docs(
     import http.server
     import webbrowser
 
-    from quality.gate import docs_dir
+    from quality.gate import build_docs, docs_dir
     from warehouse.db import Warehouse
 
-    site = docs_dir(Warehouse.at(db_path(db))) / "site"
+    wh = Warehouse.at(db_path(db))
+    build_docs(wh)  # the validations stored since the last publish
+    site = docs_dir(wh) / "site"
     if not (site / "index.html").exists():
         err.print(f"[red]error:[/] no Data Docs at {site}: ingest a file first", highlight=False)
         raise typer.Exit(1)

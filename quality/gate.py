@@ -111,6 +111,54 @@ def docs_dir(wh: Warehouse) -> Path:
     return Path(configured) if configured else wh.root / f"{wh.db_path.stem}-quality"
 
 
+#: The newest validation time whose Data Docs page is rendered (in the site folder).
+_RENDERED = ".rendered-until"
+
+
+def build_docs(wh: Warehouse) -> int:
+    """Render the Data Docs pages of the validations stored since the last build, and the
+    index; return how many pages were rendered (0: nothing new, nothing done).
+
+    Validations only store their results: pages are rendered once per publish (`hpt
+    ingest`, `hpt run`, the DAG's publish task, `hpt quality check`) and by `hpt quality
+    docs`, not after each validation — the index reads every stored result, so rendering
+    it per file cost 0.25 s and more as the store grows.
+    """
+    docs = docs_dir(wh)
+    if not _enabled() or not (docs / "results").is_dir():
+        return 0
+    marker = docs / "site" / _RENDERED
+    if marker.exists() and (docs / "site" / "index.html").exists():
+        since = marker.stat().st_mtime
+        if all(p.stat().st_mtime < since for p in (docs / "results").rglob("*.json")):
+            return 0  # decided without importing GX (2.5 s)
+    from great_expectations.data_context.types.resource_identifiers import (
+        ValidationResultIdentifier,
+    )
+
+    from quality import gx_duckdb
+
+    ctx = gx_duckdb.context(docs)
+    rendered = marker.read_text().strip() if marker.exists() else ""
+    keys = [
+        key
+        for key in ctx.validation_results_store.list_keys()
+        if isinstance(key, ValidationResultIdentifier) and _run_time(key) > rendered
+    ]
+    if not keys and (docs / "site" / "index.html").exists():
+        return 0
+    ctx.build_data_docs(resource_identifiers=keys)
+    if keys:
+        marker.write_text(max(_run_time(key) for key in keys))
+    return len(keys)
+
+
+def _run_time(key: Any) -> str:
+    """A stored result's validation time, as sortable ISO text."""
+    run_time = key.run_id.run_time
+    return run_time.isoformat() if isinstance(run_time, dt.datetime) else str(run_time)
+
+
 def _previous_rows(wh: Warehouse, facility_id: str, file_id: str) -> int | None:
     """Row count of the facility's current file (None for a first file)."""
     if not wh.db_path.exists():
@@ -166,7 +214,7 @@ def validate_batch(
         ceiling = settings.get_float("HPT_QUALITY_PRICE_CEILING")
         params = {"reader_rows": staged.row_count, "min_rows": min_rows}
         query, suite = suites.charges_query(staged.data_path), suites.charges_suite(ceiling)
-        result.outcomes += run_suite(ctx, source, query, suite, params, docs=docs is not None)
+        result.outcomes += run_suite(ctx, source, query, suite, params)
     finally:
         gx_duckdb.close(source)
     _verdict(result, previous_rows, fraction, staged.row_count)
@@ -327,7 +375,7 @@ def check_warehouse(
     source = gx_duckdb.duckdb_source(ctx, "warehouse", snapshot)
     try:
         for name, suite in suites.warehouse_suites(max_age).items():
-            result.outcomes += run_suite(ctx, source, queries[name], suite, docs=True)
+            result.outcomes += run_suite(ctx, source, queries[name], suite)
     finally:
         gx_duckdb.close(source)
     errors = result.failed("error")
@@ -345,6 +393,7 @@ def check_warehouse(
         )
         con.execute("COMMIT")
     publish(wh)
+    build_docs(wh)
     result.seconds = time.monotonic() - started
     return result
 
@@ -361,6 +410,8 @@ def after_publish(wh: Warehouse, today: dt.date | None = None) -> GateResult:
     started = time.monotonic()
     try:
         result = check_warehouse(wh, today, only_if_changed=True)
+        if result.outcome == "unchanged":
+            build_docs(wh)  # the run's file validations, if any
     except Exception as error:  # the run's data is published; say why it is unchecked
         log.exception("warehouse check")
         first = (str(error).strip().splitlines() or [type(error).__name__])[0]

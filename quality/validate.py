@@ -123,11 +123,9 @@ def run_suite(
     query: str,
     suite: ExpectationSuite,
     parameters: dict[str, Any] | None = None,
-    *,
-    docs: bool = False,
 ) -> list[Outcome]:
-    """Validate `query` against `suite`; with `docs`, through a Checkpoint that updates the
-    Data Docs site (and stores the result for its index).
+    """Validate `query` against `suite`. The result is kept in the context's results store
+    (on disk for a context with a docs folder: `quality.gate.build_docs` renders it later).
 
     The first pass only counts unexpected rows (each unexpected-values query is another
     scan of the batch); failing expectations are then run again for a few sample values.
@@ -140,19 +138,7 @@ def run_suite(
     definition = ctx.validation_definitions.add(
         gx.ValidationDefinition(name=f"{asset.name}:{suite.name}", data=batch, suite=suite)
     )
-    if docs:
-        checkpoint = ctx.checkpoints.add(
-            gx.Checkpoint(
-                name=f"{asset.name}:{suite.name}:docs",
-                validation_definitions=[definition],
-                actions=[gx.checkpoint.UpdateDataDocsAction(name="data_docs")],
-                result_format=COUNTS_ONLY,
-            )
-        )
-        run = checkpoint.run(expectation_parameters=parameters or {})
-        (result,) = run.run_results.values()
-    else:
-        result = definition.run(expectation_parameters=parameters or {}, result_format=COUNTS_ONLY)
+    result = definition.run(expectation_parameters=parameters or {}, result_format=COUNTS_ONLY)
     found = outcomes(result, suite.name)
     failing = [
         item.expectation_config

@@ -164,3 +164,29 @@ def tall_file_path(tmp_path: Path) -> Path:
     path = tmp_path / "plain.csv"
     tall_file(path, n_items=40, seed=6)
     return path
+
+
+def test_data_docs_are_rendered_once_per_publish(tmp_path: Path, wh: Warehouse) -> None:
+    """A validation stores its result; the page is rendered at the next publish (or by
+    `hpt quality docs`), once, with the index listing every stored result."""
+    from quality.gate import build_docs, docs_dir
+
+    site = docs_dir(wh) / "site"
+    first, second = tmp_path / "a.csv", tmp_path / "b.csv"
+    tall_file(first, n_items=40, seed=21)
+    tall_file(second, n_items=40, seed=22)
+
+    held = ingest_file(first, wh, publish_after=False)
+    assert held.outcome == "loaded"
+    assert not list(site.rglob("validations/**/*.html"))  # stored, not rendered yet
+    assert build_docs(wh) == 1
+    pages = list(site.rglob("validations/**/*.html"))
+    assert len(pages) == 1 and str(held.file_id) in (site / "index.html").read_text()
+    assert build_docs(wh) == 0  # nothing new
+
+    published_now = ingest_file(second, wh)  # publishes, then renders its page
+    assert published_now.outcome == "loaded"
+    assert len(list(site.rglob("validations/**/*.html"))) == 2
+    assert build_docs(wh) == 0
+    index = (site / "index.html").read_text()
+    assert str(held.file_id) in index and str(published_now.file_id) in index
