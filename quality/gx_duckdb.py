@@ -57,8 +57,8 @@ DOCS_KEEP = 500
 def prune_results(results_dir: Path, keep: int = DOCS_KEEP) -> int:
     """Delete all but the newest `keep` stored results; return how many were deleted.
 
-    GX rebuilds the Data Docs index from every stored result after each validation, so an
-    unbounded store would make each ingest slower than the last.
+    GX builds the Data Docs index from every stored result, so an unbounded store would
+    make each build (once per publish) slower than the last.
     """
     if not results_dir.is_dir():
         return 0
