@@ -140,8 +140,8 @@ def test_quoted_newlines_across_the_readers_chunks(tmp_path: Path, wh: Warehouse
 def test_chunk_size_is_scoped_to_the_tall_scan(
     tmp_path: Path, wh: Warehouse, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Polars' CSV chunk size is set only while a tall file is read (a wide file, read next
-    in the same process, keeps Polars' default); a size the user set is left alone."""
+    """Polars' CSV chunk size is set only while a tall file is read (a file read next in
+    the same process does not inherit it); a size the user set is left alone."""
     from ingest.csv_tall import csv_chunk_size
 
     monkeypatch.delenv("POLARS_CSV_CHUNK_SIZE", raising=False)

@@ -174,3 +174,37 @@ def test_duplicate_group_keeps_the_first(tmp_path: Path, wh: Warehouse) -> None:
     ).fetchall()
     assert (p2, q2) not in names and (p1, q1) in names
     assert result.rows <= rows_before
+
+
+def test_quoted_newlines_across_the_readers_chunks(tmp_path: Path, wh: Warehouse) -> None:
+    """A wide file three times the reader's CSV chunk size, with line breaks inside quoted
+    descriptions throughout: every record is read whole and unpivoted, wherever a chunk
+    ends."""
+    from hpt.synthetic.wide import wide_file
+    from ingest.csv_wide import CSV_CHUNK_BYTES
+
+    path = tmp_path / "big.csv"
+    wide_file(path, target_bytes=3 * CSV_CHUNK_BYTES, seed=11, plans=30)
+    with path.open(encoding="utf-8", newline="") as handle:
+        records = list(csv.reader(handle))
+    broken = 0
+    for number, record in enumerate(records[3:]):
+        if number % 50 == 0:
+            record[0] += "\nsecond line"
+            broken += 1
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        csv.writer(handle, lineterminator="\n").writerows(records)
+    assert broken > 100 and path.stat().st_size > 2 * CSV_CHUNK_BYTES
+    rows, dollars = independent_counts(path)
+    result = ingest_file(path, wh)
+    assert (result.outcome, result.rows) == ("loaded", rows), result.message
+    count, total, items_split = (
+        reader(wh)
+        .sql(
+            "SELECT count(*), sum(negotiated_dollar), "
+            "count(DISTINCT row_no) FILTER (description LIKE '%\n%') FROM standard_charges"
+        )
+        .fetchall()[0]
+    )
+    assert (count, items_split) == (rows, broken)
+    assert total == pytest.approx(dollars, rel=1e-9)
