@@ -145,11 +145,10 @@ def build_docs(wh: Warehouse) -> int:
         for key in ctx.validation_results_store.list_keys()
         if isinstance(key, ValidationResultIdentifier) and _run_time(key) > rendered
     ]
-    if not keys and (docs / "site" / "index.html").exists():
-        return 0
-    ctx.build_data_docs(resource_identifiers=keys)
-    if keys:
-        marker.write_text(max(_run_time(key) for key in keys))
+    if keys or not (docs / "site" / "index.html").exists():
+        ctx.build_data_docs(resource_identifiers=keys)
+    # Written every time, so that its file time serves the quick check above next time.
+    marker.write_text(max([rendered, *(_run_time(key) for key in keys)]))
     return len(keys)
 
 
@@ -346,7 +345,8 @@ def check_warehouse(
 
     `today` is the run's logical date (freshness is measured from it). With
     `only_if_changed`, a warehouse in the same state as at the last check, which passed,
-    is not validated again: the outcome is `unchanged`, nothing is recorded.
+    is not validated again: the outcome is `unchanged`, nothing is recorded. Either way
+    the Data Docs pages of the results stored since the last build are rendered.
     """
     started = time.monotonic()
     if not wh.published_path.exists():
@@ -356,6 +356,7 @@ def check_warehouse(
     queries, state = _queries_and_state(snapshot, today or dt.date.today(), max_age)
     if only_if_changed and (last := _last_pass(wh, state)):
         run_id, checked_at = last
+        build_docs(wh)  # the file validations since the last publish, if any
         return GateResult(
             outcome="unchanged",
             message=(
@@ -410,8 +411,6 @@ def after_publish(wh: Warehouse, today: dt.date | None = None) -> GateResult:
     started = time.monotonic()
     try:
         result = check_warehouse(wh, today, only_if_changed=True)
-        if result.outcome == "unchanged":
-            build_docs(wh)  # the run's file validations, if any
     except Exception as error:  # the run's data is published; say why it is unchecked
         log.exception("warehouse check")
         first = (str(error).strip().splitlines() or [type(error).__name__])[0]
