@@ -43,8 +43,10 @@ class ParsedFile:
     """A file being read: metadata known up front, raw batches streamed on demand.
 
     `batches` yields raw batches (see `transform.schema.RAW_SCHEMA`) and may record
-    findings in `log` as it goes; it raises `UnreadableFile` if the file turns out to be
-    broken midway (e.g. truncated), in which case nothing must be loaded.
+    findings in `log` as it goes. Rows with the same `row_no` come from one item (a JSON
+    item, a CSV row) and share its item fields (description, codes, …). It raises
+    `UnreadableFile` if the file turns out to be broken midway (e.g. truncated), in
+    which case nothing must be loaded.
     """
 
     layout: Layout

@@ -1,21 +1,27 @@
-"""The items of `standard_charge_information[]`, streamed: DuckDB splits, Polars decodes.
+"""The items of `standard_charge_information[]`, streamed: DuckDB parses, two pieces at once.
 
-DuckDB's `read_json_objects` finds item boundaries at ~300 MB/s on one core (outside the
-GIL) and hands back a batch of item texts as an Arrow column; the reader decodes them with
-Polars' `str.json_decode` against a fixed item type (`ITEM_DTYPE`) and flattens them with
-explode/unnest — no Python object per item or payer. DuckDB is given the array's byte range
-as a scratch copy (the kernel copies ~1 GB/s): the root object around it is not JSON DuckDB
-could stream, and on a pipe DuckDB buffers its whole input. When Polars refuses a batch,
-the msgspec structs below re-decode it item by item to say which item is wrong and how.
+DuckDB's `read_json` parses items straight into the reader's item type (every leaf as
+text) at ~180 MB/s on one core, outside the GIL, and hands them over as Arrow batches —
+no Python object per item or payer. One file is parsed by one thread, so the array is cut
+into pieces of ~64 MB at item boundaries (`pieces`) and two pieces are parsed at once,
+handed on in order. Each piece is given to DuckDB as a scratch copy of its byte range
+(copied by the kernel), bracketed into an array of its own: the root object around the
+array is not JSON DuckDB could stream, and on a pipe DuckDB buffers its whole input.
+
+When DuckDB refuses a piece, the items are split without types (`read_json_objects`) and
+the msgspec structs below decode them one by one, to say which item is wrong and how.
 """
 
 from __future__ import annotations
 
 import itertools
 import os
-import threading
-from collections.abc import Iterator
+import queue
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
 import ijson
@@ -23,9 +29,22 @@ import msgspec
 import pyarrow as pa
 
 from ingest.errors import UnreadableFile
+from ingest.prefetch import in_order
+
+R = TypeVar("R")
 
 #: Items per batch handed from DuckDB to the decoder.
 ITEMS_PER_BATCH = 1024
+#: Bytes of the item array per piece, and pieces parsed at once (one core each).
+PIECE_BYTES = 64 << 20
+PARSERS = 2
+#: The comma between two items: `}, {"description":` (or another item key). Such a `{"`
+#: cannot lie inside a string, where every quote is escaped, and no object nested in an
+#: item starts with an item key; should a file prove that wrong, the two pieces around it
+#: fail to parse and the reader parses on from there in one piece.
+_BETWEEN_ITEMS = re.compile(
+    rb'\}\s*(,)\s*\{\s*"(?:description|code_information|drug_information|standard_charges)"\s*:'
+)
 #: Largest single item accepted (DuckDB allocates buffers of this size).
 MAX_ITEM_BYTES = 64 << 20
 #: DuckDB only splits the array into items; its buffers stay small.
@@ -107,9 +126,13 @@ def decode(column: pa.Array, first: int) -> list[Item]:
     return items
 
 
-def _copy_range(path: Path, start: int, end: int, target: Path) -> None:
-    """Copy bytes [start, end) of `path` to `target`, in the kernel where possible."""
-    with path.open("rb") as source, target.open("wb") as sink:
+def _copy_range(
+    path: Path, start: int, end: int, target: Path, prefix: bytes = b"", suffix: bytes = b""
+) -> None:
+    """Write `prefix`, bytes [start, end) of `path` and `suffix` to `target`, copying in the
+    kernel where possible."""
+    with path.open("rb") as source, target.open("wb", buffering=0) as sink:
+        sink.write(prefix)
         left, offset = end - start, start
         try:
             while left > 0:
@@ -122,6 +145,7 @@ def _copy_range(path: Path, start: int, end: int, target: Path) -> None:
             while left > 0 and (chunk := source.read(min(_CHUNK, left))):
                 sink.write(chunk)
                 left -= len(chunk)
+        sink.write(suffix)
 
 
 def broken_item(path: Path, start: int, done: int) -> int:
@@ -140,37 +164,176 @@ def broken_item(path: Path, start: int, done: int) -> int:
     return max(count, done)
 
 
-def item_batches(path: Path, start: int, end: int, workdir: Path) -> Iterator[pa.Array]:
-    """Batches of item JSON texts (an Arrow column) from the array at bytes [start, end).
+@dataclass(frozen=True)
+class Piece:
+    """Bytes [lo, hi) of the item array, an array of its own with the brackets it lacks."""
 
-    DuckDB reads the array from a scratch copy of that byte range: on a regular file its
-    memory stays flat (~300 MB), where reading a pipe buffers the whole input.
-    """
+    lo: int
+    hi: int
+    first: bool
+    last: bool
+
+    def copy_to(self, path: Path, target: Path) -> None:
+        """Write this piece of `path` to `target` as a JSON array."""
+        prefix, suffix = b"" if self.first else b"[", b"" if self.last else b"]"
+        _copy_range(path, self.lo, self.hi, target, prefix, suffix)
+
+
+def pieces(path: Path, start: int, end: int, size: int = PIECE_BYTES) -> list[Piece]:
+    """The array at bytes [start, end) (`[` … `]`) cut into pieces of about `size` bytes,
+    each just before an item."""
+    cuts: list[int] = []
+    at = start + size
+    with path.open("rb") as handle:
+        while at < end - size // 2:
+            handle.seek(at)
+            found = _BETWEEN_ITEMS.search(handle.read(1 << 20))
+            if found is None:  # no item starts in this MB: look in the next
+                at += 1 << 20
+                continue
+            cuts.append(at + found.start(1))
+            at = cuts[-1] + size
+    los = [start, *(cut + 1 for cut in cuts)]
+    his = [*cuts, end]
+    last = len(los) - 1
+    return [
+        Piece(lo, hi, n == 0, n == last) for n, (lo, hi) in enumerate(zip(los, his, strict=True))
+    ]
+
+
+_names = itertools.count()
+
+
+def _scratch(workdir: Path) -> Path:
     workdir.mkdir(parents=True, exist_ok=True)
-    copy = workdir / f".items-{os.getpid()}-{threading.get_ident()}.json"
+    return workdir / f".items-{os.getpid()}-{next(_names)}.json"
+
+
+def _connect() -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
-    done = 0
+    con.execute(f"SET threads = 1; SET memory_limit = '{DUCKDB_MEMORY}'")
+    return con
+
+
+def _parsed(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    piece: Piece,
+    workdir: Path,
+    columns: str,
+    convert: Callable[[pa.RecordBatch], R],
+    skip: int = 0,
+) -> Iterator[tuple[R, int]]:
+    """(convert(batch), items in it) for the items of one piece, after the first `skip`."""
+    copy = _scratch(workdir)
     try:
-        _copy_range(path, start, end, copy)
-        con.execute(f"SET threads = 1; SET memory_limit = '{DUCKDB_MEMORY}'")
+        piece.copy_to(path, copy)
+        source = str(copy).replace("'", "''")
+        query = (
+            f"SELECT * FROM read_json('{source}', format = 'array', columns = {columns}, "
+            f"maximum_object_size = {MAX_ITEM_BYTES})" + (f" OFFSET {skip}" if skip else "")
+        )
+        for batch in con.sql(query).to_arrow_reader(ITEMS_PER_BATCH):
+            yield convert(batch), batch.num_rows
+    finally:
+        copy.unlink(missing_ok=True)
+
+
+def _texts(path: Path, piece: Piece, workdir: Path) -> Iterator[pa.Array]:
+    """Batches of the item texts of one piece, not decoded (an Arrow column)."""
+    copy = _scratch(workdir)
+    con = _connect()
+    try:
+        piece.copy_to(path, copy)
         source = str(copy).replace("'", "''")
         query = (
             f"SELECT json::VARCHAR AS item FROM read_json_objects('{source}', "
             f"format = 'array', maximum_object_size = {MAX_ITEM_BYTES})"
         )
-        reader = con.sql(query).to_arrow_reader(ITEMS_PER_BATCH)
-        for batch in reader:
-            column = batch.column(0)
-            done += len(column)
-            yield column
-    except (duckdb.Error, OSError) as error:
-        if isinstance(error, OSError) and "Out of Memory" not in str(error):
-            raise UnreadableFile(f"could not read {path.name}: {error}") from error
-        index = broken_item(path, start, done)
-        raise UnreadableFile(
-            f"JSON is malformed in `standard_charge_information` at item {index} (0-based; "
-            f"the array spans bytes {start}–{end}); nothing loaded"
-        ) from error
+        for batch in con.sql(query).to_arrow_reader(ITEMS_PER_BATCH):
+            yield batch.column(0)
     finally:
         con.close()
         copy.unlink(missing_ok=True)
+
+
+def _unreadable(error: BaseException) -> bool:
+    """An error of the file system (a scratch copy that could not be written…), not of the
+    JSON: DuckDB's errors reach Python as `duckdb.Error`, or as an `OSError` without an
+    errno when raised while Arrow streams the batches."""
+    return isinstance(error, OSError) and error.errno is not None
+
+
+def _explained(path: Path, start: int, end: int, rest: Piece, first: int, workdir: Path,
+               error: BaseException) -> UnreadableFile:  # fmt: skip
+    """What is wrong with the items of `rest`, numbered from `first`, which DuckDB refused."""
+    if _unreadable(error):
+        return UnreadableFile(f"could not read {path.name}: {error}")
+    done = first
+    try:
+        for column in _texts(path, rest, workdir):
+            decode(column, done)  # names an item of an unexpected shape
+            done += len(column)
+    except UnreadableFile as wrong:
+        return wrong
+    except (duckdb.Error, OSError):  # not even JSON: the first item that is not
+        index = broken_item(path, start, done)
+        return UnreadableFile(
+            f"JSON is malformed in `standard_charge_information` at item {index} (0-based; "
+            f"the array spans bytes {start}–{end}); nothing loaded"
+        )
+    line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+    return UnreadableFile(f"JSON items from item {first} on could not be read: {line}")
+
+
+def parsed_items(
+    path: Path, start: int, end: int, workdir: Path, columns: str,
+    convert: Callable[[pa.RecordBatch], R],
+) -> Iterator[tuple[R, int]]:  # fmt: skip
+    """(convert(batch), items in it) for the items of the array at bytes [start, end), in
+    order; `columns` is the item type as DuckDB's `read_json` takes it.
+
+    Pieces are parsed `PARSERS` at a time. If one fails, the reader parses on from its
+    start in one piece (should the cut before it have been wrong); if that fails too, the
+    error names the first item that is not JSON, or not of the item type.
+    """
+    parts = pieces(path, start, end, PIECE_BYTES)
+    # One connection per parser, kept across its pieces: a new one per piece cost 0.6 s
+    # of system time per GB (fresh buffers to fault in).
+    connections = [_connect() for _ in range(PARSERS)]
+    idle: queue.SimpleQueue[duckdb.DuckDBPyConnection] = queue.SimpleQueue()
+    for con in connections:
+        idle.put(con)
+
+    def parsed(piece: Piece, skip: int = 0) -> Iterator[tuple[R, int]]:
+        con = idle.get()
+        try:
+            yield from _parsed(con, path, piece, workdir, columns, convert, skip)
+        finally:
+            idle.put(con)
+
+    streams = in_order(parts, parsed, workers=PARSERS)
+    done = 0
+    try:
+        for piece, stream in zip(parts, streams, strict=True):
+            before = done
+            try:
+                for result, count in stream:
+                    yield result, count
+                    done += count
+            except (duckdb.Error, OSError) as error:
+                if _unreadable(error):
+                    raise UnreadableFile(f"could not read {path.name}: {error}") from error
+                streams.close()  # the parsers stop; parse on from this piece, in one
+                rest = Piece(piece.lo, end, piece.first, True)
+                try:
+                    for result, count in parsed(rest, skip=done - before):
+                        yield result, count
+                        done += count
+                except (duckdb.Error, OSError) as again:
+                    raise _explained(path, start, end, rest, before, workdir, again) from again
+                return
+    finally:
+        streams.close()
+        for con in connections:
+            con.close()

