@@ -47,7 +47,7 @@ _BETWEEN_ITEMS = re.compile(
 )
 #: Largest single item accepted (DuckDB allocates buffers of this size).
 MAX_ITEM_BYTES = 64 << 20
-#: DuckDB only splits the array into items; its buffers stay small.
+#: Each parser's DuckDB streams its piece: its buffers stay small.
 DUCKDB_MEMORY = "512MB"
 _CHUNK = 4 << 20
 
@@ -187,7 +187,7 @@ def pieces(path: Path, start: int, end: int, size: int = PIECE_BYTES) -> list[Pi
     with path.open("rb") as handle:
         while at < end - size // 2:
             handle.seek(at)
-            found = _BETWEEN_ITEMS.search(handle.read(1 << 20))
+            found = _BETWEEN_ITEMS.search(handle.read(min(1 << 20, end - at)))
             if found is None:  # no item starts in this MB: look in the next
                 at += 1 << 20
                 continue

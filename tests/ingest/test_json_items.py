@@ -35,9 +35,11 @@ def _raw(path: Path, workdir: Path) -> pl.DataFrame:
     return pl.concat(list(parsed.batches))
 
 
-@pytest.mark.parametrize("pretty", [False, True])
-def test_pieces_are_arrays_of_whole_items(tmp_path: Path, pretty: bool) -> None:
-    path = _hospital_file(tmp_path / "h.json", 300, ["pretty"] if pretty else [])
+@pytest.mark.parametrize("pathology", ["", "pretty", "metadata_last"])
+def test_pieces_are_arrays_of_whole_items(tmp_path: Path, pathology: str) -> None:
+    """Cut anywhere but inside an item — nor in `modifier_information` after the array,
+    whose entries also start with `{"description":`."""
+    path = _hospital_file(tmp_path / "h.json", 300, [pathology] if pathology else [])
     layout = locate(path)
     parts = json_items.pieces(path, layout.start, layout.end, size=20_000)
     assert len(parts) > 5
