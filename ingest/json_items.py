@@ -35,7 +35,8 @@ R = TypeVar("R")
 
 #: Items per batch handed from DuckDB to the decoder.
 ITEMS_PER_BATCH = 1024
-#: Bytes of the item array per piece, and pieces parsed at once (one core each).
+#: Bytes of the item array per piece (at most; a smaller array is cut in eight, so that
+#: both parsers start at once and end together), and pieces parsed at once.
 PIECE_BYTES = 64 << 20
 PARSERS = 2
 #: The comma between two items: `}, {"description":` (or another item key). Such a `{"`
@@ -297,7 +298,7 @@ def parsed_items(
     start in one piece (should the cut before it have been wrong); if that fails too, the
     error names the first item that is not JSON, or not of the item type.
     """
-    parts = pieces(path, start, end, PIECE_BYTES)
+    parts = pieces(path, start, end, min(PIECE_BYTES, max(1 << 20, (end - start) // 8)))
     # One connection per parser, kept across its pieces: a new one per piece cost 0.6 s
     # of system time per GB (fresh buffers to fault in).
     connections = [_connect() for _ in range(PARSERS)]
