@@ -48,7 +48,11 @@ def all_settings() -> list[Setting]:
 register(
     "HPT_DB", "data/hpt.duckdb", "Warehouse catalog file; charges and snapshots sit beside it."
 )
-register("HPT_WORK_DIR", "data/work", "Scratch space for transcoded or unpacked copies of files.")
+register(
+    "HPT_WORK_DIR",
+    "data/work",
+    "Scratch space for transcoded or unpacked copies of files, and JSON item-array pieces.",
+)
 register("HPT_FINDINGS_CAP", "1000", "Findings stored per rule per file (counts stay exact).")
 register("HPT_LANDING", "data/landing", "Where downloaded files land before ingestion.")
 register("HPT_SOURCES", "sources.csv", "Source registry: the facilities `hpt run` tracks (CSV).")
