@@ -33,6 +33,12 @@ from ingest.prefetch import in_order
 
 R = TypeVar("R")
 
+
+class ItemTypeError(ValueError):
+    """Items DuckDB parsed that are still not of the item type (raised by `convert`, e.g.
+    for an object inside a list of text)."""
+
+
 #: Items per batch handed from DuckDB to the decoder.
 ITEMS_PER_BATCH = 1024
 #: Bytes of the item array per piece (at most; a smaller array is cut in eight, so that
@@ -322,7 +328,7 @@ def parsed_items(
                 for result, count in stream:
                     yield result, count
                     done += count
-            except (duckdb.Error, OSError) as error:
+            except (duckdb.Error, OSError, ItemTypeError) as error:
                 if _unreadable(error):
                     raise UnreadableFile(f"could not read {path.name}: {error}") from error
                 streams.close()  # the parsers stop; parse on from this piece, in one
@@ -331,7 +337,7 @@ def parsed_items(
                     for result, count in parsed(rest, skip=done - before):
                         yield result, count
                         done += count
-                except (duckdb.Error, OSError) as again:
+                except (duckdb.Error, OSError, ItemTypeError) as again:
                     raise _explained(path, start, end, rest, before, workdir, again) from again
                 return
     finally:

@@ -26,7 +26,7 @@ from hpt.findings import FindingLog
 from ingest.base import FileMeta, ParsedFile
 from ingest.encoding import PreparedFile
 from ingest.errors import UnreadableFile
-from ingest.json_items import parsed_items
+from ingest.json_items import ItemTypeError, parsed_items
 from ingest.json_locate import JsonLayout, locate
 from ingest.prefetch import prefetched
 from transform.normalise import conform_raw, parse_bool, parse_date
@@ -265,7 +265,10 @@ def _batches(path: Path, layout: JsonLayout, parsed: ParsedFile) -> Iterator[pl.
     done = 0
 
     def flattened(batch: pa.RecordBatch) -> pl.DataFrame:  # in the parsers' threads
-        return rows(items(batch))
+        try:
+            return rows(items(batch))
+        except pl.exceptions.PolarsError as error:  # `"modifier_code": [{…}]`
+            raise ItemTypeError(str(error)) from error
 
     found = parsed_items(path, layout.start, layout.end, work, ITEM_COLUMNS, flattened)
     for flat, count in found:

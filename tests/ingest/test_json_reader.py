@@ -226,6 +226,25 @@ def test_wrong_item_shape_names_the_item(tmp_path: Path, wh: Warehouse) -> None:
     _assert_failed(wh, path, "item 2", "code_information")
 
 
+@pytest.mark.parametrize("modifiers", [{"code": "26"}, [{"code": "26"}], [["26"]]])
+def test_modifier_that_is_not_text_names_the_item(
+    tmp_path: Path, wh: Warehouse, modifiers: object
+) -> None:
+    path = tmp_path / "modifier.json"
+    charge = {"setting": "both", "gross_charge": 1, "modifier_code": "26"}
+    item = {
+        "description": "ok",
+        "code_information": [{"code": "1", "type": "CDM"}],
+        "standard_charges": [charge],
+    }
+    bad = json.loads(json.dumps(item))
+    bad["standard_charges"][0]["modifier_code"] = modifiers
+    path.write_text(
+        json.dumps({"hospital_name": "X", "standard_charge_information": [item, bad, item]})
+    )
+    _assert_failed(wh, path, "item 1", "modifier_code")
+
+
 def test_many_small_items_ending_the_root(tmp_path: Path, wh: Warehouse) -> None:
     """Each small item has `], "` inside it: thousands per MB of tail, none the array's end."""
     path = tmp_path / "small.json"
