@@ -222,6 +222,24 @@ def _connect() -> duckdb.DuckDBPyConnection:
     return con
 
 
+def _scanned(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    piece: Piece,
+    workdir: Path,
+    query: Callable[[str], str],
+) -> Iterator[pa.RecordBatch]:
+    """Batches of `query(source)` over one piece, `source` being its scratch copy as an
+    SQL string literal."""
+    copy = _scratch(workdir)
+    try:
+        piece.copy_to(path, copy)
+        source = "'" + str(copy).replace("'", "''") + "'"
+        yield from con.sql(query(source)).to_arrow_reader(ITEMS_PER_BATCH)
+    finally:
+        copy.unlink(missing_ok=True)
+
+
 def _parsed(
     con: duckdb.DuckDBPyConnection,
     path: Path,
@@ -232,36 +250,32 @@ def _parsed(
     skip: int = 0,
 ) -> Iterator[tuple[R, int]]:
     """(convert(batch), items in it) for the items of one piece, after the first `skip`."""
-    copy = _scratch(workdir)
-    try:
-        piece.copy_to(path, copy)
-        source = str(copy).replace("'", "''")
-        query = (
-            f"SELECT * FROM read_json('{source}', format = 'array', columns = {columns}, "
+
+    def query(source: str) -> str:
+        return (
+            f"SELECT * FROM read_json({source}, format = 'array', columns = {columns}, "
             f"maximum_object_size = {MAX_ITEM_BYTES})" + (f" OFFSET {skip}" if skip else "")
         )
-        for batch in con.sql(query).to_arrow_reader(ITEMS_PER_BATCH):
-            yield convert(batch), batch.num_rows
-    finally:
-        copy.unlink(missing_ok=True)
+
+    for batch in _scanned(con, path, piece, workdir, query):
+        yield convert(batch), batch.num_rows
 
 
 def _texts(path: Path, piece: Piece, workdir: Path) -> Iterator[pa.Array]:
     """Batches of the item texts of one piece, not decoded (an Arrow column)."""
-    copy = _scratch(workdir)
-    con = _connect()
-    try:
-        piece.copy_to(path, copy)
-        source = str(copy).replace("'", "''")
-        query = (
-            f"SELECT json::VARCHAR AS item FROM read_json_objects('{source}', "
+
+    def query(source: str) -> str:
+        return (
+            f"SELECT json::VARCHAR AS item FROM read_json_objects({source}, "
             f"format = 'array', maximum_object_size = {MAX_ITEM_BYTES})"
         )
-        for batch in con.sql(query).to_arrow_reader(ITEMS_PER_BATCH):
+
+    con = _connect()
+    try:
+        for batch in _scanned(con, path, piece, workdir, query):
             yield batch.column(0)
     finally:
         con.close()
-        copy.unlink(missing_ok=True)
 
 
 def _unreadable(error: BaseException) -> bool:
