@@ -26,10 +26,11 @@ chromium:  ## Debian's Chromium for the real-browser tests
 	  $$SUDO apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null; }
 
-lint: install  ## ruff and mypy
+lint: install  ## ruff, mypy and the import layers (import-linter)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 test: install chromium lint  ## everything, as CI runs it
 	$(BIN)/pytest

@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.bench_tall import bench_file
 from bench.measure import OUT
-from hpt.synthetic.tall import tall_file
+from devtools.synthetic.tall import tall_file
 
 TARGET_PERCENT = 15.0
 

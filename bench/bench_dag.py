@@ -32,8 +32,8 @@ os.environ.update(
 )
 
 from bench.measure import BIN, OUT  # noqa: E402
-from hpt.demo_server import running  # noqa: E402
-from hpt.synthetic.universe import HOSPITALS, generate  # noqa: E402
+from devtools.demo_server import running  # noqa: E402
+from devtools.synthetic.universe import HOSPITALS, generate  # noqa: E402
 
 TARGET_SECONDS = 180.0
 

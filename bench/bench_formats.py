@@ -40,10 +40,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.measure import BIN, OUT, warm_cache
-from hpt.synthetic.json_file import write_json
-from hpt.synthetic.model import items, make_hospital
-from hpt.synthetic.tall import write_tall
-from hpt.synthetic.wide import write_wide
+from devtools.synthetic.json_file import write_json
+from devtools.synthetic.model import items, make_hospital
+from devtools.synthetic.tall import write_tall
+from devtools.synthetic.wide import write_wide
 from ingest.json_locate import locate
 
 PLANS = 120

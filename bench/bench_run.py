@@ -24,8 +24,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.measure import BIN, OUT
-from hpt.demo_server import running
-from hpt.synthetic.universe import generate
+from devtools.demo_server import running
+from devtools.synthetic.universe import generate
 
 TARGET = 0.10
 

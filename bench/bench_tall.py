@@ -23,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.measure import BIN, OUT, measure, warm_cache
-from hpt.synthetic.tall import tall_file
+from devtools.synthetic.tall import tall_file
 
 
 def bench_file(size_mb: int) -> Path:

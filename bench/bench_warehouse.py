@@ -29,13 +29,13 @@ import polars as pl
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.measure import OUT
-from dashboard.queries import compare, search_codes
-from hpt.synthetic.model import DRUGS, PAYER_FACTOR, SHOPPABLE, make_hospital
-from ingest.base import FileMeta
-from transform.schema import STORED_SCHEMA
+from core.files import FileMeta
+from core.schema import STORED_SCHEMA
+from devtools.synthetic.model import DRUGS, PAYER_FACTOR, SHOPPABLE, make_hospital
 from warehouse.db import Warehouse, reader
 from warehouse.load import StagedFile, load_staged
 from warehouse.publish import publish
+from warehouse.queries import compare, search_codes
 
 STATES = ("CA", "TX", "NY", "FL", "PA", "OH", "IL", "GA", "NC", "MI", "NJ", "VA", "WA", "AZ",
           "MA", "TN", "IN", "MO", "MD", "WI")  # fmt: skip

@@ -19,13 +19,16 @@ from typing import Any
 from airflow.sdk import Asset, Variable, dag, get_current_context, task, task_group
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
-from hpt import settings
+from core import settings
+from core.runtime import tune_allocator
 
 # The published warehouse snapshot; a DAG scheduled on it runs after every publish.
 WAREHOUSE = Asset(name="hpt_warehouse", uri="hpt://warehouse/published", group="hpt")
 DOWNLOAD_POOL = "hpt_downloads"  # concurrent downloads (politeness, bandwidth)
 WAREHOUSE_POOL = "hpt_warehouse"  # concurrent catalog writers (DuckDB has one)
 log = logging.getLogger("hpt")
+# Task processes parse this file before they run a task, and load Polars only after.
+tune_allocator()
 
 
 @contextmanager
@@ -54,7 +57,7 @@ def _label(facility_id: str) -> None:
 
 @dag(
     dag_id="hpt_nightly",
-    schedule=settings.get("HPT_AIRFLOW_SCHEDULE") or None,  # empty: triggered only
+    schedule=settings.current().airflow_schedule or None,  # empty: triggered only
     start_date=dt.datetime(2025, 1, 1, tzinfo=dt.UTC),
     catchup=False,
     max_active_runs=1,
@@ -76,8 +79,8 @@ def hpt_nightly() -> None:
     def facility(entry: dict[str, str]) -> Any:
         @task(
             pool=DOWNLOAD_POOL,
-            retries=settings.get_int("HPT_AIRFLOW_RETRIES"),
-            retry_delay=dt.timedelta(seconds=settings.get_float("HPT_AIRFLOW_RETRY_DELAY")),
+            retries=settings.current().airflow_retries,
+            retry_delay=dt.timedelta(seconds=settings.current().airflow_retry_delay),
             retry_exponential_backoff=2.0,
             max_retry_delay=dt.timedelta(hours=1),
             map_index_template=LABEL,

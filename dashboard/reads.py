@@ -1,4 +1,4 @@
-"""The dashboard's reads beyond the price comparison (`dashboard.queries`).
+"""The dashboard's reads beyond the price comparison (`warehouse.queries`).
 
 Every function takes a connection to the published snapshot and returns a Polars frame
 (or a small dict). SQL text is fixed; user input travels only as parameters. A warehouse

@@ -10,7 +10,7 @@ import threading
 
 PRELOAD = (
     "polars", "duckdb", "pandas", "altair", "pydeck",
-    "dashboard.reads", "dashboard.ui", "dashboard.queries", "dashboard.geo",
+    "dashboard.reads", "dashboard.ui", "warehouse.queries", "dashboard.geo",
 )  # fmt: skip
 
 

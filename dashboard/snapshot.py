@@ -17,7 +17,7 @@ from pathlib import Path
 import duckdb
 import streamlit as st
 
-from hpt import settings
+from core import settings
 from warehouse.db import Warehouse
 
 
@@ -39,7 +39,7 @@ class NoSnapshot(Exception):
 
 def warehouse() -> Warehouse:
     """The warehouse the dashboard serves: `HPT_DB` (set by `hpt dashboard --db`)."""
-    return Warehouse.at(settings.get("HPT_DB"))
+    return Warehouse.at(settings.current().db)
 
 
 def current_target(wh: Warehouse) -> Path | None:

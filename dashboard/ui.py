@@ -13,8 +13,8 @@ import polars as pl
 import streamlit as st
 
 from dashboard import reads
-from dashboard.queries import search_codes
 from dashboard.snapshot import NoSnapshot
+from warehouse.queries import search_codes
 
 PRICE_HELP = {
     "cash": "Discounted cash price: what the hospital says it charges a patient paying "

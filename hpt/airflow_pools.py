@@ -8,11 +8,12 @@ after changing a size); every scheduler and worker then sees them.
 
 from __future__ import annotations
 
-from hpt import settings
+from core import settings
 
+#: Pool name → (the setting of its size, its description).
 POOLS = {
-    "hpt_downloads": ("HPT_AIRFLOW_DOWNLOAD_SLOTS", "Concurrent MRF downloads (politeness)."),
-    "hpt_warehouse": ("HPT_AIRFLOW_WAREHOUSE_SLOTS", "Concurrent DuckDB catalog writers."),
+    "hpt_downloads": ("airflow_download_slots", "Concurrent MRF downloads (politeness)."),
+    "hpt_warehouse": ("airflow_warehouse_slots", "Concurrent DuckDB catalog writers."),
 }
 
 
@@ -22,7 +23,7 @@ def ensure_pools() -> dict[str, int]:
 
     sizes = {}
     for name, (setting, description) in POOLS.items():
-        sizes[name] = settings.get_int(setting)
+        sizes[name] = int(getattr(settings.current(), setting))
         Pool.create_or_update_pool(name, sizes[name], description, include_deferred=False)
     return sizes
 

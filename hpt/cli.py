@@ -13,7 +13,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
-from hpt import settings
+from core import settings
 
 app = typer.Typer(
     help="Hospital price transparency pipeline: CMS machine-readable files → DuckDB.",
@@ -31,7 +31,7 @@ DbOption = Annotated[
 
 
 def db_path(db: Path | None) -> Path:
-    return db or Path(settings.get("HPT_DB"))
+    return db or settings.current().db
 
 
 @app.callback()

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from hpt import settings
+from core import settings
 from hpt.cli import DbOption, app, console, db_path, err
 
 sources_app = typer.Typer(help="The source registry: the facilities a run tracks.",
@@ -32,11 +32,11 @@ def _wide() -> Console:
 
 
 def _entries(sources: Path | None) -> list:  # type: ignore[type-arg]
-    from ingest.errors import UnreadableFile
+    from core.errors import UnreadableFile
     from ingest.registry import load_sources
 
     try:
-        return load_sources(sources or Path(settings.get("HPT_SOURCES")))
+        return load_sources(sources or settings.current().sources)
     except UnreadableFile as error:
         err.print(f"[red]error:[/] {error}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
@@ -141,10 +141,10 @@ def sources_add(
     sources: SourcesOption = None,
 ) -> None:
     """Add a facility to the registry file."""
-    from ingest.errors import UnreadableFile
+    from core.errors import UnreadableFile
     from ingest.registry import SourceEntry, add_source
 
-    path = sources or Path(settings.get("HPT_SOURCES"))
+    path = sources or settings.current().sources
     entry = SourceEntry(name, facility_id, state.upper(), city, zip_code, website, mrf_url,
                         location, system)  # fmt: skip
     try:
@@ -203,9 +203,9 @@ def demo_generate(
     big: Annotated[bool, typer.Option("--big", help="Make one file ~100 MB.")] = False,
 ) -> None:
     """Write the demo universe: websites, files, and a matching `sources.csv`."""
-    from hpt.synthetic.universe import generate
+    from devtools.synthetic.universe import generate
 
-    port = port or settings.get_int("HPT_DEMO_PORT")
+    port = port or settings.current().demo_port
     entries = generate(folder, f"http://{host}:{port}", big=big)
     size = sum(p.stat().st_size for p in (folder / "sites").rglob("*") if p.is_file())
     console.print(f"{len(entries)} hospitals, {size / 1e6:,.1f} MB in {folder}; "
@@ -219,12 +219,12 @@ def demo_serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
 ) -> None:
     """Serve the universe over HTTP until stopped (SIGTERM or Ctrl-C)."""
-    from hpt.demo_server import serve
+    from devtools.demo_server import serve
 
     if not (folder / "sites").is_dir():
         err.print(f"[red]error:[/] {folder} is not a demo universe (run `hpt demo generate`)")
         raise typer.Exit(2)
-    port = port or settings.get_int("HPT_DEMO_PORT")
+    port = port or settings.current().demo_port
     err.print(f"serving {folder} on http://{host}:{port}/ (stop with Ctrl-C or SIGTERM)")
     serve(folder, port, host)
 
@@ -240,7 +240,7 @@ def demo_wait(
 
     import requests
 
-    port = port or settings.get_int("HPT_DEMO_PORT")
+    port = port or settings.current().demo_port
     deadline = time.monotonic() + timeout
     while True:
         try:

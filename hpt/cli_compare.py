@@ -29,9 +29,9 @@ def compare(
     db: DbOption = None,
 ) -> None:
     """Compare the comparable prices of one code across facilities, payers and plan types."""
-    from dashboard.queries import compare as compare_rows
-    from dashboard.queries import search_codes
     from warehouse.db import Warehouse, reader
+    from warehouse.queries import compare as compare_rows
+    from warehouse.queries import search_codes
 
     wh = Warehouse.at(db_path(db))
     try:

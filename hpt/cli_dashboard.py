@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from hpt import settings
+from core import settings
 from hpt.cli import DbOption, app, console, db_path
 
 APP = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
@@ -49,8 +49,8 @@ def dashboard(
     from warehouse.db import Warehouse
 
     wh = Warehouse.at(db_path(db))
-    port = port or settings.get_int("HPT_DASHBOARD_PORT")
-    address = address or settings.get("HPT_DASHBOARD_ADDRESS")
+    port = port or settings.current().dashboard_port
+    address = address or settings.current().dashboard_address
     if not wh.published_path.exists():
         console.print(
             f"[yellow]note:[/] nothing published at {wh.published_path} yet; the dashboard "

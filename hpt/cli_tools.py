@@ -93,7 +93,7 @@ def synth(
     ] = None,
 ) -> None:
     """Write a synthetic CMS machine-readable file for a fictional hospital."""
-    from hpt.synthetic.tall import tall_file
+    from devtools.synthetic.tall import tall_file
 
     if layout != "tall":
         console.print(f"[red]error:[/] layout {layout!r} is not available here")

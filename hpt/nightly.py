@@ -15,10 +15,9 @@ import json
 import os
 import re
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
-from hpt import settings
+from core import settings
 from warehouse.db import Warehouse, writer
 
 # Outcomes that end a facility's ingest successfully (held = loaded, previous file current).
@@ -42,7 +41,7 @@ class FacilityFailed(Exception):
 
 def warehouse() -> Warehouse:
     """The warehouse the run writes (setting `HPT_DB`)."""
-    return Warehouse.at(settings.get("HPT_DB"))
+    return Warehouse.at(settings.current().db)
 
 
 @contextlib.contextmanager
@@ -52,13 +51,13 @@ def overrides(raw: str | None) -> Iterator[dict[str, str]]:
     values: dict[str, Any] = json.loads(raw) if raw else {}
     if not isinstance(values, dict):
         raise ValueError(f"{SETTINGS_VARIABLE} must be a JSON object of setting names to values")
-    known = {s.name for s in settings.all_settings()}
-    unknown = sorted(set(values) - known)
+    unknown = sorted(set(values) - settings.names())
     if unknown:
         raise ValueError(f"{SETTINGS_VARIABLE} names unknown setting(s): {', '.join(unknown)}")
     saved = {name: os.environ.get(name) for name in values}
     os.environ.update({name: str(value) for name, value in values.items()})
     try:
+        settings.current()  # a bad value fails here, naming the setting
         yield {name: str(value) for name, value in values.items()}
     finally:
         for name, old in saved.items():
@@ -73,7 +72,7 @@ def registry() -> list[dict[str, str]]:
     from ingest.registry import load_sources
     from warehouse.sources import sync_registry
 
-    entries = load_sources(Path(settings.get("HPT_SOURCES")))
+    entries = load_sources(settings.current().sources)
     sync_registry(warehouse(), entries)
     return [entry.as_dict() for entry in entries]
 

@@ -14,17 +14,18 @@ from typing import Final
 
 import polars as pl
 
-from hpt import settings
-from hpt.findings import FindingLog
-from ingest.base import FileMeta, ParsedFile
+from core import settings
+from core.errors import UnreadableFile
+from core.files import FileMeta
+from core.findings import FindingLog
+from core.schema import STORED_SCHEMA
+from ingest.base import ParsedFile
 from ingest.detect import open_file
 from ingest.encoding import prepare
-from ingest.errors import UnreadableFile
 from quality.conformance import Conformance
 from quality.gate import build_docs, gate, warm_up
 from quality.suites import gate_facts
 from transform.normalise import BatchNotes, normalise_batch
-from transform.schema import STORED_SCHEMA
 from warehouse.db import Warehouse
 from warehouse.load import StagedFile, known_file, load_staged, log_attempt
 from warehouse.publish import publish
@@ -154,12 +155,12 @@ def ingest_file(
     started = time.monotonic()
     source = source or str(path)
     result = IngestResult(source=source, outcome="failed", facility_id=facility_id)
-    work = Path(settings.get("HPT_WORK_DIR"))
+    work = settings.current().work_dir
     prepared = None
     try:
         prepared = prepare(path, work)
         result.bytes = prepared.bytes
-        findings = FindingLog(cap_per_rule=settings.get_int("HPT_FINDINGS_CAP"))
+        findings = FindingLog(cap_per_rule=settings.current().findings_cap)
         parsed = open_file(prepared, findings)
         meta = parsed.meta
         result.facility_id = facility_id = facility_id or facility_id_for(meta)
@@ -180,7 +181,7 @@ def ingest_file(
             data_path = wh.charges_path(facility_id, file_id)
             check = (
                 Conformance(meta, parsed.header, parsed.layout)
-                if settings.get("HPT_VALIDATE") != "0"
+                if settings.current().validate_files
                 else None
             )
             result.rows = _write_charges(parsed, data_path, file_id, facility_id, progress, check)
@@ -249,7 +250,7 @@ def ingest_source(
         from ingest.download import fetch
 
         try:
-            path = fetch(source, Path(settings.get("HPT_LANDING")))
+            path = fetch(source, settings.current().landing)
         except UnreadableFile as error:
             result = IngestResult(source=source, outcome="failed", message=str(error))
             log_attempt(

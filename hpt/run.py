@@ -15,7 +15,7 @@ from typing import Any
 
 import requests
 
-from hpt import settings
+from core import settings
 from hpt.pipeline import IngestResult, ingest_file
 from ingest.discover import SourceFinding, cms_hpt_url, fetch_cms_hpt, pick_mrf_url
 from ingest.download import Limits, download, http_session, using_session
@@ -113,7 +113,7 @@ def acquire(
         attempt: dict[str, Any] = {"url": where.txt_url, "status": where.status,
                                    "outcome": "failed", "message": where.message}  # fmt: skip
         if where.url:
-            landing = Path(settings.get("HPT_LANDING"))
+            landing = settings.current().landing
             got = download(where.url, landing, limits=limits, session=http)
             attempt = got.as_dict()
             result.outcome, result.message, result.path = got.outcome, got.message, got.path

@@ -10,11 +10,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hpt import settings
-from hpt.findings import FindingLog
+from core import settings
+from core.errors import UnreadableFile
+from core.findings import FindingLog
 from ingest.detect import open_file
 from ingest.encoding import prepare
-from ingest.errors import UnreadableFile
 from quality.conformance import Conformance, is_valid
 from transform.normalise import normalise_batch
 
@@ -68,10 +68,10 @@ def validate_path(
     started = time.monotonic()
     result = Validation(
         source=source or str(path),
-        log=FindingLog(cap_per_rule=settings.get_int("HPT_FINDINGS_CAP")),
+        log=FindingLog(cap_per_rule=settings.current().findings_cap),
     )
     log = result.log
-    work = Path(settings.get("HPT_WORK_DIR"))
+    work = settings.current().work_dir
     prepared = None
     try:
         prepared = prepare(path, work)
@@ -103,7 +103,7 @@ def validate_source(source: str, *, version: str | None = None, max_errors: int 
         from ingest.download import fetch
 
         try:
-            path = fetch(source, Path(settings.get("HPT_LANDING")))
+            path = fetch(source, settings.current().landing)
         except UnreadableFile as error:
             return Validation(source=source, unreadable=str(error))
     else:

@@ -15,8 +15,8 @@ import zlib
 from pathlib import Path, PurePosixPath
 from typing import IO, Protocol
 
-from hpt import settings
-from ingest.errors import UnreadableFile
+from core import settings
+from core.errors import UnreadableFile
 
 GZIP_MAGIC = b"\x1f\x8b"
 ZIP_MAGIC = b"PK\x03\x04"
@@ -58,8 +58,8 @@ RATIO_GRACE = 8 << 20
 def _bounded_copy(source: _Readable, sink: IO[bytes], packed: int, what: str) -> None:
     """Copy an unpacking stream, refusing a bomb: more than HPT_DOWNLOAD_MAX_BYTES, or more
     than HPT_GZIP_MAX_RATIO times the `packed` size (past the first RATIO_GRACE bytes)."""
-    max_bytes = settings.get_int("HPT_DOWNLOAD_MAX_BYTES")
-    ratio = settings.get_float("HPT_GZIP_MAX_RATIO")
+    max_bytes = settings.current().download_max_bytes
+    ratio = settings.current().gzip_max_ratio
     size = 0
     while chunk := source.read(_COPY_CHUNK):
         size += len(chunk)

@@ -7,10 +7,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from hpt.findings import FindingLog
-from ingest.base import FileMeta
-from ingest.errors import UnreadableFile
-from transform.normalise import parse_bool, parse_date
+from core.errors import UnreadableFile
+from core.files import FileMeta
+from core.findings import FindingLog
+from ingest.values import parse_bool, parse_date
 
 _PIPE = re.compile(r"\s*\|\s*")
 _STATEMENT = "to the best of its knowledge and belief"

@@ -15,12 +15,12 @@ from pathlib import Path
 
 import polars as pl
 
-from hpt.findings import FindingLog
+from core.errors import UnreadableFile
+from core.findings import FindingLog
+from core.schema import CODE_STRUCT
 from ingest.base import BATCH_ROWS, ParsedFile
 from ingest.csv_header import CsvHead, file_meta, header_name, read_head
 from ingest.encoding import PreparedFile
-from ingest.errors import UnreadableFile
-from transform.schema import CODE_STRUCT
 
 #: Item-level row-3 headers (both CSV layouts) → raw column.
 ITEM_COLUMNS = {

@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from hpt.findings import FindingLog
+from core.errors import UnreadableFile
+from core.findings import FindingLog
 from ingest.base import BATCH_ROWS, ParsedFile
 from ingest.csv_header import CsvHead, file_meta, read_head
 from ingest.csv_tall import (
@@ -32,7 +33,6 @@ from ingest.csv_tall import (
     scan_rows,
 )
 from ingest.encoding import PreparedFile
-from ingest.errors import UnreadableFile
 from ingest.prefetch import prefetched
 
 #: `standard_charge|P|p|<suffix>` → raw column.

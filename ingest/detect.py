@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hpt.findings import FindingLog
+from core.errors import UnreadableFile
+from core.findings import FindingLog
 from ingest import csv_tall, csv_wide, json_reader
 from ingest.archive import GZIP_MAGIC, ZIP_MAGIC, is_xlsx
 from ingest.base import ParsedFile
 from ingest.csv_header import header_name, read_head
 from ingest.encoding import PreparedFile
-from ingest.errors import UnreadableFile
 
 _SIGNATURES: list[tuple[bytes, str]] = [
     (GZIP_MAGIC, "a gzip archive"),

@@ -16,7 +16,7 @@ from urllib.parse import urljoin, urlparse
 
 import requests
 
-from hpt.findings import Severity
+from core.findings import Severity
 
 KEYS = ("location-name", "source-page-url", "mrf-url", "contact-name", "contact-email")
 _LINE = re.compile(r"^\s*([A-Za-z][A-Za-z _-]{1,40}?)\s*:\s*(.*?)\s*$")

@@ -24,7 +24,7 @@ import re
 import time
 import zlib
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from email.message import Message
 from pathlib import Path
 from typing import IO, Any
@@ -35,7 +35,7 @@ import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from hpt import settings
+from core import settings
 
 CHUNK = 1 << 20
 RATIO_GRACE = 8 << 20  # below this many decoded bytes the ratio is not judged (tiny files)
@@ -43,29 +43,32 @@ RATIO_GRACE = 8 << 20  # below this many decoded bytes the ratio is not judged (
 
 @dataclass(frozen=True)
 class Limits:
-    """Timeouts, caps and retry policy (from settings unless given)."""
+    """Timeouts, caps and retry policy: the settings, some changed by the caller."""
 
-    timeout: float = 30.0
-    max_seconds: float = 7200.0
-    max_bytes: int = 20_000_000_000
-    gzip_ratio: float = 200.0
-    retries: int = 3
-    backoff: float = 1.0
-    max_redirects: int = 10
-    user_agent: str = "Mozilla/5.0 hpt-price-transparency/0.1"
+    timeout: float
+    max_seconds: float
+    max_bytes: int
+    gzip_ratio: float
+    retries: int
+    backoff: float
+    max_redirects: int
+    user_agent: str
 
     @classmethod
-    def from_settings(cls) -> Limits:
-        return cls(
-            timeout=settings.get_float("HPT_HTTP_TIMEOUT"),
-            max_seconds=settings.get_float("HPT_DOWNLOAD_MAX_SECONDS"),
-            max_bytes=settings.get_int("HPT_DOWNLOAD_MAX_BYTES"),
-            gzip_ratio=settings.get_float("HPT_GZIP_MAX_RATIO"),
-            retries=settings.get_int("HPT_HTTP_RETRIES"),
-            backoff=settings.get_float("HPT_HTTP_BACKOFF"),
-            max_redirects=settings.get_int("HPT_HTTP_MAX_REDIRECTS"),
-            user_agent=settings.get("HPT_USER_AGENT"),
+    def from_settings(cls, **changes: Any) -> Limits:
+        """The limits the settings give, with `changes` (field=value) applied."""
+        now = settings.current()
+        limits = cls(
+            timeout=now.http_timeout,
+            max_seconds=now.download_max_seconds,
+            max_bytes=now.download_max_bytes,
+            gzip_ratio=now.gzip_max_ratio,
+            retries=now.http_retries,
+            backoff=now.http_backoff,
+            max_redirects=now.http_max_redirects,
+            user_agent=now.user_agent,
         )
+        return replace(limits, **changes)
 
 
 @dataclass
@@ -270,7 +273,7 @@ def download(
         result.message = f"refused URL scheme {urlparse(url).scheme!r}: only http and https"
         return result
     limits = limits or Limits.from_settings()
-    folder = landing_dir(landing or Path(settings.get("HPT_LANDING")), url)
+    folder = landing_dir(landing or settings.current().landing, url)
     with using_session(session, limits) as http, _locked(folder):
         _download(url, folder, limits, http, result, started)
     result.seconds = round(time.monotonic() - started, 3)
@@ -438,7 +441,7 @@ def _one_line(error: BaseException) -> str:
 
 def fetch(url: str, landing: Path) -> Path:
     """The landed file of `url` (downloaded unless unchanged); `UnreadableFile` if none."""
-    from ingest.errors import UnreadableFile
+    from core.errors import UnreadableFile
 
     result = download(url, landing)
     if result.path is None:

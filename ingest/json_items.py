@@ -28,7 +28,7 @@ import ijson
 import msgspec
 import pyarrow as pa
 
-from ingest.errors import UnreadableFile
+from core.errors import UnreadableFile
 from ingest.prefetch import in_order
 
 R = TypeVar("R")

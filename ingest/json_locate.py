@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ingest.errors import UnreadableFile
+from core.errors import UnreadableFile
 
 ARRAY_KEY = "standard_charge_information"
 #: Head/tail windows tried in turn; root metadata beyond 64 MB is not a CMS file.

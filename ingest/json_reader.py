@@ -21,16 +21,17 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 import pyarrow as pa
 
-from hpt import settings
-from hpt.findings import FindingLog
-from ingest.base import FileMeta, ParsedFile
+from core import settings
+from core.errors import UnreadableFile
+from core.files import FileMeta
+from core.findings import FindingLog
+from core.schema import CODES, RAW_SCHEMA, conform_raw
+from ingest.base import ParsedFile
 from ingest.encoding import PreparedFile
-from ingest.errors import UnreadableFile
 from ingest.json_items import ItemTypeError, parsed_items
 from ingest.json_locate import JsonLayout, locate
 from ingest.prefetch import prefetched
-from transform.normalise import conform_raw, parse_bool, parse_date
-from transform.schema import CODES, RAW_SCHEMA
+from ingest.values import parse_bool, parse_date
 
 if TYPE_CHECKING:
     from polars._typing import PolarsDataType
@@ -259,7 +260,7 @@ def modifier_rows(entries: Any, first: int) -> pl.DataFrame:
 
 def _batches(path: Path, layout: JsonLayout, parsed: ParsedFile) -> Iterator[pl.DataFrame]:
     """Raw batches of the item array, then the modifier rows; counts items in `parsed`."""
-    work = Path(settings.get("HPT_WORK_DIR"))
+    work = settings.current().work_dir
     pending: list[pl.DataFrame] = []
     size = 0
     done = 0

@@ -21,7 +21,7 @@ import re
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from ingest.errors import UnreadableFile
+from core.errors import UnreadableFile
 
 COLUMNS = (
     "facility_id",

@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import polars as pl
 
-from hpt.findings import FindingLog
-from ingest.base import FileMeta
+from core.files import FileMeta
+from core.findings import FindingLog
+from core.schema import conform_raw
 from quality.header_rules import check_columns, check_elements, check_version_fit
 from quality.row_facts import flags
 from quality.row_rules import Check, checks, run_checks
 from quality.versions import Version, choose_version
-from transform.normalise import BatchNotes, conform_raw
+from transform.normalise import BatchNotes
 
 
 class Conformance:

@@ -24,7 +24,7 @@ from typing import Any
 
 import duckdb
 
-from hpt import settings
+from core import settings
 from quality import suites
 from quality.store import (
     Quarantined,
@@ -80,7 +80,7 @@ class GateResult:
 
 
 def _enabled() -> bool:
-    return settings.get("HPT_QUALITY_GATE").lower() not in {"0", "off", "false", "no"}
+    return settings.current().quality_gate
 
 
 def _import_gx() -> None:
@@ -107,8 +107,8 @@ def warm_up() -> threading.Thread | None:
 
 def docs_dir(wh: Warehouse) -> Path:
     """Where Data Docs are built: HPT_QUALITY_DOCS, else `<db stem>-quality` beside the db."""
-    configured = settings.get("HPT_QUALITY_DOCS")
-    return Path(configured) if configured else wh.root / f"{wh.db_path.stem}-quality"
+    configured = settings.current().quality_docs
+    return configured if configured else wh.root / f"{wh.db_path.stem}-quality"
 
 
 #: The newest validation time whose Data Docs page is rendered (in the site folder).
@@ -198,7 +198,7 @@ def validate_batch(
     from quality.validate import run_suite
 
     started = time.monotonic()
-    fraction = settings.get_float("HPT_QUALITY_TRUNCATION")
+    fraction = settings.current().quality_truncation
     # Held at or below the fraction: a file with exactly half the rows is suspicious too.
     min_rows = math.floor(previous_rows * fraction) + 1 if previous_rows else 0
     result = GateResult(
@@ -210,7 +210,7 @@ def validate_batch(
     ctx = gx_duckdb.context(docs)
     source = gx_duckdb.duckdb_source(ctx, staged.file_id)
     try:
-        ceiling = settings.get_float("HPT_QUALITY_PRICE_CEILING")
+        ceiling = settings.current().quality_price_ceiling
         params = {"reader_rows": staged.row_count, "min_rows": min_rows}
         query, suite = suites.charges_query(staged.data_path), suites.charges_suite(ceiling)
         result.outcomes += run_suite(ctx, source, query, suite, params)
@@ -352,7 +352,7 @@ def check_warehouse(
     if not wh.published_path.exists():
         raise FileNotFoundError(f"no published warehouse at {wh.published_path}")
     snapshot = wh.published_path.resolve()
-    max_age = settings.get_int("HPT_QUALITY_MAX_AGE_DAYS")
+    max_age = settings.current().quality_max_age_days
     queries, state = _queries_and_state(snapshot, today or dt.date.today(), max_age)
     if only_if_changed and (last := _last_pass(wh, state)):
         run_id, checked_at = last

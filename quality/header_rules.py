@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import re
 
-from hpt.findings import FindingLog
-from ingest.base import FileMeta
+from core.files import FileMeta
+from core.findings import FindingLog
 from ingest.csv_header import header_name
 from ingest.csv_tall import CODE_COLUMN, ITEM_COLUMNS, TALL_PAYER_COLUMNS
 from ingest.csv_wide import group_column

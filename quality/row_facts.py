@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from core.schema import CODE_TYPES_V2, CODE_TYPES_V3
 from quality.versions import Version
 from transform.normalise import NUMBER_COLUMNS
-from transform.schema import CODE_TYPES_V2, CODE_TYPES_V3
 
 #: Raw text columns whose canonical form (trimmed, blank → null) tells presence.
 TEXT_GIVEN = [

@@ -17,12 +17,12 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from hpt.findings import FindingLog, Severity
+from core.findings import FindingLog, Severity
+from core.schema import CODE_TYPES_V2, CODE_TYPES_V3
 from ingest.csv_tall import ITEM_COLUMNS, TALL_PAYER_COLUMNS
 from quality.row_facts import Flags, code_flags, given, number_flags
 from quality.versions import Version
 from transform.normalise import NUMBER_COLUMNS, BatchNotes
-from transform.schema import CODE_TYPES_V2, CODE_TYPES_V3
 
 #: CMS names of raw columns, for messages and locations.
 CSV_NAMES = {raw: name for name, raw in (ITEM_COLUMNS | TALL_PAYER_COLUMNS).items()}

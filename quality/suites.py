@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from transform.schema import (
+from core.schema import (
     BILLING_CLASSES,
     CODE_TYPES_V3,
     DRUG_UNIT_TYPES,

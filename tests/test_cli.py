@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from core.files import FileMeta
+from devtools.synthetic.tall import tall_file
 from hpt.cli import app
 from hpt.pipeline import facility_id_for
-from hpt.synthetic.tall import tall_file
-from ingest.base import FileMeta
 from warehouse.db import Warehouse, reader
 
 runner = CliRunner()

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from hpt.demo_server import DemoServer, running
+from devtools.demo_server import DemoServer, running
 
 DATA = b"description,code\n" + b"MRI brain,70551\n" * 1000
 
@@ -116,7 +116,7 @@ def test_serve_command_exits_cleanly_on_sigterm(tmp_path: Path) -> None:
 
 def test_generating_again_is_no_change_upstream(tmp_path: Path) -> None:
     """Same bytes and modification times, so the server's ETags and Last-Modified stay."""
-    from hpt.synthetic.universe import generate
+    from devtools.synthetic.universe import generate
 
     def state() -> dict[str, tuple[float, bytes]]:
         files = (p for p in (tmp_path / "sites").rglob("*") if p.is_file())

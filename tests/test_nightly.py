@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from hpt import settings
+from core import settings
 from hpt.nightly import TRANSIENT, overrides
 
 
@@ -36,9 +36,9 @@ def test_overrides_apply_inside_the_block_only(monkeypatch: pytest.MonkeyPatch) 
     raw = json.dumps({"HPT_HTTP_RETRIES": 0, "HPT_HTTP_TIMEOUT": "5"})
     with overrides(raw) as applied:
         assert applied == {"HPT_HTTP_RETRIES": "0", "HPT_HTTP_TIMEOUT": "5"}
-        assert settings.get_int("HPT_HTTP_RETRIES") == 0
-        assert settings.get_float("HPT_HTTP_TIMEOUT") == 5.0
-    assert settings.get("HPT_HTTP_RETRIES") == "3"
+        assert settings.current().http_retries == 0
+        assert settings.current().http_timeout == 5.0
+    assert settings.current().http_retries == 3
     assert "HPT_HTTP_TIMEOUT" not in os.environ
     with overrides(None) as applied:
         assert applied == {}

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from devtools.demo_server import DemoServer, running
+from devtools.synthetic.universe import generate
 from hpt.cli import app
-from hpt.demo_server import DemoServer, running
 from hpt.run import AcquireResult, acquire, ingest_acquired, run_sources
-from hpt.synthetic.universe import generate
 from ingest.registry import SourceEntry, load_sources, write_sources
 from warehouse.db import Warehouse, reader, writer
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
+from devtools.demo_server import running
+from devtools.synthetic.universe import generate
 from hpt.cli import app
-from hpt.demo_server import running
-from hpt.synthetic.universe import generate
 from ingest.registry import load_sources
 
 runner = CliRunner()

@@ -8,22 +8,20 @@ finding; a row is never dropped.
 
 from __future__ import annotations
 
-import datetime as dt
-import re
 from dataclasses import dataclass
 
 import polars as pl
 
-from hpt.findings import FindingLog
-from transform.schema import (
+from core.findings import FindingLog
+from core.schema import (
     BILLING_CLASSES,
     CANONICAL_SCHEMA,
     DRUG_UNIT_TYPES,
     ITEM_MONEY,
     METHODOLOGIES,
     PAYER_MONEY,
-    RAW_SCHEMA,
     SETTINGS,
+    conform_raw,
 )
 
 NUMBER_COLUMNS = ["drug_unit", *ITEM_MONEY, *PAYER_MONEY]
@@ -174,16 +172,6 @@ LOW_CARDINALITY: dict[str, pl.Expr] = {
 }
 
 
-def conform_raw(raw: pl.DataFrame) -> pl.DataFrame:
-    """Give a raw batch every raw column (missing ones as null), in a fixed order."""
-    missing = [
-        pl.lit(None, dtype=dtype).alias(name)
-        for name, dtype in RAW_SCHEMA.items()
-        if name not in raw.columns
-    ]
-    return raw.with_columns(missing).select(list(RAW_SCHEMA))
-
-
 @dataclass(frozen=True)
 class BatchNotes:
     """What normalising a batch found out that the checks after it would otherwise
@@ -233,37 +221,3 @@ def normalise_batch(raw: pl.DataFrame, log: FindingLog) -> tuple[pl.DataFrame, B
     ]
     notes = BatchNotes(frozenset(retried), clean_types)
     return batch.with_columns(placeholders).cast(CANONICAL_SCHEMA), notes
-
-
-_MDY = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
-
-
-def parse_date(text: str | None) -> dt.date | None:
-    """A date from ISO `YYYY-MM-DD` or `M/D/YYYY`; None when absent or unparseable."""
-    if not text:
-        return None
-    text = text.strip()
-    try:
-        return dt.date.fromisoformat(text[:10])
-    except ValueError:
-        pass
-    match = _MDY.match(text)
-    if match:
-        month, day, year = (int(g) for g in match.groups())
-        try:
-            return dt.date(year, month, day)
-        except ValueError:
-            return None
-    return None
-
-
-def parse_bool(text: str | None) -> bool | None:
-    """`true`/`false` in any case (also yes/no, 1/0); None otherwise."""
-    if text is None:
-        return None
-    value = str(text).strip().lower()
-    if value in {"true", "yes", "y", "1"}:
-        return True
-    if value in {"false", "no", "n", "0"}:
-        return False
-    return None

@@ -23,7 +23,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from transform.schema import STORED_SCHEMA
+from core.schema import STORED_SCHEMA
 
 LOCK_WAIT_SECONDS = 600.0
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import duckdb
 import polars as pl
 
-from ingest.base import FileMeta
+from core.files import FileMeta
 from warehouse.db import Warehouse, writer
 from warehouse.views import refresh_charge_views
 

@@ -10,8 +10,8 @@ import polars as pl
 import streamlit as st
 
 from dashboard import reads, ui
-from dashboard.queries import compare, payer_matrix
 from dashboard.snapshot import snapshot
+from warehouse.queries import compare, payer_matrix
 
 P = "cmp"
 DEFAULTS: dict[str, Any] = {

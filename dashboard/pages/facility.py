@@ -9,8 +9,8 @@ import polars as pl
 import streamlit as st
 
 from dashboard import reads, ui
-from dashboard.queries import facility_profile
 from dashboard.snapshot import snapshot
+from warehouse.queries import facility_profile
 
 P = "fac"
 DEFAULTS: dict[str, Any] = {"id": ""}

@@ -9,8 +9,8 @@ import polars as pl
 import streamlit as st
 
 from dashboard import geo, reads, ui
-from dashboard.queries import compare, search_codes
 from dashboard.snapshot import snapshot
+from warehouse.queries import compare, search_codes
 
 P = "fp"
 DEFAULTS: dict[str, Any] = {

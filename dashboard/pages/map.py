@@ -9,8 +9,8 @@ import pydeck as pdk
 import streamlit as st
 
 from dashboard import geo, reads, ui
-from dashboard.queries import compare
 from dashboard.snapshot import snapshot
+from warehouse.queries import compare
 
 P = "map"
 DEFAULTS: dict[str, Any] = {"q": "", "code": "", "state": "", "payer": ""}

@@ -69,8 +69,8 @@ class Demo:
 @pytest.fixture(scope="session")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     """The demo universe (25 fictional hospitals, 7 of them broken) served on localhost."""
-    from hpt.demo_server import running
-    from hpt.synthetic.universe import generate
+    from devtools.demo_server import running
+    from devtools.synthetic.universe import generate
 
     folder = tmp_path_factory.mktemp("universe")
     port = free_port()

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from hpt.synthetic.universe import HOSPITALS
+from devtools.synthetic.universe import HOSPITALS
 from ingest.registry import SourceEntry, load_sources, write_sources
 from tests.dags.conftest import ROOT, Demo, free_port
 from tests.dags.runs import hpt_env, last_run, published, run_dag, task_states

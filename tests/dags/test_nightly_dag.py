@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from hpt.synthetic.universe import HOSPITALS
+from devtools.synthetic.universe import HOSPITALS
 from tests.dags.conftest import Demo
 from tests.dags.runs import hpt_env, last_run, published, run_dag, task_states
 from warehouse.db import Warehouse

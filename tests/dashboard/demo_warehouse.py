@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from devtools.synthetic.model import make_hospital
+from devtools.synthetic.tall import tall_file
 from hpt.pipeline import ingest_file
-from hpt.synthetic.model import make_hospital
-from hpt.synthetic.tall import tall_file
 from warehouse.db import Warehouse, writer
 from warehouse.publish import publish
 

@@ -13,17 +13,17 @@ from pathlib import Path
 import pytest
 
 from dashboard import reads
-from dashboard.queries import compare
 from dashboard.snapshot import snapshot
 from tests.dashboard import demo_warehouse
+from warehouse.queries import compare
 
 LOADER = textwrap.dedent(
     """
     import sys
     from pathlib import Path
     from hpt.pipeline import ingest_file
-    from hpt.synthetic.model import make_hospital
-    from hpt.synthetic.tall import tall_file
+    from devtools.synthetic.model import make_hospital
+    from devtools.synthetic.tall import tall_file
     from warehouse.db import Warehouse
 
     wh, files = Warehouse.at(sys.argv[1]), Path(sys.argv[2])

@@ -8,9 +8,9 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
-from dashboard.queries import compare, facility_profile, payer_matrix, search_codes
 from hpt.cli import app
 from warehouse.db import Warehouse, reader
+from warehouse.queries import compare, facility_profile, payer_matrix, search_codes
 
 
 @pytest.fixture

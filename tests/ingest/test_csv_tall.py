@@ -10,9 +10,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from devtools.synthetic.model import items, make_hospital
+from devtools.synthetic.tall import PATHOLOGIES, tall_file, write_tall
 from hpt.pipeline import ingest_file
-from hpt.synthetic.model import items, make_hospital
-from hpt.synthetic.tall import PATHOLOGIES, tall_file, write_tall
 from warehouse.db import Warehouse, reader
 
 TALL_SAMPLES = [

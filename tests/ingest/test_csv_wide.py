@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from hpt.findings import FindingLog
+from core.findings import FindingLog
+from devtools.synthetic.model import items, make_hospital
+from devtools.synthetic.wide import write_wide
 from hpt.pipeline import ingest_file
-from hpt.synthetic.model import items, make_hospital
-from hpt.synthetic.wide import write_wide
 from ingest.csv_wide import group_column, groups
 from warehouse.db import Warehouse, reader
 
@@ -180,7 +180,7 @@ def test_quoted_newlines_across_the_readers_chunks(tmp_path: Path, wh: Warehouse
     """A wide file three times the reader's CSV chunk size, with line breaks inside quoted
     descriptions throughout: every record is read whole and unpivoted, wherever a chunk
     ends."""
-    from hpt.synthetic.wide import wide_file
+    from devtools.synthetic.wide import wide_file
     from ingest.csv_wide import CSV_CHUNK_BYTES
 
     path = tmp_path / "big.csv"

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from devtools.synthetic.json_file import json_file
+from devtools.synthetic.tall import tall_file
+from devtools.synthetic.wide import wide_file
 from hpt.cli import app
 from hpt.pipeline import ingest_file
-from hpt.synthetic.json_file import json_file
-from hpt.synthetic.tall import tall_file
-from hpt.synthetic.wide import wide_file
 from warehouse.db import Warehouse, reader
 
 

@@ -13,11 +13,11 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from hpt.demo_server import DemoServer, running
+from devtools.demo_server import DemoServer, running
 from ingest.download import Limits, download
 
 BODY = b"hospital_name,last_updated_on,version\nMercy,2026-01-01,3.0.0\n" * 2000
-FAST = Limits(timeout=2.0, retries=2, backoff=0.01, max_redirects=5)
+FAST = Limits.from_settings(timeout=2.0, retries=2, backoff=0.01, max_redirects=5)
 
 
 @pytest.fixture
@@ -147,7 +147,7 @@ def test_timeout_is_retried_then_fails(httpserver: HTTPServer, landing: Path) ->
         return Response(BODY)
 
     httpserver.expect_request("/slow.csv").respond_with_handler(slow)
-    limits = Limits(timeout=0.2, retries=1, backoff=0.01)
+    limits = Limits.from_settings(timeout=0.2, retries=1, backoff=0.01)
     got = download(httpserver.url_for("/slow.csv"), landing, limits=limits)
     assert got.outcome == "failed"
     assert "timed out" in got.message
@@ -180,7 +180,7 @@ def test_captcha_page_fails_and_keeps_the_previous_file(
 
 def test_file_over_the_cap_is_refused(httpserver: HTTPServer, landing: Path) -> None:
     httpserver.expect_request("/f.csv").respond_with_data(BODY)
-    limits = Limits(max_bytes=len(BODY) - 1, retries=0)
+    limits = Limits.from_settings(max_bytes=len(BODY) - 1, retries=0)
     got = download(httpserver.url_for("/f.csv"), landing, limits=limits)
     assert got.outcome == "failed" and "cap" in got.message
     assert not list(landing.rglob("*.csv"))
@@ -193,7 +193,9 @@ def test_file_over_the_cap_without_content_length_is_cut_off(
         return Response(iter([BODY[:50_000]] * 100), direct_passthrough=True)
 
     httpserver.expect_request("/f.csv").respond_with_handler(chunked)
-    got = download(httpserver.url_for("/f.csv"), landing, limits=Limits(max_bytes=1_000_000))
+    got = download(
+        httpserver.url_for("/f.csv"), landing, limits=Limits.from_settings(max_bytes=1_000_000)
+    )
     assert got.outcome == "failed" and "cap" in got.message
     assert got.downloaded_bytes < 3_000_000
 
@@ -204,7 +206,7 @@ def test_truncated_transfer_without_ranges_fails(
     server, folder = site
     put(folder, "/m/cut.csv", BODY, cut_once=0.5)
     # The server promises Content-Length bytes and closes halfway; no retry is allowed.
-    got = download(f"{server.base_url}/m/cut.csv", landing, limits=Limits(retries=0))
+    got = download(f"{server.base_url}/m/cut.csv", landing, limits=Limits.from_settings(retries=0))
     assert got.outcome == "failed"
     assert "cut short" in got.message
     assert got.path is None
@@ -224,7 +226,9 @@ def test_gzip_bomb_in_transfer_encoding_is_refused(httpserver: HTTPServer, landi
     httpserver.expect_request("/f.csv").respond_with_data(
         bomb, headers={"Content-Encoding": "gzip"}
     )
-    got = download(httpserver.url_for("/f.csv"), landing, limits=Limits(gzip_ratio=100))
+    got = download(
+        httpserver.url_for("/f.csv"), landing, limits=Limits.from_settings(gzip_ratio=100)
+    )
     assert got.outcome == "failed" and "gzip bomb" in got.message
     assert not list(landing.rglob("*.csv")) and not list(landing.rglob(".partial"))
 
@@ -234,7 +238,9 @@ def test_gzip_bomb_served_as_a_gz_file_is_refused(httpserver: HTTPServer, landin
     httpserver.expect_request("/prices.csv.gz").respond_with_data(
         bomb, content_type="application/gzip"
     )
-    got = download(httpserver.url_for("/prices.csv.gz"), landing, limits=Limits(gzip_ratio=100))
+    got = download(
+        httpserver.url_for("/prices.csv.gz"), landing, limits=Limits.from_settings(gzip_ratio=100)
+    )
     assert got.outcome == "failed" and "gzip bomb" in got.message
 
 

@@ -11,13 +11,13 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from hpt.findings import FindingLog
+from core.errors import UnreadableFile
+from core.findings import FindingLog
+from devtools.synthetic.json_file import write_json
+from devtools.synthetic.model import items, make_hospital
 from hpt.pipeline import ingest_file
-from hpt.synthetic.json_file import write_json
-from hpt.synthetic.model import items, make_hospital
 from ingest import json_items, json_reader
 from ingest.encoding import prepare
-from ingest.errors import UnreadableFile
 from ingest.json_locate import locate
 from ingest.prefetch import in_order
 from warehouse.db import Warehouse

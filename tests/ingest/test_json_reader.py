@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from devtools.synthetic.json_file import json_file, write_json
+from devtools.synthetic.model import items, make_hospital
 from hpt.pipeline import ingest_file
-from hpt.synthetic.json_file import json_file, write_json
-from hpt.synthetic.model import items, make_hospital
 from warehouse.db import Warehouse, reader
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest.errors import UnreadableFile
+from core.errors import UnreadableFile
 from ingest.registry import SourceEntry, add_source, load_sources, write_sources
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,7 +58,7 @@ def test_the_shipped_registry_loads() -> None:
 
 
 def test_the_shipped_registry_is_the_demo_universe_on_its_default_port(tmp_path: Path) -> None:
-    from hpt.synthetic.universe import HOSPITALS, generate
+    from devtools.synthetic.universe import HOSPITALS, generate
 
     shipped = load_sources(ROOT / "sources.csv")
     assert [e.name for e in shipped] == [h.name for h in HOSPITALS]

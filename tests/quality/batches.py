@@ -8,9 +8,9 @@ from pathlib import Path
 
 import duckdb
 
+from core.files import FileMeta
+from devtools.synthetic.tall import tall_file
 from hpt.pipeline import ingest_file
-from hpt.synthetic.tall import tall_file
-from ingest.base import FileMeta
 from quality.suites import gate_facts
 from warehouse.db import Warehouse, writer
 from warehouse.load import StagedFile

@@ -14,9 +14,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from hpt.synthetic.json_file import root_metadata
-from hpt.synthetic.model import make_hospital
-from hpt.synthetic.tall import general_rows
+from devtools.synthetic.json_file import root_metadata
+from devtools.synthetic.model import make_hospital
+from devtools.synthetic.tall import general_rows
 from hpt.validation import Validation, validate_path
 
 LAYOUTS = ("csv_tall", "csv_wide", "json")

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from devtools.demo_server import running
+from devtools.synthetic.universe import generate
 from hpt.cli import app
-from hpt.demo_server import running
 from hpt.run import run_sources
-from hpt.synthetic.universe import generate
 from ingest.registry import load_sources, write_sources
 from quality.gate import GateResult, after_publish
 from warehouse.db import Warehouse, reader, writer

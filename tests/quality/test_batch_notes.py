@@ -9,11 +9,11 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from hpt.findings import FindingLog
+from core.findings import FindingLog
+from core.schema import CODE_TYPES_V3, CODES, conform_raw
 from quality.row_facts import code_flags, number_flags
 from quality.suites import gate_facts
-from transform.normalise import conform_raw, normalise_batch
-from transform.schema import CODE_TYPES_V3, CODES
+from transform.normalise import normalise_batch
 
 PLAIN = ["100", "200.5", "0.01", "-5", "inf", "999999999", None, "300"]
 MESSY = ["$1,200.00", " 12 ", "N/A", "70%", "   ", "", None, "1e3"]

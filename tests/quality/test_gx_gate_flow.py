@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from devtools.synthetic.tall import tall_file
 from hpt.cli import app
 from hpt.pipeline import ingest_file
-from hpt.synthetic.tall import tall_file
 from tests.quality.batches import drop_prices, negate_prices, rewrite_csv
 from warehouse.db import Warehouse, reader, writer
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from devtools.synthetic.tall import tall_file
 from hpt.pipeline import ingest_file
-from hpt.synthetic.tall import tall_file
 from quality.gate import GateResult, check_warehouse
 from warehouse.db import Warehouse, reader, writer
 from warehouse.publish import publish

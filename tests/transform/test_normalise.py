@@ -7,9 +7,10 @@ import datetime as dt
 import polars as pl
 import pytest
 
-from hpt.findings import FindingLog
-from transform.normalise import parse_bool, parse_date, standard_charges
-from transform.schema import CANONICAL_SCHEMA, CODES
+from core.findings import FindingLog
+from core.schema import CANONICAL_SCHEMA, CODES
+from ingest.values import parse_bool, parse_date
+from transform.normalise import standard_charges
 
 
 def raw(**columns: list[object]) -> pl.DataFrame:

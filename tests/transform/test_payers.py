@@ -8,7 +8,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from hpt.synthetic.model import PAYERS, SHOPPABLE
+from devtools.synthetic.model import PAYERS, SHOPPABLE
 from transform.payers import PAYER_KINDS, PLAN_TYPES, clean, payer_map, plan_type, rules
 
 DATA = Path(__file__).resolve().parents[2] / "transform" / "data"

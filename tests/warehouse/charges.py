@@ -12,8 +12,8 @@ from typing import Any
 
 import polars as pl
 
-from ingest.base import FileMeta
-from transform.schema import STORED_SCHEMA
+from core.files import FileMeta
+from core.schema import STORED_SCHEMA
 from warehouse.db import Warehouse
 from warehouse.load import StagedFile, load_staged
 from warehouse.publish import publish

@@ -8,8 +8,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from devtools.synthetic.tall import tall_file
 from hpt.pipeline import ingest_file
-from hpt.synthetic.tall import tall_file
 from tests.warehouse.charges import known_warehouse, load_facility, rate
 from warehouse.db import Warehouse, reader, writer
 from warehouse.marts import rebuild

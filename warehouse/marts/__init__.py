@@ -19,7 +19,7 @@ from importlib import resources
 import duckdb
 import polars as pl
 
-from hpt import settings
+from core import settings
 from transform.payers import payer_map
 
 log = logging.getLogger("hpt.marts")
@@ -121,7 +121,7 @@ def _heavy(con: duckdb.DuckDBPyConnection) -> None:
         if name != _PART_SQL:
             con.execute(_sql(name))
     part_sql = _sql(_PART_SQL)
-    for low, high in _parts(con, settings.get_int("HPT_MART_PART_ROWS")):
+    for low, high in _parts(con, settings.current().mart_part_rows):
         con.execute(
             "CREATE OR REPLACE TEMP TABLE rate_codes_part AS "
             "SELECT * FROM rate_codes WHERE code BETWEEN ? AND ?",
@@ -205,7 +205,7 @@ def rebuild(con: duckdb.DuckDBPyConnection, *, force: bool = False) -> BuildRepo
     built_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     # Medians per group hold their values in memory: cap what the build may take (it spills
     # to disk beyond that) so a big rebuild never starves the machine.
-    con.execute("SET memory_limit = ?", [settings.get("HPT_MART_MEMORY_LIMIT")])
+    con.execute("SET memory_limit = ?", [settings.current().mart_memory_limit])
     con.execute("BEGIN")
     try:
         con.execute(

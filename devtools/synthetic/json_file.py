@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from hpt.synthetic.model import (
+from devtools.synthetic.model import (
     ChargeSet,
     Hospital,
     Item,
@@ -17,7 +17,7 @@ from hpt.synthetic.model import (
     known_pathologies,
     make_hospital,
 )
-from hpt.synthetic.tall import AFFIRMATION_V2, ATTESTATION_V3
+from devtools.synthetic.tall import AFFIRMATION_V2, ATTESTATION_V3
 
 #: Pathologies the JSON writer can add (all seen in real files).
 JSON_PATHOLOGIES = frozenset({"bom", "metadata_last", "nine_nines", "pretty", "extra_root_key"})

@@ -9,7 +9,7 @@ import random
 from collections.abc import Iterable
 from pathlib import Path
 
-from hpt.synthetic.model import Hospital, Item, items, known_pathologies, make_hospital
+from devtools.synthetic.model import Hospital, Item, items, known_pathologies, make_hospital
 
 ATTESTATION_V3 = (
     "To the best of its knowledge and belief, this hospital has included all applicable "

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from hpt.synthetic.universe import CAPTCHA
+from devtools.synthetic.universe import CAPTCHA
 
 log = logging.getLogger("hpt.demo")
 CHUNK = 1 << 20

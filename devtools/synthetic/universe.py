@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hpt.synthetic.model import Hospital, Item, items, make_hospital
-from hpt.synthetic.tall import write_tall
+from devtools.synthetic.model import Hospital, Item, items, make_hospital
+from devtools.synthetic.tall import write_tall
 from ingest.registry import SourceEntry, write_sources
 
 Writer = Callable[..., int]
@@ -34,13 +34,13 @@ def writers() -> dict[str, tuple[Writer, str]]:
     """Layout → (writer, file extension); layouts whose writer is absent fall back to tall."""
     found: dict[str, tuple[Writer, str]] = {"tall": (write_tall, "csv")}
     try:
-        from hpt.synthetic.json_file import write_json
+        from devtools.synthetic.json_file import write_json
 
         found["json"] = (write_json, "json")
     except ImportError:
         found["json"] = found["tall"]
     try:
-        from hpt.synthetic.wide import write_wide
+        from devtools.synthetic.wide import write_wide
 
         found["wide"] = (write_wide, "csv")
     except ImportError:

@@ -8,8 +8,15 @@ import random
 from collections.abc import Iterable
 from pathlib import Path
 
-from hpt.synthetic.model import Hospital, Item, PayerRate, items, known_pathologies, make_hospital
-from hpt.synthetic.tall import CODE_SLOTS, general_rows, money
+from devtools.synthetic.model import (
+    Hospital,
+    Item,
+    PayerRate,
+    items,
+    known_pathologies,
+    make_hospital,
+)
+from devtools.synthetic.tall import CODE_SLOTS, general_rows, money
 
 #: Pathologies the wide writer can add (all seen in real files).
 WIDE_PATHOLOGIES = frozenset(

@@ -1,0 +1,210 @@
+"""Every setting in one typed place: name, type, default and help, read from the environment.
+
+A setting `HPT_X` is the field `x` of `Settings`; its default and help are written here
+once. The CLI, the Airflow DAG and the dashboard read them through `current()`, so an
+operator configures a deployment in one place. `docs/settings.md` documents each one (a
+test checks that it lists every name with its default).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PREFIX = "HPT_"
+_USER_AGENT = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/126.0 Safari/537.36 hpt-price-transparency/0.1"
+)
+
+
+class SettingError(ValueError):
+    """A setting's value from the environment cannot be used; the message names it."""
+
+
+class Settings(BaseSettings):
+    """The pipeline's settings; each field `x` is read from the variable `HPT_X`."""
+
+    model_config = SettingsConfigDict(env_prefix=PREFIX, frozen=True, extra="ignore")
+
+    db: Path = Field(
+        Path("data/hpt.duckdb"),
+        description="Warehouse catalog file; charges and snapshots sit beside it.",
+    )
+    work_dir: Path = Field(
+        Path("data/work"),
+        description="Scratch space for transcoded or unpacked copies of files, and JSON "
+        "item-array pieces.",
+    )
+    findings_cap: int = Field(
+        1000, ge=0, description="Findings stored per rule per file (counts stay exact)."
+    )
+    landing: Path = Field(
+        Path("data/landing"), description="Where downloaded files land before ingestion."
+    )
+    sources: Path = Field(
+        Path("sources.csv"),
+        description="Source registry: the facilities `hpt run` tracks (CSV).",
+    )
+    http_timeout: float = Field(
+        30.0, gt=0, description="Seconds to wait to connect or for the next bytes of a response."
+    )
+    download_max_seconds: float = Field(
+        7200.0, gt=0, description="Wall-clock limit for one file download, in seconds."
+    )
+    download_max_bytes: int = Field(
+        20_000_000_000, gt=0, description="Largest file downloaded (decoded bytes)."
+    )
+    gzip_max_ratio: float = Field(
+        200.0, gt=0, description="Largest gzip/zip expansion ratio (refuses archive bombs)."
+    )
+    http_retries: int = Field(
+        3, ge=0, description="Retries after a 5xx/429 answer, a timeout or a cut transfer."
+    )
+    http_backoff: float = Field(
+        1.0, ge=0, description="Backoff factor in seconds between retries (doubles each)."
+    )
+    http_max_redirects: int = Field(
+        10, ge=0, description="Redirects followed before a URL is declared a loop."
+    )
+    user_agent: str = Field(
+        _USER_AGENT,
+        description="User-Agent sent with every request (browser-like: some sites block others).",
+    )
+    demo_port: int = Field(8765, description="Port of the demo universe server (`hpt demo serve`).")
+    quality_gate: bool = Field(
+        True, description="Data-quality gate before loading a file (`off` loads unchecked)."
+    )
+    quality_truncation: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="A file with at most this fraction of its predecessor's rows is held as "
+        "truncated.",
+    )
+    quality_price_ceiling: float = Field(
+        10_000_000.0, gt=0, description="Dollar amount above which a price is implausible."
+    )
+    quality_max_age_days: int = Field(
+        365, ge=0, description="Days after which a current file's last_updated_on is stale."
+    )
+    quality_docs: Path | None = Field(
+        None, description="Data Docs folder; default `<db stem>-quality` beside the catalog."
+    )
+    validate_files: bool = Field(
+        True,
+        alias="HPT_VALIDATE",
+        description="Check every ingested file against the CMS rules in the same pass (0 "
+        "turns it off).",
+    )
+    airflow_schedule: str = Field(
+        "0 3 * * *",
+        description="Cron schedule of the nightly Airflow DAG (UTC); empty: only triggered runs.",
+    )
+    airflow_retries: int = Field(
+        3, ge=0, description="Airflow retries of a facility's acquisition after a transient error."
+    )
+    airflow_retry_delay: float = Field(
+        300.0,
+        ge=0,
+        description="Seconds before the first Airflow retry of an acquisition (doubles each "
+        "time, max 1 h).",
+    )
+    airflow_download_slots: int = Field(
+        4, ge=1, description="Size of the Airflow pool `hpt_downloads`."
+    )
+    airflow_warehouse_slots: int = Field(
+        1,
+        ge=1,
+        description="Size of the Airflow pool `hpt_warehouse` (ingest tasks; DuckDB has one "
+        "writer).",
+    )
+    dashboard_port: int = Field(8501, description="Port `hpt dashboard` serves the dashboard on.")
+    dashboard_address: str = Field(
+        "localhost",
+        description="Address `hpt dashboard` listens on (0.0.0.0 to serve other machines).",
+    )
+    mart_memory_limit: str = Field(
+        "1GB",
+        description="Memory the comparison-mart rebuild may use before it spills to disk "
+        "(DuckDB size).",
+    )
+    mart_part_rows: int = Field(
+        1_500_000,
+        gt=0,
+        description="Rate × code rows per part of the comparison-mart rebuild (bounds its memory).",
+    )
+
+    @field_validator("quality_docs", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+
+@dataclass(frozen=True)
+class Documented:
+    """One setting as the docs show it: variable name, default (as text) and help."""
+
+    name: str
+    default: str
+    help: str
+
+
+def env_name(field: str) -> str:
+    """The environment variable of a field."""
+    info = Settings.model_fields[field]
+    return info.alias or f"{PREFIX}{field.upper()}"
+
+
+def _as_text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return str(value)
+
+
+def documented() -> list[Documented]:
+    """Every setting, in declaration order, as `docs/settings.md` documents it."""
+    return [
+        Documented(env_name(field), _as_text(info.default), info.description or "")
+        for field, info in Settings.model_fields.items()
+    ]
+
+
+def names() -> set[str]:
+    """The environment variable names of all settings."""
+    return {env_name(field) for field in Settings.model_fields}
+
+
+def current() -> Settings:
+    """The settings now: each from its environment variable if set, else the default.
+
+    Read anew on each call (cheap), so a changed environment (the DAG's `hpt_settings`
+    Variable, a test) takes effect at once. A bad value raises `SettingError` naming it.
+    """
+    try:
+        return Settings()
+    except ValidationError as error:
+        first = error.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else "?"
+        name = env_name(field) if field in Settings.model_fields else field
+        raise SettingError(f"setting {name}: {first['msg']} (got {first.get('input')!r})") from None
+
+
+def markdown_table() -> str:
+    """The settings as the Markdown table in `docs/settings.md` (`python -m core.settings`)."""
+    lines = ["| Setting | Default | What it does |", "| --- | --- | --- |"]
+    for s in documented():
+        default = f"`{s.default}`" if s.default else "(empty)"
+        text = s.help.replace("|", r"\|")
+        lines.append(f"| `{s.name}` | {default} | {text} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(markdown_table(), end="")
