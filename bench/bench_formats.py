@@ -6,8 +6,8 @@ Files are generated once into bench/out/ (kept out of git) for a hospital with 1
 payer/plan groups (a 1,000+ column wide header). Each measurement runs in its own child
 process; wall time, CPU time and peak RSS come from that child's `wait4` rusage.
 
-- ours `core`: `hpt.pipeline.ingest_file(FILE, <fresh warehouse>, publish_after=False)` with
-  the conformance checks and quality gate off (`HPT_VALIDATE=0`, `HPT_QUALITY_GATE=off`):
+- ours `core`: `hpt.pipeline.steps.ingest_file(FILE, <fresh warehouse>, publish_after=False)`
+  with the conformance checks and quality gate off (`HPT_VALIDATE=0`, `HPT_QUALITY_GATE=off`):
   read, normalise, write Parquet, load the catalog — everything but publishing (the snapshot
   copy and the comparison-mart rebuild, which may use `HPT_MART_MEMORY_LIMIT`, 4 GB).
 - ours `full`: `hpt ingest FILE --db <fresh warehouse>` with the defaults (conformance, quality
@@ -111,7 +111,7 @@ def ours(path: Path, label: str, full: bool) -> Run:
     else:
         env |= {"HPT_VALIDATE": "0", "HPT_QUALITY_GATE": "off"}
         code = (
-            "import json; from pathlib import Path; from hpt.pipeline import ingest_file; "
+            "import json; from pathlib import Path; from hpt.pipeline.steps import ingest_file; "
             "from warehouse.db import Warehouse; "
             f"r = ingest_file(Path({str(path)!r}), Warehouse.at(Path({str(db)!r})), "
             "publish_after=False); print(json.dumps(r.as_dict()))"

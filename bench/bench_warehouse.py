@@ -29,11 +29,11 @@ import polars as pl
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.measure import OUT
-from core.files import FileMeta
+from core.files import FileMeta, StagedFile
 from core.schema import STORED_SCHEMA
 from devtools.synthetic.model import DRUGS, PAYER_FACTOR, SHOPPABLE, make_hospital
 from warehouse.db import Warehouse, reader
-from warehouse.load import StagedFile, load_staged
+from warehouse.load import load_staged
 from warehouse.publish import publish
 from warehouse.queries import compare, search_codes
 

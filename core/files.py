@@ -1,12 +1,24 @@
-"""What a file says about itself and the layout it comes in: shared by every stage."""
+"""What a file says about itself, the layout it comes in, and a file read and staged for
+loading: shared by every stage."""
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Literal
+from enum import StrEnum
 
-Layout = Literal["csv_tall", "csv_wide", "json"]
+import polars as pl
+
+from core.findings import Severity
+from core.outcomes import IngestOutcome
+
+
+class Layout(StrEnum):
+    """How a file lays out its charges; the value is what the warehouse and CLI show."""
+
+    CSV_TALL = "csv_tall"  # one row per item and payer/plan
+    CSV_WIDE = "csv_wide"  # one row per item, a column group per payer/plan
+    JSON = "json"
 
 
 @dataclass
@@ -29,3 +41,25 @@ class FileMeta:
     #: Names of the general data elements the file has (CSV row 1, JSON root keys), lower
     #: case; empty when the reader does not say (conformance then judges values only).
     elements: list[str] = field(default_factory=list)
+
+
+@dataclass
+class StagedFile:
+    """A file parsed and written to its Parquet path, not yet visible in the warehouse."""
+
+    facility_id: str
+    file_id: str
+    source: str
+    sha256: str
+    bytes: int
+    layout: Layout
+    encoding: str
+    meta: FileMeta
+    data_path: str
+    row_count: int
+    item_count: int | None
+    findings: pl.DataFrame
+    finding_counts: dict[str, tuple[Severity, int]]  # rule -> (severity, exact count)
+    seconds: float
+    status: IngestOutcome = IngestOutcome.LOADED  # or held (see `files.status`)
+    status_reason: str | None = None

@@ -8,11 +8,19 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Literal
+from enum import StrEnum
 
 import polars as pl
 
-Severity = Literal["error", "alert", "warning", "info"]
+
+class Severity(StrEnum):
+    """How bad a finding is; the value is what tables, JSON and the CLI show."""
+
+    ERROR = "error"  # breaks a CMS rule: the file is not valid
+    ALERT = "alert"  # allowed, but worth a look (a 999999999 placeholder, a bad byte)
+    WARNING = "warning"
+    INFO = "info"
+
 
 FINDINGS_SCHEMA = pl.Schema(
     {
@@ -34,7 +42,7 @@ class FindingLog:
 
     cap_per_rule: int = DEFAULT_CAP_PER_RULE
     counts: Counter[str] = field(default_factory=Counter)
-    severities: dict[str, str] = field(default_factory=dict)
+    severities: dict[str, Severity] = field(default_factory=dict)
     _rows: list[dict[str, object]] = field(default_factory=list)
     _frames: list[pl.DataFrame] = field(default_factory=list)
 
@@ -54,7 +62,7 @@ class FindingLog:
             self._rows.append(
                 {
                     "rule": rule,
-                    "severity": severity,
+                    "severity": severity.value,
                     "row_no": row,
                     "column": column,
                     "value": None if value is None else str(value)[:500],
@@ -83,7 +91,7 @@ class FindingLog:
             )
             kept = hits.head(room).select(
                 pl.lit(rule).alias("rule"),
-                pl.lit(severity).alias("severity"),
+                pl.lit(severity.value).alias("severity"),
                 pl.col("row_no").cast(pl.Int64),
                 where.alias("column"),
                 pl.col("value").cast(pl.String).str.slice(0, 500),
@@ -105,7 +113,7 @@ class FindingLog:
             return pl.DataFrame(schema=FINDINGS_SCHEMA)
         return pl.concat(frames, how="vertical")
 
-    def count(self, severity: str | None = None) -> int:
+    def count(self, severity: Severity | None = None) -> int:
         """Exact number of findings, optionally of one severity."""
         return sum(
             n

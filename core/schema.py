@@ -109,11 +109,6 @@ CODE_TYPES_V2 = frozenset(
 CODE_TYPES_V3 = CODE_TYPES_V2 | {"CMG", "MS-LTC-DRG"}
 
 
-def empty_raw_batch() -> pl.DataFrame:
-    """A raw batch with no rows, for readers that found no data."""
-    return pl.DataFrame(schema=RAW_SCHEMA)
-
-
 def conform_raw(raw: pl.DataFrame) -> pl.DataFrame:
     """Give a raw batch every raw column (missing ones as null), in a fixed order."""
     missing = [

@@ -1,11 +1,12 @@
 """Nightly ingestion: read the source registry, then per facility (dynamic task mapping)
 acquire (discover + download) and ingest (parse, normalise, validate, load), then record the
-run and publish the read snapshot (views and comparison marts rebuilt).
+run and publish the read snapshot (views and comparison marts rebuilt), checked.
 
-Wiring only: every task is one call into `hpt.nightly`, the same step functions `hpt run`
-uses. Heavy imports happen inside task bodies; at parse time only the schedule and retry
-policy are read from the settings registry (environment). Run settings come from the
-environment of the workers, overridden by the JSON Airflow Variable `hpt_settings`.
+Wiring only: every task is one call into `hpt.pipeline.tasks`, thin adapters over the step
+functions `hpt run` uses. Heavy imports happen inside task bodies; at parse time only the
+schedule and retry policy are read from the settings registry (environment). Run settings
+come from the environment of the workers, overridden by the JSON Airflow Variable
+`hpt_settings`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from airflow.sdk import Asset, Variable, dag, get_current_context, task, task_gr
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from core import settings
+from core.outcomes import CheckOutcome
 from core.runtime import tune_allocator
 
 # The published warehouse snapshot; a DAG scheduled on it runs after every publish.
@@ -35,7 +37,7 @@ tune_allocator()
 def _step() -> Iterator[None]:
     """Apply the `hpt_settings` Variable, and turn a facility failure into the Airflow
     outcome: transient → retried, permanent → failed at once (a finding, not a retry)."""
-    from hpt.nightly import SETTINGS_VARIABLE, FacilityFailed, overrides
+    from hpt.pipeline.tasks import SETTINGS_VARIABLE, FacilityFailed, overrides
 
     with overrides(Variable.get(SETTINGS_VARIABLE, default=None)):
         try:
@@ -70,10 +72,10 @@ def hpt_nightly() -> None:
     @task(pool=WAREHOUSE_POOL, show_return_value_in_logs=False)
     def registry() -> list[dict[str, str]]:
         """The registry entries (small dicts), synced into the catalog."""
-        from hpt import nightly
+        from hpt.pipeline import tasks
 
         with _step():
-            return nightly.registry()
+            return tasks.registry()
 
     @task_group
     def facility(entry: dict[str, str]) -> Any:
@@ -87,21 +89,21 @@ def hpt_nightly() -> None:
         )
         def acquire(entry: dict[str, str]) -> dict[str, Any]:
             """Discover and download: where the file landed (a path), not the file."""
-            from hpt import nightly
+            from hpt.pipeline import tasks
 
-            _label(nightly.facility_key(entry))
+            _label(tasks.facility_key(entry))
             with _step():
-                return nightly.acquired(entry)
+                return tasks.acquired(entry)
 
         # One retry for the unexpected (a lock wait that ran out); a bad file fails at once.
         @task(pool=WAREHOUSE_POOL, retries=1, map_index_template=LABEL)
         def ingest(acquisition: dict[str, Any]) -> dict[str, Any]:
             """Parse, normalise, validate and load: a summary (rows, outcome)."""
-            from hpt import nightly
+            from hpt.pipeline import tasks
 
             _label(str(acquisition["facility_id"]))
             with _step():
-                return nightly.ingested(acquisition)
+                return tasks.ingested(acquisition)
 
         # At build time a task call returns an XComArg, resolved to the value at run time.
         return ingest(acquire(entry))  # type: ignore[arg-type]
@@ -110,12 +112,12 @@ def hpt_nightly() -> None:
     @task(pool=WAREHOUSE_POOL, trigger_rule="all_done", outlets=[WAREHOUSE])
     def publish(entries: list[dict[str, str]], results: Any) -> dict[str, Any]:
         """Record the run (failures included) and publish the snapshot readers open."""
-        from hpt import nightly
+        from hpt.pipeline import tasks
 
         context = get_current_context()
         run = context["dag_run"]
         with _step():
-            summary = nightly.published(
+            summary = tasks.published(
                 entries,
                 # Pulled across a mapped group: None, one summary, or a list of them.
                 [results] if isinstance(results, dict) else list(results or []),
@@ -128,7 +130,7 @@ def hpt_nightly() -> None:
         for facility_id, reason in summary["failures"].items():
             log.warning("facility %s failed: %s", facility_id, reason)
         check = summary["warehouse_check"]
-        if check["outcome"] == "failed":
+        if check["outcome"] == CheckOutcome.FAILED:
             # Published and recorded already; failing the task makes the broken invariant
             # a failed run an operator sees, not a line in a log.
             raise RuntimeError(check["message"])

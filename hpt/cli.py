@@ -14,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from core import settings
+from core.outcomes import IngestOutcome
 
 app = typer.Typer(
     help="Hospital price transparency pipeline: CMS machine-readable files → DuckDB.",
@@ -47,7 +48,7 @@ def main(
 
 def print_ingest_summary(result: object) -> None:
     """One screen: facility, layout, version, rows, findings by rule, seconds, MB/s."""
-    from hpt.pipeline import IngestResult
+    from hpt.pipeline.steps import IngestResult
 
     assert isinstance(result, IngestResult)
     table = Table(show_header=False, box=None)
@@ -92,7 +93,7 @@ def ingest(
     ] = True,
 ) -> None:
     """Read, normalise, check and load one machine-readable file into the warehouse."""
-    from hpt.pipeline import ingest_source
+    from hpt.pipeline.steps import ingest_source
     from warehouse.db import Warehouse
 
     wh = Warehouse.at(db_path(db))
@@ -115,13 +116,13 @@ def ingest(
         )
     if as_json:
         console.print_json(json.dumps(result.as_dict(), default=str))
-    elif result.outcome == "failed":
+    elif result.outcome == IngestOutcome.FAILED:
         err.print(
             f"[red]error:[/] {result.source}: {result.message}", highlight=False, soft_wrap=True
         )
     else:
         print_ingest_summary(result)
-    if result.outcome == "failed":
+    if result.outcome == IngestOutcome.FAILED:
         raise typer.Exit(1)
 
 

@@ -11,6 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from core import settings
+from core.outcomes import CheckOutcome, IngestOutcome
 from hpt.cli import DbOption, app, console, db_path, err
 
 sources_app = typer.Typer(help="The source registry: the facilities a run tracks.",
@@ -51,7 +52,7 @@ def run_command(
     ] = False,
 ) -> None:
     """Acquire and ingest every registry entry once, then publish; exit 1 if any failed."""
-    from hpt.run import FacilityRun, run_sources
+    from hpt.pipeline.runner import FacilityRun, run_sources
     from quality.gate import GateResult
     from warehouse.db import Warehouse
 
@@ -92,10 +93,12 @@ def run_command(
         table.add_column(column, no_wrap=True, justify="right" if right else "left",
                          min_width=width, max_width=30 if column == "name" else None)  # fmt: skip
     table.add_column("message", no_wrap=True, overflow="ellipsis", max_width=90)
-    colour = {"loaded": "green", "unchanged": "cyan", "failed": "red"}
+    colour = {IngestOutcome.LOADED: "green", IngestOutcome.UNCHANGED: "cyan",
+              IngestOutcome.FAILED: "red"}  # fmt: skip
     for line in lines:
-        message = "" if line.outcome in ("loaded", "unchanged") else line.message
-        if line.outcome == "failed":
+        quiet = line.outcome in (IngestOutcome.LOADED, IngestOutcome.UNCHANGED)
+        message = "" if quiet else line.message
+        if line.outcome == IngestOutcome.FAILED:
             message = f"{line.stage}: {message}"
         outcome = f"[{colour.get(line.outcome, 'yellow')}]{line.outcome}"
         table.add_row(
@@ -104,14 +107,14 @@ def run_command(
         )  # fmt: skip
     out = _wide()
     out.print(table)
-    failed = sum(line.outcome == "failed" for line in lines)
+    failed = sum(line.outcome == IngestOutcome.FAILED for line in lines)
     mb = sum(line.downloaded_bytes for line in lines) / 1e6
     out.print(f"{len(lines) - failed} ok, {failed} failed; {mb:,.1f} MB downloaded")
     for check in checks:
-        if check.outcome != "skipped":
+        if check.outcome != CheckOutcome.SKIPPED:
             detail = check.message or f"{len(check.outcomes)} expectations passed"
             out.print(f"warehouse check {check.outcome}: {detail}", highlight=False, markup=False)
-    if failed or any(check.outcome == "failed" for check in checks):
+    if failed or any(check.outcome == CheckOutcome.FAILED for check in checks):
         raise typer.Exit(1)
 
 
@@ -158,7 +161,7 @@ def sources_add(
 @sources_app.command("check")
 def sources_check(sources: SourcesOption = None) -> None:
     """Discover each entry's file and check it answers (HEAD), without downloading."""
-    from hpt.run import locate
+    from hpt.pipeline.acquire import locate
     from ingest.download import Limits, http_session
 
     entries = _entries(sources)

@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from core.outcomes import CheckOutcome
 from hpt.cli import DbOption, app, console, db_path, err
 
 quality_app = typer.Typer(
@@ -33,8 +34,8 @@ def quality(
     """List quarantined files and the failing expectations of each file's latest validation."""
     if ctx.invoked_subcommand is not None:
         return
-    from quality.store import held_files, latest_failures, quarantined_files
     from warehouse.db import Warehouse, writer
+    from warehouse.quality_log import held_files, latest_failures, quarantined_files
 
     wh = Warehouse.at(db_path(db))
     if not wh.db_path.exists():
@@ -77,7 +78,7 @@ def quality(
 def check(db: DbOption = None) -> None:
     """Validate the published warehouse (one current file per facility, no orphan codes,
     every registered facility accounted for, freshness) and record the results."""
-    from quality.gate import check_warehouse
+    from hpt.pipeline.steps import check_warehouse
     from warehouse.db import Warehouse
 
     wh = Warehouse.at(db_path(db))
@@ -92,7 +93,7 @@ def check(db: DbOption = None) -> None:
     )
     for outcome in result.failed("error", "warning"):
         console.print(f"  {outcome.severity}: {outcome.line()}", highlight=False, markup=False)
-    if result.outcome == "failed":
+    if result.outcome == CheckOutcome.FAILED:
         raise typer.Exit(1)
 
 
@@ -107,12 +108,13 @@ def docs(
     import http.server
     import webbrowser
 
-    from quality.gate import build_docs, docs_dir
+    from hpt.pipeline.steps import docs_dir
+    from quality.gate import build_docs
     from warehouse.db import Warehouse
 
-    wh = Warehouse.at(db_path(db))
-    build_docs(wh)  # the validations stored since the last publish
-    site = docs_dir(wh) / "site"
+    docs = docs_dir(Warehouse.at(db_path(db)))
+    build_docs(docs)  # the validations stored since the last publish
+    site = docs / "site"
     if not (site / "index.html").exists():
         err.print(f"[red]error:[/] no Data Docs at {site}: ingest a file first", highlight=False)
         raise typer.Exit(1)
@@ -132,7 +134,7 @@ def accept(
     db: DbOption = None,
 ) -> None:
     """Accept a file held as suspicious (e.g. a sharp drop in rows): load and publish it."""
-    from quality.gate import accept as accept_file
+    from hpt.pipeline.steps import accept as accept_file
     from warehouse.db import Warehouse
 
     try:

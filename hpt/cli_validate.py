@@ -9,6 +9,7 @@ import polars as pl
 import typer
 from rich.table import Table
 
+from core.findings import Severity
 from hpt.cli import app, console, err
 from quality.versions import VERSION_CHOICES
 
@@ -17,7 +18,7 @@ EXAMPLES_PER_RULE = 5
 
 def print_report(validation: object) -> None:
     """Verdict, file facts, counts per rule, and a few examples of each."""
-    from hpt.validation import Validation
+    from hpt.pipeline.read import Validation
 
     assert isinstance(validation, Validation)
     v = validation
@@ -34,8 +35,8 @@ def print_report(validation: object) -> None:
             f"{v.version_claimed or '(none)'} → checked to {v.rule_set} ({v.version_reason})",
         ),
         ("rows", f"{v.rows:,}"),
-        ("errors", f"{v.log.count('error'):,}"),
-        ("alerts", f"{v.log.count('alert'):,}"),
+        ("errors", f"{v.log.count(Severity.ERROR):,}"),
+        ("alerts", f"{v.log.count(Severity.ALERT):,}"),
         ("time", f"{v.seconds:,.2f} s"),
     ]:
         facts.add_row(f"[bold]{label}[/]", str(value))
@@ -87,7 +88,7 @@ def validate(
     ] = 0,
 ) -> None:
     """Check a file against the CMS rules of its template version; exit 1 if not valid."""
-    from hpt.validation import validate_source
+    from hpt.pipeline.read import validate_source
 
     if version is not None and version not in VERSION_CHOICES:
         err.print(f"[red]error:[/] --version must be one of {', '.join(VERSION_CHOICES)}")

@@ -4,7 +4,8 @@ Servers gzip files unasked and hospitals zip them (with `__MACOSX/` junk). The a
 recognised by its magic bytes, not its name, and its one data file is streamed into the
 work directory — never held in memory — under the download caps (size and expansion
 ratio), so an archive bomb is refused, not unpacked onto the disk. An XLSX workbook is a
-zip too: it is left alone for `detect` to name.
+zip too: it is left alone for `detect` to name. The caps (`Caps`) also bound what a
+download decodes (`ingest.download`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import gzip
 import zipfile
 import zlib
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO, Protocol
 
@@ -55,21 +57,42 @@ class _Readable(Protocol):
 RATIO_GRACE = 8 << 20
 
 
+@dataclass(frozen=True)
+class Caps:
+    """How far a packed stream may unpack: `max_bytes` in all, and `ratio` times its packed
+    size past the first RATIO_GRACE bytes (more is the mark of an archive bomb)."""
+
+    max_bytes: int
+    ratio: float
+
+    @classmethod
+    def from_settings(cls) -> Caps:
+        """HPT_DOWNLOAD_MAX_BYTES and HPT_GZIP_MAX_RATIO."""
+        now = settings.current()
+        return cls(now.download_max_bytes, now.gzip_max_ratio)
+
+    def refusal(
+        self, what: str, size: int, packed: int, bomb: str = "an archive bomb"
+    ) -> str | None:
+        """Why `what`, unpacked to `size` bytes so far from `packed`, is refused; else None."""
+        if size > self.max_bytes:
+            return f"{what} unpacks to more than the cap of {self.max_bytes:,} bytes"
+        if size > RATIO_GRACE and size > self.ratio * max(packed, 1):
+            return (
+                f"{what} expands more than {self.ratio:g}x ({packed:,} → {size:,} bytes so far): "
+                f"refused as {bomb}"
+            )
+        return None
+
+
 def _bounded_copy(source: _Readable, sink: IO[bytes], packed: int, what: str) -> None:
-    """Copy an unpacking stream, refusing a bomb: more than HPT_DOWNLOAD_MAX_BYTES, or more
-    than HPT_GZIP_MAX_RATIO times the `packed` size (past the first RATIO_GRACE bytes)."""
-    max_bytes = settings.current().download_max_bytes
-    ratio = settings.current().gzip_max_ratio
+    """Copy an unpacking stream, refusing a bomb (see `Caps`)."""
+    caps = Caps.from_settings()
     size = 0
     while chunk := source.read(_COPY_CHUNK):
         size += len(chunk)
-        if size > max_bytes:
-            raise UnreadableFile(f"{what} unpacks to more than the cap of {max_bytes:,} bytes")
-        if size > RATIO_GRACE and size > ratio * max(packed, 1):
-            raise UnreadableFile(
-                f"{what} expands more than {ratio:g}x ({packed:,} → {size:,} bytes so far): "
-                "refused as an archive bomb"
-            )
+        if refusal := caps.refusal(what, size, packed):
+            raise UnreadableFile(refusal)
         sink.write(chunk)
 
 

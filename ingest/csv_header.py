@@ -9,7 +9,7 @@ from pathlib import Path
 
 from core.errors import UnreadableFile
 from core.files import FileMeta
-from core.findings import FindingLog
+from core.findings import FindingLog, Severity
 from ingest.values import parse_bool, parse_date
 
 _PIPE = re.compile(r"\s*\|\s*")
@@ -77,7 +77,7 @@ def file_meta(head: CsvHead, log: FindingLog) -> FileMeta:
             if value and meta.last_updated_on is None:
                 log.add(
                     "header.bad_date",
-                    "error",
+                    Severity.ERROR,
                     "last_updated_on is not a date",
                     row=2,
                     column=raw_name,

@@ -16,7 +16,8 @@ from pathlib import Path
 import polars as pl
 
 from core.errors import UnreadableFile
-from core.findings import FindingLog
+from core.files import Layout
+from core.findings import FindingLog, Severity
 from core.schema import CODE_STRUCT
 from ingest.base import BATCH_ROWS, ParsedFile
 from ingest.csv_header import CsvHead, file_meta, header_name, read_head
@@ -36,20 +37,29 @@ ITEM_COLUMNS = {
     "standard_charge|max": "deidentified_max",
     "additional_generic_notes": "notes",
 }
-#: Payer-level row-3 headers of the tall layout → raw column.
-TALL_PAYER_COLUMNS = {
-    "payer_name": "payer_name",
-    "plan_name": "plan_name",
-    "standard_charge|negotiated_dollar": "negotiated_dollar",
-    "standard_charge|negotiated_percentage": "negotiated_percentage",
-    "standard_charge|negotiated_algorithm": "negotiated_algorithm",
-    "standard_charge|methodology": "methodology",
+#: Payer-level values headed `standard_charge|<suffix>` (tall layout) or
+#: `standard_charge|P|p|<suffix>` (wide layout) → raw column.
+PAYER_SUFFIXES = {
+    "negotiated_dollar": "negotiated_dollar",
+    "negotiated_percentage": "negotiated_percentage",
+    "negotiated_algorithm": "negotiated_algorithm",
+    "methodology": "methodology",
+}
+#: Payer-level values headed `<prefix>` (tall layout) or `<prefix>|P|p` (wide) → raw column.
+PAYER_PREFIXES = {
     "median_amount": "median_allowed",
     "10th_percentile": "p10_allowed",
     "90th_percentile": "p90_allowed",
     "count": "allowed_count",
     "estimated_amount": "estimated_amount",
     "additional_payer_notes": "payer_notes",
+}
+#: Payer-level row-3 headers of the tall layout → raw column.
+TALL_PAYER_COLUMNS = {
+    "payer_name": "payer_name",
+    "plan_name": "plan_name",
+    **{f"standard_charge|{suffix}": raw for suffix, raw in PAYER_SUFFIXES.items()},
+    **PAYER_PREFIXES,
 }
 CODE_COLUMN = re.compile(r"^code\|(\d+)(\|type)?$")
 #: Spare columns past the header catch rows with more cells than headers.
@@ -62,10 +72,24 @@ def is_tall(header: list[str]) -> bool:
     return {"payer_name", "plan_name"} <= names
 
 
-def _duplicate(log: FindingLog, cell: str) -> None:
-    log.add(
-        "header.duplicate_column", "error", f"column {cell!r} appears twice", row=3, column=cell
-    )
+def duplicate_column(log: FindingLog, cell: str) -> None:
+    """Record a row-3 header seen before (the first one is used)."""
+    message = f"column {cell!r} appears twice; the first is used"
+    log.add("header.duplicate_column", Severity.ERROR, message, row=3, column=cell)
+
+
+def unknown_column(log: FindingLog, cell: str) -> None:
+    """Record a row-3 header that is not a CMS column (its cells are ignored)."""
+    message = f"column {cell!r} is not a CMS column; ignored"
+    log.add("header.unknown_column", Severity.ALERT, message, row=3, column=cell)
+
+
+def data_width(header: list[str]) -> int:
+    """How many row-3 columns hold data: trailing blank headers are not counted."""
+    width = len(header)
+    while width and not header[width - 1].strip():
+        width -= 1
+    return width
 
 
 def column_plan(
@@ -88,12 +112,12 @@ def column_plan(
             slot = codes.setdefault(int(match.group(1)), {})
             part = "type" if match.group(2) else "code"
             if part in slot:
-                _duplicate(log, cell)
+                duplicate_column(log, cell)
             else:
                 slot[part] = position
         elif name in known:
             if known[name] in columns:
-                _duplicate(log, cell)
+                duplicate_column(log, cell)
             else:
                 columns[known[name]] = position
         else:
@@ -217,7 +241,7 @@ def data_rows(
                 if extra.height:
                     log.add_frame(
                         "csv.extra_cells",
-                        "error",
+                        Severity.ERROR,
                         "row has more cells than row 3 has headers; extra cells ignored",
                         extra.select(pl.col("row_no"), pl.col("x0").alias("value")),
                         "(past last column)",
@@ -243,23 +267,13 @@ def read(prepared: PreparedFile, log: FindingLog, head: CsvHead | None = None) -
     known = ITEM_COLUMNS | TALL_PAYER_COLUMNS
     columns, codes, unknown = column_plan(head.header, known, log)
     for position in unknown:
-        cell = head.header[position]
-        log.add(
-            "header.unknown_column",
-            "alert",
-            f"column {cell!r} is not a CMS column; ignored",
-            row=3,
-            column=cell,
-        )
-    width = len(head.header)
-    while width and not head.header[width - 1].strip():
-        width -= 1
-    check_not_truncated(prepared, width)
+        unknown_column(log, head.header[position])
+    check_not_truncated(prepared, data_width(head.header))
     select = [pl.col(f"c{position}").alias(raw) for raw, position in columns.items()]
     select.append(codes_expr(codes))
     lazy = scan_rows(prepared.path, len(head.header))
     return ParsedFile(
-        layout="csv_tall",
+        layout=Layout.CSV_TALL,
         meta=meta,
         header=head.header,
         batches=batches(lazy, select, len(head.header), log, prepared.path),

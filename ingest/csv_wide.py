@@ -20,37 +20,27 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from core.errors import UnreadableFile
+from core.files import Layout
 from core.findings import FindingLog
 from ingest.base import BATCH_ROWS, ParsedFile
 from ingest.csv_header import CsvHead, file_meta, read_head
 from ingest.csv_tall import (
     ITEM_COLUMNS,
+    PAYER_PREFIXES,
+    PAYER_SUFFIXES,
     check_not_truncated,
     codes_expr,
     column_plan,
     data_rows,
+    data_width,
+    duplicate_column,
     parse_error,
     scan_rows,
+    unknown_column,
 )
 from ingest.encoding import PreparedFile
 from ingest.prefetch import prefetched
 
-#: `standard_charge|P|p|<suffix>` → raw column.
-_SUFFIXES = {
-    "negotiated_dollar": "negotiated_dollar",
-    "negotiated_percentage": "negotiated_percentage",
-    "negotiated_algorithm": "negotiated_algorithm",
-    "methodology": "methodology",
-}
-#: `<prefix>|P|p` → raw column.
-_PREFIXES = {
-    "median_amount": "median_allowed",
-    "10th_percentile": "p10_allowed",
-    "90th_percentile": "p90_allowed",
-    "count": "allowed_count",
-    "estimated_amount": "estimated_amount",
-    "additional_payer_notes": "payer_notes",
-}
 _PIPE = re.compile(r"\s*\|\s*")
 #: Cells (rows × columns) read per batch: bounds memory whatever the width.
 BATCH_CELLS = 8_000_000
@@ -74,12 +64,12 @@ def group_column(cell: str) -> tuple[str, str] | None:
     text = _PIPE.sub("|", cell.strip())
     lower = text.lower()
     if lower.startswith("standard_charge|"):
-        for suffix, raw in _SUFFIXES.items():
+        for suffix, raw in PAYER_SUFFIXES.items():
             if lower.endswith("|" + suffix):
                 middle = text[len("standard_charge|") : len(text) - len(suffix) - 1]
                 return (middle, raw) if middle.strip("|") else None
         return None
-    for prefix, raw in _PREFIXES.items():
+    for prefix, raw in PAYER_PREFIXES.items():
         if lower.startswith(prefix + "|"):
             middle = text[len(prefix) + 1 :]
             return (middle, raw) if middle.strip("|") else None
@@ -98,13 +88,7 @@ def groups(header: list[str], positions: list[int], log: FindingLog) -> list[Gro
         cell = header[position]
         parsed = group_column(cell)
         if parsed is None:
-            log.add(
-                "header.unknown_column",
-                "alert",
-                f"column {cell!r} is not a CMS column; ignored",
-                row=3,
-                column=cell,
-            )
+            unknown_column(log, cell)
             continue
         key, raw = parsed
         payer, _, plan = key.rpartition("|")
@@ -112,13 +96,7 @@ def groups(header: list[str], positions: list[int], log: FindingLog) -> list[Gro
             payer, plan = plan, ""
         group = found.setdefault(key.lower(), Group(payer.strip(), plan.strip() or None))
         if raw in group.columns:
-            log.add(
-                "header.duplicate_column",
-                "error",
-                f"column {cell!r} appears twice; the first is used",
-                row=3,
-                column=cell,
-            )
+            duplicate_column(log, cell)
             continue
         group.columns[raw] = position
     # A group missing one of its columns (read as empty) is a conformance finding,
@@ -199,15 +177,12 @@ def read(prepared: PreparedFile, log: FindingLog, head: CsvHead | None = None) -
     plan = groups(head.header, unknown, log)
     if not plan:
         raise UnreadableFile("not a CMS wide CSV file: row 3 has no payer/plan columns")
-    width = len(head.header)
-    while width and not head.header[width - 1].strip():
-        width -= 1
-    check_not_truncated(prepared, width)
+    check_not_truncated(prepared, data_width(head.header))
     item = [pl.col("row_no").cast(pl.Int64)]
     item += [pl.col(f"c{position}").alias(raw) for raw, position in columns.items()]
     item.append(codes_expr(codes))
     return ParsedFile(
-        layout="csv_wide",
+        layout=Layout.CSV_WIDE,
         meta=meta,
         header=head.header,
         batches=prefetched(batches(prepared, len(head.header), item, plan, log)),

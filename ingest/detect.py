@@ -11,7 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from core.errors import UnreadableFile
-from core.findings import FindingLog
+from core.files import Layout
+from core.findings import FindingLog, Severity
 from ingest import csv_tall, csv_wide, json_reader
 from ingest.archive import GZIP_MAGIC, ZIP_MAGIC, is_xlsx
 from ingest.base import ParsedFile
@@ -57,7 +58,7 @@ def sniff(path: Path) -> str:
     return "csv"
 
 
-def csv_layout(header: list[str], row1: list[str]) -> str:
+def csv_layout(header: list[str], row1: list[str]) -> Layout:
     """`csv_tall` or `csv_wide` from rows 1 and 3, or `UnreadableFile` saying what was found."""
     tall, wide = csv_tall.is_tall(header), csv_wide.is_wide(header)
     if tall and wide:
@@ -66,9 +67,9 @@ def csv_layout(header: list[str], row1: list[str]) -> str:
             "`standard_charge|<payer>|<plan>|…` columns (wide)"
         )
     if tall:
-        return "csv_tall"
+        return Layout.CSV_TALL
     if wide:
-        return "csv_wide"
+        return Layout.CSV_WIDE
     names = {header_name(cell) for cell in row1}
     if not _CMS_ROW1 & names:
         raise UnreadableFile(
@@ -86,7 +87,7 @@ def open_file(prepared: PreparedFile, log: FindingLog) -> ParsedFile:
     if prepared.invalid_bytes:
         log.add(
             "encoding.cp1252_bytes",
-            "alert",
+            Severity.ALERT,
             f"{prepared.invalid_bytes} byte(s) were not UTF-8; read as Windows-1252",
         )
     kind = sniff(prepared.path)
@@ -97,6 +98,6 @@ def open_file(prepared: PreparedFile, log: FindingLog) -> ParsedFile:
     if kind != "csv":
         raise UnreadableFile(f"not a CMS machine-readable file (found: {kind})")
     head = read_head(prepared.path)
-    if csv_layout(head.header, head.names) == "csv_tall":
+    if csv_layout(head.header, head.names) is Layout.CSV_TALL:
         return csv_tall.read(prepared, log, head)
     return csv_wide.read(prepared, log, head)

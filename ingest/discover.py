@@ -17,6 +17,7 @@ from urllib.parse import urljoin, urlparse
 import requests
 
 from core.findings import Severity
+from ingest.download import TRANSIENT_STATUS, unreachable_for_now
 
 KEYS = ("location-name", "source-page-url", "mrf-url", "contact-name", "contact-email")
 _LINE = re.compile(r"^\s*([A-Za-z][A-Za-z _-]{1,40}?)\s*:\s*(.*?)\s*$")
@@ -54,6 +55,9 @@ class Discovery:
     url: str
     entries: list[HptEntry] = field(default_factory=list)
     findings: list[SourceFinding] = field(default_factory=list)
+    #: It could not be fetched for now (5xx/429, timeout, host unreachable): a later try
+    #: may pass. False when it answered with what cannot change by itself (404, HTML, …).
+    transient: bool = False
 
     @property
     def mrf_urls(self) -> list[str]:
@@ -99,7 +103,7 @@ def resolve_url(value: str, base: str, line_no: int, findings: list[SourceFindin
         findings.append(
             SourceFinding(
                 "hpt.relative_url",
-                "warning",
+                Severity.WARNING,
                 "URL is relative; resolved against the cms-hpt.txt URL",
                 line_no,
                 value,
@@ -112,7 +116,7 @@ def resolve_url(value: str, base: str, line_no: int, findings: list[SourceFindin
         findings.append(
             SourceFinding(
                 "hpt.url_no_scheme",
-                "warning",
+                Severity.WARNING,
                 f"URL has no scheme; assumed {scheme}://",
                 line_no,
                 value,
@@ -124,7 +128,7 @@ def resolve_url(value: str, base: str, line_no: int, findings: list[SourceFindin
         findings.append(
             SourceFinding(
                 "hpt.url_scheme",
-                "error",
+                Severity.ERROR,
                 f"refused URL scheme {scheme!r}: only http and https",
                 line_no,
                 value,
@@ -141,7 +145,7 @@ def parse_cms_hpt(data: bytes, url: str) -> Discovery:
     if encoding.startswith("utf-16"):
         found.findings.append(
             SourceFinding(
-                "hpt.encoding", "warning", f"cms-hpt.txt is {encoding.upper()}, not UTF-8"
+                "hpt.encoding", Severity.WARNING, f"cms-hpt.txt is {encoding.upper()}, not UTF-8"
             )
         )
     current: HptEntry | None = None
@@ -161,7 +165,7 @@ def parse_cms_hpt(data: bytes, url: str) -> Discovery:
                 found.findings.append(
                     SourceFinding(
                         "hpt.not_key_value",
-                        "warning",
+                        Severity.WARNING,
                         "line is not a `key: value` of the spec",
                         line_no,
                         stripped[:200],
@@ -181,7 +185,7 @@ def parse_cms_hpt(data: bytes, url: str) -> Discovery:
     if prose > 5:
         found.findings.append(
             SourceFinding(
-                "hpt.not_key_value", "warning", f"{prose} lines in all are not `key: value`"
+                "hpt.not_key_value", Severity.WARNING, f"{prose} lines in all are not `key: value`"
             )
         )
     _check_entries(found)
@@ -194,7 +198,7 @@ def _check_entries(found: Discovery) -> None:
             found.findings.append(
                 SourceFinding(
                     "hpt.missing_mrf_url",
-                    "error",
+                    Severity.ERROR,
                     "location block has no usable mrf-url",
                     entry.line_no,
                     entry.location_name or None,
@@ -204,21 +208,23 @@ def _check_entries(found: Discovery) -> None:
             found.findings.append(
                 SourceFinding(
                     "hpt.missing_location_name",
-                    "warning",
+                    Severity.WARNING,
                     "location block has no location-name",
                     entry.line_no,
                 )
             )
     if not found.mrf_urls:
         found.findings.append(
-            SourceFinding("hpt.no_entries", "error", "cms-hpt.txt names no machine-readable file")
+            SourceFinding(
+                "hpt.no_entries", Severity.ERROR, "cms-hpt.txt names no machine-readable file"
+            )
         )
     shared = len(found.entries) - len({e.mrf_url for e in found.entries if e.mrf_url})
     if found.mrf_urls and shared > 0:
         found.findings.append(
             SourceFinding(
                 "hpt.shared_mrf_url",
-                "info",
+                Severity.INFO,
                 f"{len(found.entries)} locations share {len(found.mrf_urls)} file URL(s)",
             )
         )
@@ -265,7 +271,9 @@ def fetch_cms_hpt(url: str, session: requests.Session, timeout: float) -> tuple[
     found = Discovery(url=url)
     if urlparse(url).scheme.lower() not in {"http", "https"}:
         found.findings.append(
-            SourceFinding("hpt.url_scheme", "error", "refused URL scheme: only http and https")
+            SourceFinding(
+                "hpt.url_scheme", Severity.ERROR, "refused URL scheme: only http and https"
+            )
         )
         return found, 0
     try:
@@ -274,21 +282,23 @@ def fetch_cms_hpt(url: str, session: requests.Session, timeout: float) -> tuple[
             status = response.status_code
     except requests.RequestException as error:
         message = f"cannot fetch cms-hpt.txt: {type(error).__name__}"
-        found.findings.append(SourceFinding("hpt.unreachable", "error", message))
+        found.findings.append(SourceFinding("hpt.unreachable", Severity.ERROR, message))
+        found.transient = unreachable_for_now(error)
         return found, 0
     if status >= 400:
+        found.transient = status in TRANSIENT_STATUS
         found.findings.append(
-            SourceFinding("hpt.unreachable", "error", f"cms-hpt.txt answered HTTP {status}")
+            SourceFinding("hpt.unreachable", Severity.ERROR, f"cms-hpt.txt answered HTTP {status}")
         )
         return found, status
     if len(data) > MAX_TXT_BYTES:
         message = f"cms-hpt.txt is over {MAX_TXT_BYTES:,} bytes: not a cms-hpt.txt"
-        found.findings.append(SourceFinding("hpt.too_large", "error", message))
+        found.findings.append(SourceFinding("hpt.too_large", Severity.ERROR, message))
         return found, status
     head = data[:1024].replace(b"\x00", b"").lstrip().lower()
     if head.startswith((b"<!doctype html", b"<html")):
         message = "cms-hpt.txt is an HTML page (bot wall, login or missing-page template?)"
-        found.findings.append(SourceFinding("hpt.html", "error", message))
+        found.findings.append(SourceFinding("hpt.html", Severity.ERROR, message))
         return found, status
     parsed = parse_cms_hpt(data, response.url or url)
     parsed.url = url

@@ -36,9 +36,10 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from core import settings
+from core.outcomes import AcquireOutcome
+from ingest.archive import Caps
 
 CHUNK = 1 << 20
-RATIO_GRACE = 8 << 20  # below this many decoded bytes the ratio is not judged (tiny files)
 
 
 @dataclass(frozen=True)
@@ -76,8 +77,11 @@ class Download:
     """What one download did: a small, JSON-friendly value (XCom-safe)."""
 
     url: str
-    outcome: str = "failed"  # "downloaded", "not_modified" or "failed"
+    outcome: AcquireOutcome = AcquireOutcome.FAILED
     message: str = ""
+    #: A failure another try later could cure (5xx/429, timeout, connection refused or
+    #: reset, cut transfer, unknown host); False for one it cannot (404, HTML page, a cap).
+    transient: bool = False
     final_url: str | None = None
     status: int | None = None
     path: str | None = None  # the landed file (also for not_modified)
@@ -102,6 +106,10 @@ class _Cut(Exception):
     """The transfer stopped early: retry, resuming if possible."""
 
 
+#: Answers that may well differ on a later try: the server is busy or failing for now.
+TRANSIENT_STATUS = frozenset({429, 500, 502, 503, 504})
+
+
 def http_session(limits: Limits) -> requests.Session:
     """A session retrying 5xx/429 answers and connect/read timeouts with backoff."""
     retry = Retry(
@@ -109,7 +117,7 @@ def http_session(limits: Limits) -> requests.Session:
         connect=limits.retries,
         read=limits.retries,
         status=limits.retries,
-        status_forcelist=(429, 500, 502, 503, 504),
+        status_forcelist=TRANSIENT_STATUS,
         allowed_methods=frozenset({"GET", "HEAD"}),
         backoff_factor=limits.backoff,
         backoff_max=60.0,
@@ -205,14 +213,12 @@ class _Stream:
     expanded: int = 0  # inflated size of a gzip file served as is (bomb check only)
 
     def check(self, encoded: bool) -> None:
-        if self.decoded > self.limits.max_bytes or self.expanded > self.limits.max_bytes:
+        if self.decoded > self.limits.max_bytes:
             raise _Refused(f"file is larger than the cap of {self.limits.max_bytes:,} bytes")
+        caps = Caps(self.limits.max_bytes, self.limits.gzip_ratio)
         for size in (self.decoded if encoded else 0, self.expanded):
-            if size > RATIO_GRACE and size > self.limits.gzip_ratio * max(self.raw, 1):
-                raise _Refused(
-                    f"gzip expands more than {self.limits.gzip_ratio:g}x "
-                    f"({self.raw:,} → {size:,} bytes so far): refused as a gzip bomb"
-                )
+            if refusal := caps.refusal("gzip", size, self.raw, bomb="a gzip bomb"):
+                raise _Refused(refusal)
         if time.monotonic() > self.deadline:
             raise _Refused(f"download took longer than {self.limits.max_seconds:g} s")
 
@@ -309,9 +315,11 @@ def _download(
             response = session.get(url, headers=headers, stream=True, timeout=limits.timeout)
         except requests.TooManyRedirects:
             result.message = f"more than {limits.max_redirects} redirects (a redirect loop?)"
+            result.transient = False
             return
         except requests.RequestException as error:
             result.message = _one_line(error)
+            result.transient = unreachable_for_now(error)
             return
         with response:
             result.status, result.final_url = response.status_code, response.url
@@ -321,13 +329,13 @@ def _download(
                 _receive(response, folder, state, resume, stream, result)
                 return
             except _Refused as error:
-                result.message = str(error)
+                result.message, result.transient = str(error), False
                 partial.unlink(missing_ok=True)
                 partial_meta.unlink(missing_ok=True)
                 return
             except (_Cut, urllib3.exceptions.HTTPError, requests.RequestException) as error:
                 # The body stopped early: try again, from where it stopped if resumable.
-                result.message = _one_line(error)
+                result.message, result.transient = _one_line(error), True
                 if not partial_meta.exists():
                     partial.unlink(missing_ok=True)
             finally:
@@ -349,7 +357,8 @@ def _receive(
     partial, partial_meta = folder / ".partial", folder / ".partial.json"
     status = response.status_code
     if status == 304 and state:
-        result.outcome, result.message = "not_modified", "not modified since last time"
+        result.outcome = AcquireOutcome.NOT_MODIFIED
+        result.message = "not modified since last time"
         result.path = str(folder / state["file_name"])
         result.file_name, result.sha256, result.bytes = (
             state["file_name"], state["sha256"], state["bytes"]
@@ -358,6 +367,7 @@ def _receive(
         return
     if status >= 400 or status not in (200, 206):
         result.message = f"HTTP {status} {response.reason or ''}".strip()
+        result.transient = status in TRANSIENT_STATUS
         return
     length = response.headers.get("Content-Length", "")
     encoded = response.headers.get("Content-Encoding", "identity") != "identity"
@@ -409,7 +419,7 @@ def _land(
     partial.replace(target)
     if old and old.get("file_name") and old["file_name"] != name:
         (folder / old["file_name"]).unlink(missing_ok=True)
-    result.outcome, result.message = "downloaded", ""
+    result.outcome, result.message, result.transient = AcquireOutcome.DOWNLOADED, "", False
     result.path, result.file_name, result.sha256 = str(target), name, sha256
     result.bytes = target.stat().st_size
     result.etag = response.headers.get("ETag")
@@ -421,6 +431,14 @@ def _land(
     tmp = folder / "state.json.tmp"
     tmp.write_text(json.dumps(state, indent=1))
     tmp.replace(folder / "state.json")
+
+
+def unreachable_for_now(error: requests.RequestException) -> bool:
+    """Refused, reset, unknown host, timed out, or kept answering 5xx: may pass later.
+
+    Not a malformed URL or a certificate the server will go on presenting."""
+    for_now = (requests.ConnectionError, requests.Timeout, requests.exceptions.RetryError)
+    return isinstance(error, for_now) and not isinstance(error, requests.exceptions.SSLError)
 
 
 def _one_line(error: BaseException) -> str:

@@ -23,8 +23,8 @@ import pyarrow as pa
 
 from core import settings
 from core.errors import UnreadableFile
-from core.files import FileMeta
-from core.findings import FindingLog
+from core.files import FileMeta, Layout
+from core.findings import FindingLog, Severity
 from core.schema import CODES, RAW_SCHEMA, conform_raw
 from ingest.base import ParsedFile
 from ingest.encoding import PreparedFile
@@ -116,7 +116,7 @@ def file_meta(layout: JsonLayout, log: FindingLog) -> FileMeta:
     if meta.last_updated_raw and meta.last_updated_on is None:
         log.add(
             "header.bad_date",
-            "error",
+            Severity.ERROR,
             "last_updated_on is not a date",
             column="last_updated_on",
             value=meta.last_updated_raw,
@@ -296,7 +296,7 @@ def read(prepared: PreparedFile, log: FindingLog) -> ParsedFile:
     if not isinstance(layout.root.get("modifier_information", []), list):
         raise UnreadableFile("not a CMS JSON file: `modifier_information` is not an array")
     parsed = ParsedFile(
-        layout="json",
+        layout=Layout.JSON,
         meta=meta,
         header=layout.keys,
         batches=iter(()),

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import polars as pl
 
-from core.files import FileMeta
-from core.findings import FindingLog
+from core.files import FileMeta, Layout
+from core.findings import FindingLog, Severity
 from core.schema import conform_raw
 from quality.header_rules import check_columns, check_elements, check_version_fit
 from quality.row_facts import flags
@@ -34,7 +34,7 @@ class Conformance:
         self,
         meta: FileMeta,
         header: list[str],
-        layout: str,
+        layout: Layout,
         version: Version | str | None = None,
     ) -> None:
         self.meta = meta
@@ -55,7 +55,7 @@ class Conformance:
         """The header checks, once, before the first batch (or at the end if none)."""
         self._started = True
         missing: set[str] = set()
-        if self.layout != "json":
+        if self.layout != Layout.JSON:
             missing = check_columns(self.header, self.layout, self.version, log)
         check_elements(self.meta, self.layout, self.version, log)
         check_version_fit(self.meta, self.header, self.layout, self.version, log)
@@ -77,7 +77,7 @@ class Conformance:
             return
         raw = conform_raw(raw)
         run_checks(raw, canonical, self._flags, self._checks, self.layout, log, notes)
-        if self.layout == "json" and self.version.rules == "v3.0":
+        if self.layout == Layout.JSON and self.version.rules == "v3.0":
             self._alert_estimated(raw, log)
 
     def _alert_estimated(self, frame: pl.DataFrame, log: FindingLog) -> None:
@@ -89,7 +89,7 @@ class Conformance:
             self._estimated_alerted = True
             log.add(
                 "alert.estimated_amount_v3",
-                "alert",
+                Severity.ALERT,
                 "estimated_amount is a v2.2 field; v3.0 files give median, 10th/90th "
                 "percentile and count instead",
                 row=seen["row_no"][0],
@@ -104,12 +104,12 @@ class Conformance:
         if self.rows == 0:
             log.add(
                 "data.empty",
-                "error",
+                Severity.ERROR,
                 "the file has no standard charges",
-                row=None if self.layout == "json" else 4,
+                row=None if self.layout == Layout.JSON else 4,
             )
 
 
 def is_valid(log: FindingLog) -> bool:
     """Valid = no error-severity finding (alerts allowed)."""
-    return log.count("error") == 0
+    return log.count(Severity.ERROR) == 0

@@ -123,10 +123,15 @@ def duckdb_source(
 
 
 def close(source: SQLDatasource) -> None:
-    """Close the persisted connection now (a read-only file stays locked while it is open)."""
+    """Close the persisted connection and every pooled one now (a file stays open, and
+    locked, while one is): the execution engine's, and the data source's own engine that
+    adding a query asset opens to test the connection."""
     engine = source.get_execution_engine()
     connection = getattr(engine, "_connection", None)
     if connection is not None:
         connection.close()
         engine._connection = None
     engine.engine.dispose()
+    own = getattr(source, "_engine", None)
+    if own is not None:
+        own.dispose()

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import re
 
-from core.files import FileMeta
-from core.findings import FindingLog
+from core.files import FileMeta, Layout
+from core.findings import FindingLog, Severity
 from ingest.csv_header import header_name
 from ingest.csv_tall import CODE_COLUMN, ITEM_COLUMNS, TALL_PAYER_COLUMNS
 from ingest.csv_wide import group_column
@@ -129,7 +129,7 @@ def _rule_fields(version: Version) -> tuple[list[str], list[str]]:
 def _missing(log: FindingLog, name: str, where: str) -> None:
     log.add(
         "header.missing_column",
-        "error",
+        Severity.ERROR,
         f"required column {name!r} is missing from {where}",
         row=3,
         column=name,
@@ -153,7 +153,7 @@ def _wide_name(group: str, field: str) -> str:
     return f"{field}|{group}"
 
 
-def check_columns(header: list[str], layout: str, version: Version, log: FindingLog) -> set[str]:
+def check_columns(header: list[str], layout: Layout, version: Version, log: FindingLog) -> set[str]:
     """Row-3 checks of a CSV file; returns the raw columns that are missing."""
     names = [header_name(cell) for cell in header]
     width = len(names)
@@ -163,7 +163,7 @@ def check_columns(header: list[str], layout: str, version: Version, log: Finding
         if not name:
             log.add(
                 "header.blank_column",
-                "error",
+                Severity.ERROR,
                 f"column {position + 1} of row 3 has no header",
                 row=3,
                 column=f"#{position + 1}",
@@ -171,7 +171,7 @@ def check_columns(header: list[str], layout: str, version: Version, log: Finding
         elif _PLACEHOLDER.search(name):
             log.add(
                 "header.placeholder",
-                "error",
+                Severity.ERROR,
                 "header still holds template placeholder text; put the real value in",
                 row=3,
                 column=header[position],
@@ -185,7 +185,7 @@ def check_columns(header: list[str], layout: str, version: Version, log: Finding
             _missing(log, name, "row 3")
             missing.add(CSV_RAW.get(name, name))
     _check_code_columns(names, log)
-    if layout == "csv_tall":
+    if layout == Layout.CSV_TALL:
         tall = TALL_PAYER_REQUIRED + [p for p in payer if p in ("estimated_amount", *V3_STATS)]
         for name in tall:
             if name not in present:
@@ -214,11 +214,11 @@ def _check_code_columns(names: list[str], log: FindingLog) -> None:
             _missing(log, f"code|{slot}" + ("|type" if part == "type" else ""), "row 3")
 
 
-def _required_elements(layout: str, version: Version) -> list[tuple[str, ...]]:
+def _required_elements(layout: Layout, version: Version) -> list[tuple[str, ...]]:
     """General data elements a file must have; each tuple lists accepted names/prefixes."""
     v3 = version.rules == "v3.0"
     location = ("location_name", "hospital_location")
-    if layout == "json":
+    if layout == Layout.JSON:
         wanted: list[tuple[str, ...]] = [
             ("hospital_name",),
             ("last_updated_on",),
@@ -242,15 +242,15 @@ def _required_elements(layout: str, version: Version) -> list[tuple[str, ...]]:
     return [*wanted, ("type_2_npi",), ("attester_name",)] if v3 else wanted
 
 
-def check_elements(meta: FileMeta, layout: str, version: Version, log: FindingLog) -> None:
+def check_elements(meta: FileMeta, layout: Layout, version: Version, log: FindingLog) -> None:
     """The general data elements: present (when the reader lists them), valued and valid."""
-    row = None if layout == "json" else 2
+    row = None if layout == Layout.JSON else 2
     elements = meta.elements
     for name in elements:
         if _PLACEHOLDER.search(name) and not name.startswith(STATEMENT):
             log.add(
                 "header.placeholder",
-                "error",
+                Severity.ERROR,
                 "general data element name still holds template placeholder text",
                 row=1 if row else None,
                 column=name,
@@ -261,7 +261,7 @@ def check_elements(meta: FileMeta, layout: str, version: Version, log: FindingLo
             if not any(e == a or e.startswith(a) for e in elements for a in accepted):
                 log.add(
                     "header.missing_element",
-                    "error",
+                    Severity.ERROR,
                     f"required general data element {accepted[0]!r} is missing",
                     row=1 if row else None,
                     column=accepted[0].rstrip("|"),
@@ -274,7 +274,7 @@ def check_elements(meta: FileMeta, layout: str, version: Version, log: FindingLo
         if has(name) and not value:
             log.add(
                 "header.missing_value",
-                "error",
+                Severity.ERROR,
                 f"{name} has no value",
                 row=row,
                 column=name,
@@ -295,7 +295,7 @@ def check_elements(meta: FileMeta, layout: str, version: Version, log: FindingLo
             if not _NPI.match(npi.strip()):
                 log.add(
                     "header.bad_npi",
-                    "error",
+                    Severity.ERROR,
                     "type_2_npi must be a 10-digit NPI",
                     row=row,
                     column="type_2_npi",
@@ -311,7 +311,7 @@ def _check_date_and_version(
         if not meta.elements or "last_updated_on" in meta.elements:
             log.add(
                 "header.missing_value",
-                "error",
+                Severity.ERROR,
                 "last_updated_on has no value",
                 row=row,
                 column="last_updated_on",
@@ -320,7 +320,7 @@ def _check_date_and_version(
         # The CSV header reader records this already; JSON readers may or may not.
         log.add(
             "header.bad_date",
-            "error",
+            Severity.ERROR,
             "last_updated_on is not a date (YYYY-MM-DD, or MM/DD/YYYY in CSV)",
             row=row,
             column="last_updated_on",
@@ -330,7 +330,7 @@ def _check_date_and_version(
         what = "has no value" if not (meta.version or "").strip() else "is not a CMS version"
         log.add(
             "header.bad_version",
-            "error",
+            Severity.ERROR,
             f"version {what} (expected 2.0.0, 2.1.0, 2.2.0 or 3.0.0); checked to {version.rules}",
             row=row,
             column="version",
@@ -338,16 +338,16 @@ def _check_date_and_version(
         )
 
 
-def _check_license(meta: FileMeta, layout: str, row: int | None, log: FindingLog) -> None:
+def _check_license(meta: FileMeta, layout: Layout, row: int | None, log: FindingLog) -> None:
     has_license = not meta.elements or any(
         e.startswith(("license_number", "license_information")) for e in meta.elements
     )
     state = (meta.license_state or "").strip().upper()
     if has_license and state not in STATES:
-        column = "license_information.state" if layout == "json" else "license_number|<state>"
+        column = "license_information.state" if layout == Layout.JSON else "license_number|<state>"
         log.add(
             "header.bad_state",
-            "error",
+            Severity.ERROR,
             "the licensing state must be a two-letter US state or territory code",
             row=1 if row else None,
             column=column,
@@ -363,7 +363,7 @@ def _check_attestation(meta: FileMeta, version: Version, row: int | None, log: F
     if present and meta.attestation is None:
         log.add(
             "header.missing_value",
-            "error",
+            Severity.ERROR,
             f"the {word} must be answered true or false",
             row=row,
             column=word,
@@ -371,7 +371,7 @@ def _check_attestation(meta: FileMeta, version: Version, row: int | None, log: F
     elif meta.attestation is False:
         log.add(
             "alert.attestation_false",
-            "alert",
+            Severity.ALERT,
             f"the hospital answered false to the {word} statement",
             row=row,
             column=word,
@@ -380,12 +380,12 @@ def _check_attestation(meta: FileMeta, version: Version, row: int | None, log: F
 
 
 def check_version_fit(
-    meta: FileMeta, header: list[str], layout: str, version: Version, log: FindingLog
+    meta: FileMeta, header: list[str], layout: Layout, version: Version, log: FindingLog
 ) -> None:
     """Alerts: a version cell that doesn't match the layout; estimated_amount in v3."""
     claimed = (meta.version or "").strip().lstrip("v")
     names = header_names(header)
-    if layout == "json":
+    if layout == Layout.JSON:
         says_v3 = any(e in ("attestation", "location_name", "type_2_npi") for e in meta.elements)
         says_v2 = any(e in ("affirmation", "hospital_location") for e in meta.elements)
     else:
@@ -401,9 +401,9 @@ def check_version_fit(
     ):
         log.add(
             "alert.version_mismatch",
-            "alert",
+            Severity.ALERT,
             f"version says {meta.version} but the "
-            f"{'root keys' if layout == 'json' else 'columns'} follow the "
+            f"{'root keys' if layout == Layout.JSON else 'columns'} follow the "
             f"{'v3' if says_v3 else 'v2'} template",
             row=row_of(layout),
             column="version",
@@ -415,7 +415,7 @@ def check_version_fit(
             if name == "estimated_amount" or name.startswith("estimated_amount|"):
                 log.add(
                     "alert.estimated_amount_v3",
-                    "alert",
+                    Severity.ALERT,
                     "estimated_amount is a v2.2 column; v3.0 files give median, 10th/90th "
                     "percentile and count instead",
                     row=3,
@@ -423,5 +423,5 @@ def check_version_fit(
                 )
 
 
-def row_of(layout: str) -> int | None:
-    return None if layout == "json" else 2
+def row_of(layout: Layout) -> int | None:
+    return None if layout == Layout.JSON else 2

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from core.files import Layout
 from core.findings import FindingLog, Severity
 from core.schema import CODE_TYPES_V2, CODE_TYPES_V3
 from ingest.csv_tall import ITEM_COLUMNS, TALL_PAYER_COLUMNS
@@ -54,19 +55,19 @@ class Check:
     message: str
     mask: pl.Expr
     value: pl.Expr | None = None
-    severity: Severity = "error"
+    severity: Severity = Severity.ERROR
 
 
-def display(raw: str, layout: str) -> str:
+def display(raw: str, layout: Layout) -> str:
     """The CMS name of a raw column in this layout (`standard_charge|min`, `minimum`)."""
-    if layout == "json":
+    if layout == Layout.JSON:
         return JSON_NAMES.get(raw, raw)
     return CSV_NAMES.get(raw, "code|i" if raw == "codes" else raw)
 
 
-def location(raw: str, layout: str) -> pl.Expr | None:
+def location(raw: str, layout: Layout) -> pl.Expr | None:
     """A per-row column name where it depends on the row (wide payer-specific columns)."""
-    if layout != "csv_wide" or raw not in WIDE_PAYER:
+    if layout != Layout.CSV_WIDE or raw not in WIDE_PAYER:
         return None
     name = display(raw, layout)
     payer = pl.col("payer_name").fill_null("?")
@@ -76,7 +77,7 @@ def location(raw: str, layout: str) -> pl.Expr | None:
     return pl.format("{}|{}|{}", pl.lit(name), payer, plan)
 
 
-def checks(version: Version, layout: str, missing: set[str]) -> list[Check]:
+def checks(version: Version, layout: Layout, missing: set[str]) -> list[Check]:
     """Every per-row check that applies to this rule set and layout."""
     e = pl.element()
     modifier_row = pl.col("modifier_row")
@@ -87,7 +88,7 @@ def checks(version: Version, layout: str, missing: set[str]) -> list[Check]:
     notes = pl.col("notes_given")
     neg_value = pl.coalesce("negotiated_dollar", "negotiated_percentage", "negotiated_algorithm")
     pct_value = pl.coalesce("negotiated_percentage", "negotiated_algorithm")
-    per_item = layout != "csv_tall"
+    per_item = layout != Layout.CSV_TALL
 
     def over_item(expr: pl.Expr) -> pl.Expr:
         return expr.any().over("row_no") if per_item else expr
@@ -278,7 +279,7 @@ def checks(version: Version, layout: str, missing: set[str]) -> list[Check]:
     return [c for c in found if not (c.rule in demanded and c.column in missing)]
 
 
-def _number_checks(layout: str) -> list[Check]:
+def _number_checks(layout: Layout) -> list[Check]:
     """Numbers the normaliser could read but CMS would not accept: `$1,200`, `0`, `-5`.
 
     Unreadable numbers are recorded by the normaliser under the same rule id; the two
@@ -305,7 +306,7 @@ def run_checks(
     canonical: pl.DataFrame,
     shared: Flags,
     found: list[Check],
-    layout: str,
+    layout: Layout,
     log: FindingLog,
     notes: BatchNotes | None = None,
 ) -> None:

@@ -27,6 +27,7 @@ from core.schema import (
     PAYER_MONEY,
     SETTINGS,
 )
+from quality.validate import ExpectationSeverity
 
 if TYPE_CHECKING:
     from great_expectations import ExpectationSuite
@@ -101,8 +102,8 @@ def charges_query(parquet: Path | str) -> str:
     """
 
 
-def _meta(severity: str, why: str) -> dict[str, Any]:
-    return {"severity": severity, "why": why}
+def _meta(severity: ExpectationSeverity, why: str) -> dict[str, Any]:
+    return {"severity": severity.value, "why": why}
 
 
 def charges_suite(price_ceiling: float) -> ExpectationSuite:
@@ -115,26 +116,35 @@ def charges_suite(price_ceiling: float) -> ExpectationSuite:
     add(
         gxe.ExpectTableRowCountToEqual(
             value={"$PARAMETER": "reader_rows"},
-            meta=_meta("blocking", "the Parquet file holds every row the reader emitted"),
+            meta=_meta(
+                ExpectationSeverity.BLOCKING, "the Parquet file holds every row the reader emitted"
+            ),
         )
     )
     add(
         gxe.ExpectTableRowCountToBeBetween(
             min_value={"$PARAMETER": "min_rows"},
-            meta=_meta("hold", "a sharp drop from the previous file is a truncated download"),
+            meta=_meta(
+                ExpectationSeverity.HOLD,
+                "a sharp drop from the previous file is a truncated download",
+            ),
         )
     )
     for column in ("file_id", "facility_id", "description", "setting"):
         add(
             gxe.ExpectColumnValuesToNotBeNull(
-                column=column, meta=_meta("blocking", f"{column} is a comparison key")
+                column=column,
+                meta=_meta(ExpectationSeverity.BLOCKING, f"{column} is a comparison key"),
             )
         )
     add(
         gxe.ExpectColumnValuesToBeBetween(
             column="code_count",
             min_value=1,
-            meta=_meta("blocking", "a charge without a code cannot be matched across hospitals"),
+            meta=_meta(
+                ExpectationSeverity.BLOCKING,
+                "a charge without a code cannot be matched across hospitals",
+            ),
         )
     )
     add(
@@ -143,7 +153,9 @@ def charges_suite(price_ceiling: float) -> ExpectationSuite:
             value_set=[True],
             # A few rows carry only notes in real files; a batch without prices is not data.
             mostly=0.95,
-            meta=_meta("blocking", "rows need a gross, cash or negotiated charge"),
+            meta=_meta(
+                ExpectationSeverity.BLOCKING, "rows need a gross, cash or negotiated charge"
+            ),
         )
     )
     for column in DOLLARS:
@@ -155,7 +167,9 @@ def charges_suite(price_ceiling: float) -> ExpectationSuite:
                 # Chargemasters carry the odd credit line (a negative adjustment) or a
                 # mistyped amount; more than 1 in 1,000 means a shifted or sign-flipped column.
                 mostly=0.999,
-                meta=_meta("blocking", f"{column} is a price: ≥ 0 and below the ceiling"),
+                meta=_meta(
+                    ExpectationSeverity.BLOCKING, f"{column} is a price: ≥ 0 and below the ceiling"
+                ),
             )
         )
     add(
@@ -166,7 +180,9 @@ def charges_suite(price_ceiling: float) -> ExpectationSuite:
             ignore_row_if="either_value_is_missing",
             # Swapped min/max on a few items is a typo; on many, the columns are swapped.
             mostly=0.99,
-            meta=_meta("blocking", "the de-identified minimum is not above the maximum"),
+            meta=_meta(
+                ExpectationSeverity.BLOCKING, "the de-identified minimum is not above the maximum"
+            ),
         )
     )
     enums = {
@@ -180,13 +196,18 @@ def charges_suite(price_ceiling: float) -> ExpectationSuite:
             gxe.ExpectColumnValuesToBeInSet(
                 column=column,
                 value_set=sorted(allowed),
-                meta=_meta("warning", f"{column} values outside the CMS list cannot be grouped"),
+                meta=_meta(
+                    ExpectationSeverity.WARNING,
+                    f"{column} values outside the CMS list cannot be grouped",
+                ),
             )
         )
     add(
         gxe.ExpectColumnValuesToBeNull(
             column="unknown_code_type",
-            meta=_meta("warning", "code types outside the CMS list cannot be matched"),
+            meta=_meta(
+                ExpectationSeverity.WARNING, "code types outside the CMS list cannot be matched"
+            ),
         )
     )
     add(
@@ -197,7 +218,9 @@ def charges_suite(price_ceiling: float) -> ExpectationSuite:
             strict_min=True,
             # A handful of 0 % or 5000 % entries are typos; most rows must be percentages.
             mostly=0.99,
-            meta=_meta("warning", "a percentage of billed charges lies in (0, 1000]"),
+            meta=_meta(
+                ExpectationSeverity.WARNING, "a percentage of billed charges lies in (0, 1000]"
+            ),
         )
     )
     # Min and max are per item and setting over all payers, but hospitals compute them
@@ -214,7 +237,9 @@ def charges_suite(price_ceiling: float) -> ExpectationSuite:
                 or_equal=True,
                 ignore_row_if="either_value_is_missing",
                 mostly=0.95,
-                meta=_meta("warning", "a negotiated dollar lies within [min, max]"),
+                meta=_meta(
+                    ExpectationSeverity.WARNING, "a negotiated dollar lies within [min, max]"
+                ),
             )
         )
     return suite
@@ -261,7 +286,8 @@ def warehouse_suites(max_age_days: int) -> dict[str, ExpectationSuite]:
     files = gx.ExpectationSuite(name=WAREHOUSE_FILES)
     files.add_expectation(
         gxe.ExpectColumnValuesToBeUnique(
-            column="facility_id", meta=_meta("error", "one current file per facility")
+            column="facility_id",
+            meta=_meta(ExpectationSeverity.ERROR, "one current file per facility"),
         )
     )
     files.add_expectation(
@@ -269,14 +295,18 @@ def warehouse_suites(max_age_days: int) -> dict[str, ExpectationSuite]:
             column="published_files",
             min_value=1,
             max_value=1,
-            meta=_meta("error", "the published charges of a facility come from one file"),
+            meta=_meta(
+                ExpectationSeverity.ERROR, "the published charges of a facility come from one file"
+            ),
         )
     )
     files.add_expectation(
         gxe.ExpectColumnValuesToBeBetween(
             column="age_days",
             max_value=max_age_days,
-            meta=_meta("warning", f"last_updated_on is at most {max_age_days} days old"),
+            meta=_meta(
+                ExpectationSeverity.WARNING, f"last_updated_on is at most {max_age_days} days old"
+            ),
         )
     )
     codes = gx.ExpectationSuite(name=WAREHOUSE_CODES)
@@ -284,13 +314,16 @@ def warehouse_suites(max_age_days: int) -> dict[str, ExpectationSuite]:
         gxe.ExpectColumnValuesToBeInSet(
             column="has_current_file",
             value_set=[True],
-            meta=_meta("error", "no orphan codes: every code belongs to a current file"),
+            meta=_meta(
+                ExpectationSeverity.ERROR, "no orphan codes: every code belongs to a current file"
+            ),
         )
     )
     for column in ("code_type", "code"):
         codes.add_expectation(
             gxe.ExpectColumnValuesToNotBeNull(
-                column=column, meta=_meta("error", "a code needs its type and a type its code")
+                column=column,
+                meta=_meta(ExpectationSeverity.ERROR, "a code needs its type and a type its code"),
             )
         )
     registry = gx.ExpectationSuite(name=WAREHOUSE_REGISTRY)
@@ -298,7 +331,9 @@ def warehouse_suites(max_age_days: int) -> dict[str, ExpectationSuite]:
         gxe.ExpectColumnValuesToBeInSet(
             column="accounted_for",
             value_set=[True],
-            meta=_meta("error", "each facility has a current file or a recorded failure"),
+            meta=_meta(
+                ExpectationSeverity.ERROR, "each facility has a current file or a recorded failure"
+            ),
         )
     )
     return {WAREHOUSE_FILES: files, WAREHOUSE_CODES: codes, WAREHOUSE_REGISTRY: registry}

@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import math
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -21,6 +22,15 @@ COUNTS_ONLY: Any = {"result_format": "BASIC", "partial_unexpected_count": 0}
 SAMPLES: Any = {"result_format": "BASIC", "partial_unexpected_count": SAMPLE_VALUES}
 
 
+class ExpectationSeverity(StrEnum):
+    """What a failed expectation means (its `meta.severity`, see `quality.suites`)."""
+
+    BLOCKING = "blocking"  # the batch is not fit to compare: quarantined
+    HOLD = "hold"  # the batch looks truncated: held until an operator accepts it
+    WARNING = "warning"  # recorded and shown; the batch is published
+    ERROR = "error"  # (warehouse suite) an invariant of the published warehouse is broken
+
+
 @dataclass
 class Outcome:
     """One expectation's result: what was expected, of which column, and what was seen."""
@@ -28,7 +38,7 @@ class Outcome:
     suite: str
     expectation: str
     column: str | None
-    severity: str
+    severity: ExpectationSeverity
     success: bool
     observed_value: Any = None
     unexpected_count: int | None = None
@@ -105,7 +115,7 @@ def outcomes(result: ExpectationSuiteValidationResult, suite: str) -> list[Outco
                 suite=suite,
                 expectation=config.type,
                 column=column,
-                severity=str(meta.get("severity", "warning")),
+                severity=ExpectationSeverity(meta.get("severity", ExpectationSeverity.WARNING)),
                 success=bool(item.success),
                 observed_value=_plain(observed),
                 unexpected_count=res.get("unexpected_count"),

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from core.files import Layout
 from ingest.csv_header import header_name
 
 RuleSet = Literal["v2.1", "v2.2", "v3.0"]
@@ -68,15 +69,15 @@ def looks_v22(names: set[str]) -> bool:
     return any(n in V22_COLUMNS or n.startswith("estimated_amount|") for n in names)
 
 
-def _inferred(layout: str, names: set[str]) -> RuleSet:
-    if layout == "json":
+def _inferred(layout: Layout, names: set[str]) -> RuleSet:
+    if layout == Layout.JSON:
         return "v2.2"
     if looks_v3(names):
         return "v3.0"
     return "v2.2" if looks_v22(names) else "v2.1"
 
 
-def _from_number(text: str, layout: str, names: set[str]) -> RuleSet | None:
+def _from_number(text: str, layout: Layout, names: set[str]) -> RuleSet | None:
     match = _VERSION.match(text.strip().lower())
     if not match:
         return None
@@ -88,14 +89,14 @@ def _from_number(text: str, layout: str, names: set[str]) -> RuleSet | None:
     if major == 2 and minor == 1:
         return "v2.1"
     if major == 2 and minor == 0:
-        if layout == "json":
+        if layout == Layout.JSON:
             return "v2.2"
         return "v2.2" if looks_v22(names) else "v2.1"
     return None
 
 
 def choose_version(
-    claimed: str | None, layout: str, header: list[str], override: str | None = None
+    claimed: str | None, layout: Layout, header: list[str], override: str | None = None
 ) -> Version:
     """The rule set for a file: `override` (a VERSION_CHOICES value) wins, else the cell."""
     names = header_names(header)

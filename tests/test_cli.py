@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from core.files import FileMeta
 from devtools.synthetic.tall import tall_file
 from hpt.cli import app
-from hpt.pipeline import facility_id_for
+from hpt.pipeline.steps import facility_id_for
 from warehouse.db import Warehouse, reader
 
 runner = CliRunner()

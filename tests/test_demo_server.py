@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import http.client
 import json
 import signal
 import socket
@@ -45,6 +46,19 @@ def get(server: DemoServer, path: str, **headers: str) -> requests.Response:
     return requests.get(server.base_url + path, headers=headers, allow_redirects=False, timeout=5)
 
 
+def raw_get(server: DemoServer, path: str) -> tuple[int, bytes]:
+    """Status and body of a GET for `path` sent as written: `requests` would resolve `/../`
+    away before sending, `http.client` does not."""
+    host, port = server.server_address[:2]
+    connection = http.client.HTTPConnection(str(host), int(port), timeout=5)
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
 def test_validators_and_conditional_requests(server: DemoServer) -> None:
     first = get(server, "/m/blob")
     assert first.status_code == 200 and first.content == DATA
@@ -75,7 +89,7 @@ def test_gzip_only_when_accepted(server: DemoServer) -> None:
     assert encoded.headers["ETag"] != plain.headers["ETag"]
 
 
-def test_head_redirect_404_captcha_flaky_and_traversal(server: DemoServer) -> None:
+def test_head_redirect_404_captcha_and_flaky(server: DemoServer) -> None:
     head = requests.head(server.base_url + "/m/blob", timeout=5)
     assert head.status_code == 200 and head.content == b""
     assert int(head.headers["Content-Length"]) == len(DATA)
@@ -85,7 +99,14 @@ def test_head_redirect_404_captcha_flaky_and_traversal(server: DemoServer) -> No
     wall = get(server, "/m/wall.csv")
     assert wall.status_code == 200 and wall.headers["Content-Type"].startswith("text/html")
     assert [get(server, "/m/flaky.csv").status_code for _ in range(2)] == [503, 200]
-    assert get(server, "/../universe.json").status_code == 404
+
+
+@pytest.mark.parametrize("path", ["/../universe.json", "/m/../../universe.json"])
+def test_paths_out_of_the_sites_folder_are_refused(server: DemoServer, path: str) -> None:
+    """`universe.json` sits beside `sites/`: a `..` in the raw request must not reach it."""
+    assert (server.folder / "universe.json").is_file()
+    status, body = raw_get(server, path)
+    assert status == 404 and b"routes" not in body
 
 
 def _free_port() -> int:

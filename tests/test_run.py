@@ -12,7 +12,9 @@ from typer.testing import CliRunner
 from devtools.demo_server import DemoServer, running
 from devtools.synthetic.universe import generate
 from hpt.cli import app
-from hpt.run import AcquireResult, acquire, ingest_acquired, run_sources
+from hpt.pipeline.acquire import AcquireResult, acquire
+from hpt.pipeline.runner import run_sources
+from hpt.pipeline.steps import ingest_acquired
 from ingest.registry import SourceEntry, load_sources, write_sources
 from warehouse.db import Warehouse, reader, writer
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from core.findings import FindingLog
+from core.findings import FindingLog, Severity
 from core.schema import (
     BILLING_CLASSES,
     CANONICAL_SCHEMA,
@@ -145,11 +145,13 @@ def _record_number_findings(raw: pl.DataFrame, parsed: pl.DataFrame, log: Findin
             bad = raw[c].is_not_null() & (raw[c].str.strip_chars() != "") & parsed[c].is_null()
             if bad.any():
                 hits = pl.DataFrame({"row_no": raw["row_no"], "value": raw[c]}).filter(bad)
-                log.add_frame("value.number", "error", f"{c} is not a number", hits, c)
+                log.add_frame("value.number", Severity.ERROR, f"{c} is not a number", hits, c)
         nines = (parsed[c] == PLACEHOLDER).fill_null(False)
         if nines.any():
             hits = pl.DataFrame({"row_no": raw["row_no"], "value": raw[c]}).filter(nines)
-            log.add_frame("alert.nine_nines", "alert", f"{c} is the 999999999 placeholder", hits, c)
+            log.add_frame(
+                "alert.nine_nines", Severity.ALERT, f"{c} is the 999999999 placeholder", hits, c
+            )
             placeheld.append(c)
     return placeheld
 
@@ -162,7 +164,7 @@ def _record_enum_findings(batch: pl.DataFrame, log: FindingLog) -> None:
         if mask.any():
             hits = batch.select("row_no", pl.col(column).alias("value")).filter(mask)
             message = f"{column} is not one of the CMS values ({', '.join(sorted(allowed))})"
-            log.add_frame("value.enum", "error", message, hits, column)
+            log.add_frame("value.enum", Severity.ERROR, message, hits, column)
 
 
 #: Columns with few distinct values, normalised once per value.

@@ -3,37 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
 
 import duckdb
 import polars as pl
 
-from core.files import FileMeta
+from core.files import FileMeta, StagedFile
+from core.outcomes import IngestOutcome
 from warehouse.db import Warehouse, writer
 from warehouse.views import refresh_charge_views
-
-
-@dataclass
-class StagedFile:
-    """A file parsed and written to its Parquet path, not yet visible in the warehouse."""
-
-    facility_id: str
-    file_id: str
-    source: str
-    sha256: str
-    bytes: int
-    layout: str
-    encoding: str
-    meta: FileMeta
-    data_path: str
-    row_count: int
-    item_count: int | None
-    findings: pl.DataFrame
-    finding_counts: dict[str, tuple[str, int]]  # rule -> (severity, exact count)
-    seconds: float
-    status: str = "loaded"
-    status_reason: str | None = None
-    extra: dict[str, object] = field(default_factory=dict)
 
 
 def known_file(wh: Warehouse, facility_id: str, sha256: str) -> str | None:
@@ -47,6 +24,18 @@ def known_file(wh: Warehouse, facility_id: str, sha256: str) -> str | None:
             [facility_id, sha256],
         ).fetchall()
     return rows[0][0] if rows else None
+
+
+def previous_rows(wh: Warehouse, facility_id: str, file_id: str) -> int | None:
+    """Row count of the facility's current file, if another one (None for a first file)."""
+    if not wh.db_path.exists():
+        return None
+    with writer(wh) as con:
+        row = con.execute(
+            "SELECT row_count FROM current_files WHERE facility_id = ? AND file_id <> ?",
+            [facility_id, file_id],
+        ).fetchone()
+    return None if row is None else int(row[0])
 
 
 def _upsert_facility(con: duckdb.DuckDBPyConnection, facility_id: str, meta: FileMeta) -> None:
@@ -139,12 +128,12 @@ def log_attempt(
     facility_id: str | None,
     source: str,
     sha256: str | None,
-    outcome: str,
+    outcome: IngestOutcome,
     message: str | None,
     file_id: str | None,
     seconds: float,
 ) -> None:
-    """Record one ingest attempt (loaded, unchanged, held or failed) for operators."""
+    """Record one ingest attempt (any `IngestOutcome`) for operators."""
     with writer(wh) as con:
         con.execute(
             "INSERT INTO ingest_log VALUES (current_timestamp, ?, ?, ?, ?, ?, ?, ?)",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 from warehouse.db import Warehouse, writer
@@ -14,11 +15,13 @@ from warehouse.views import refresh_charge_views
 KEEP_SNAPSHOTS = 3
 
 
-def publish(wh: Warehouse) -> Path:
+def publish(wh: Warehouse, inspect: Callable[[Path], None] | None = None) -> Path:
     """Copy the catalog to a new snapshot file and point `current.duckdb` at it.
 
     Readers that already opened an older snapshot keep reading it undisturbed; new readers
-    get the new one. Returns the snapshot path.
+    get the new one. Returns the snapshot path. `inspect`, if given, gets the new snapshot
+    before readers do (the warehouse check validates it and adds its results to it), so
+    readers see data and check together.
     """
     wh.published_dir.mkdir(parents=True, exist_ok=True)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
@@ -32,6 +35,8 @@ def publish(wh: Warehouse) -> Path:
         # Copied while we hold the writer's lock: no other load can change the file now.
         shutil.copyfile(wh.db_path, tmp)
     tmp.replace(snapshot)
+    if inspect is not None:
+        inspect(snapshot)
     link_tmp = wh.published_dir / f".current-{stamp}"
     os.symlink(snapshot.name, link_tmp)
     os.replace(link_tmp, wh.published_path)

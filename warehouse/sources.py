@@ -68,8 +68,8 @@ def record_acquisition(
     findings (`ingest.discover.SourceFinding`) met on the way, in one catalog write.
 
     With `repeat_of=(sha256, source)` (a file not modified upstream) it also looks up and
-    logs what ingesting those bytes gave before (see `repeat_ingest`), in the same write:
-    the whole nightly cost of an unchanged hospital."""
+    logs what ingesting those bytes gave before (see `_repeat`), in the same write: the
+    whole nightly cost of an unchanged hospital."""
     with writer(wh) as con:
         con.execute(_NO_CHECKPOINT)
         con.execute(
@@ -94,22 +94,14 @@ def record_acquisition(
         return _repeat(con, facility_id, *repeat_of) if repeat_of else None
 
 
-def repeat_ingest(
-    wh: Warehouse, facility_id: str, sha256: str, source: str
+def _repeat(
+    con: duckdb.DuckDBPyConnection, facility_id: str, sha256: str, source: str
 ) -> tuple[str, str, str | None] | None:
     """What ingesting these exact bytes gave last time — (outcome, message, file_id) — logged
     again as this run's outcome; None if they were never ingested for this facility.
 
     A file loaded before is "unchanged"; one that failed or was held fails or is held again
     (reading the same bytes again would give the same answer)."""
-    with writer(wh) as con:
-        con.execute(_NO_CHECKPOINT)
-        return _repeat(con, facility_id, sha256, source)
-
-
-def _repeat(
-    con: duckdb.DuckDBPyConnection, facility_id: str, sha256: str, source: str
-) -> tuple[str, str, str | None] | None:
     loaded = con.execute(
         "SELECT file_id FROM files WHERE facility_id = ? AND sha256 = ? "
         "AND status = 'loaded' LIMIT 1",

@@ -8,15 +8,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from devtools.synthetic.model import (
-    ChargeSet,
-    Hospital,
-    Item,
-    PayerRate,
-    items,
-    known_pathologies,
-    make_hospital,
-)
+from devtools.synthetic.model import ChargeSet, FileSpec, Hospital, Item, LayoutWriter, PayerRate
 from devtools.synthetic.tall import AFFIRMATION_V2, ATTESTATION_V3
 
 #: Pathologies the JSON writer can add (all seen in real files).
@@ -125,19 +117,9 @@ def item_json(item: Item, version: str, patho: frozenset[str], rng: random.Rando
     return out
 
 
-def write_json(
-    path: Path,
-    hospital: Hospital,
-    item_iter: Iterable[Item],
-    *,
-    version: str = "3.0.0",
-    pathologies: Iterable[str] = (),
-    max_bytes: int | None = None,
-    seed: int = 0,
-) -> int:
+def _write_json(path: Path, hospital: Hospital, item_iter: Iterable[Item], spec: FileSpec) -> int:
     """Write a JSON file; stop adding items past `max_bytes` if given. Returns the item count."""
-    patho = known_pathologies(pathologies, JSON_PATHOLOGIES)
-    rng = random.Random(seed)
+    version, patho, rng = spec.version, spec.pathologies, spec.rng
     indent = 2 if "pretty" in patho else None
     root = root_metadata(hospital, version)
     if "extra_root_key" in patho:
@@ -163,7 +145,7 @@ def write_json(
                 out.write("".join(buffer))
                 buffer.clear()
                 size = 0
-                if max_bytes is not None and out.tell() >= max_bytes:
+                if spec.full(out):
                     break
         out.write("".join(buffer))
         out.write("\n]")
@@ -173,18 +155,7 @@ def write_json(
     return count
 
 
-def json_file(
-    path: Path,
-    *,
-    n_items: int = 200,
-    target_bytes: int | None = None,
-    version: str = "3.0.0",
-    seed: int = 1,
-    pathologies: Iterable[str] = (),
-    hospital: Hospital | None = None,
-) -> int:
-    """A JSON file for one synthetic hospital: `n_items` items, or items until `target_bytes`."""
-    hospital = hospital or make_hospital(seed)
-    count = 10**9 if target_bytes else n_items
-    return write_json(path, hospital, items(hospital, count, seed, version), version=version,
-                      pathologies=pathologies, max_bytes=target_bytes, seed=seed)  # fmt: skip
+#: `write_json(path, hospital, items, version=, pathologies=, max_bytes=, seed=)`.
+write_json = LayoutWriter(_write_json, JSON_PATHOLOGIES)
+#: A JSON file for one synthetic hospital (`LayoutWriter.sample`).
+json_file = write_json.sample

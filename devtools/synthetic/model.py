@@ -1,11 +1,15 @@
-"""Fictional hospitals and items, deterministic for a seed, independent of the layout."""
+"""Fictional hospitals and items, deterministic for a seed, independent of the layout; and
+`LayoutWriter`, what every layout's writer shares (signature, pathology check, sample file).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import random
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
 
 #: Common shoppable services: (description, code type, code, setting, typical price $).
 SHOPPABLE: tuple[tuple[str, str, str, str, float], ...] = (
@@ -260,3 +264,64 @@ def items(
             settings = ("inpatient", "outpatient") if rng.random() < 0.3 else ("outpatient",)
             charges = tuple(_charge_set(rng, hospital, s, base, version) for s in settings)
             yield Item(f"Chargemaster item {cpt}-{i}", codes, charges)
+
+
+@dataclass(frozen=True)
+class FileSpec:
+    """How to write one file: template version, the pathologies asked for (all known to the
+    layout), where to stop, and the random source of the noise."""
+
+    version: str
+    pathologies: frozenset[str]
+    max_bytes: int | None
+    rng: random.Random
+
+    def full(self, out: IO[Any]) -> bool:
+        """True once `out` holds `max_bytes` or more (never without `max_bytes`)."""
+        return self.max_bytes is not None and out.tell() >= self.max_bytes
+
+
+@dataclass(frozen=True)
+class LayoutWriter:
+    """A layout's file writer: `body` writes the items of one hospital as `FileSpec` says and
+    returns what it counted (data rows for CSV, items for JSON); `allowed` are the
+    pathologies it can add."""
+
+    body: Callable[[Path, Hospital, Iterable[Item], FileSpec], int]
+    allowed: frozenset[str]
+
+    def __call__(
+        self,
+        path: Path,
+        hospital: Hospital,
+        item_iter: Iterable[Item],
+        *,
+        version: str = "3.0.0",
+        pathologies: Iterable[str] = (),
+        max_bytes: int | None = None,
+        seed: int = 0,
+    ) -> int:
+        """Write `item_iter` to `path`, stopping past `max_bytes` if given; ValueError for a
+        pathology the layout does not know."""
+        patho = known_pathologies(pathologies, self.allowed)
+        spec = FileSpec(version, patho, max_bytes, random.Random(seed))
+        return self.body(path, hospital, item_iter, spec)
+
+    def sample(
+        self,
+        path: Path,
+        *,
+        n_items: int = 200,
+        target_bytes: int | None = None,
+        version: str = "3.0.0",
+        seed: int = 1,
+        pathologies: Iterable[str] = (),
+        hospital: Hospital | None = None,
+        plans: int | None = None,
+    ) -> int:
+        """A file for one synthetic hospital (`make_hospital(seed, plans=plans)` unless
+        given): `n_items` items, or items until `target_bytes`."""
+        hospital = hospital or make_hospital(seed, plans=plans)
+        count = 10**9 if target_bytes else n_items
+        return self(path, hospital, items(hospital, count, seed, version), version=version,
+                    pathologies=pathologies, max_bytes=target_bytes, seed=seed)  # fmt: skip

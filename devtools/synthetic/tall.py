@@ -9,7 +9,7 @@ import random
 from collections.abc import Iterable
 from pathlib import Path
 
-from devtools.synthetic.model import Hospital, Item, items, known_pathologies, make_hospital
+from devtools.synthetic.model import FileSpec, Hospital, Item, LayoutWriter
 
 ATTESTATION_V3 = (
     "To the best of its knowledge and belief, this hospital has included all applicable "
@@ -173,29 +173,25 @@ def _tall_rows(
             yield row
 
 
-def encode(buffer: io.StringIO, pathologies: frozenset[str]) -> bytes:
-    """Drain a text buffer as UTF-8; with `cp1252`, `’` goes out as the stray byte 0x92."""
-    data = buffer.getvalue().encode("utf-8")
+def drain(buffer: io.StringIO) -> str:
+    """The text in `buffer`, which is left empty."""
+    text = buffer.getvalue()
     buffer.seek(0)
     buffer.truncate()
+    return text
+
+
+def encode(buffer: io.StringIO, pathologies: frozenset[str]) -> bytes:
+    """Drain a text buffer as UTF-8; with `cp1252`, `’` goes out as the stray byte 0x92."""
+    data = drain(buffer).encode("utf-8")
     if "cp1252" in pathologies:
         data = data.replace("\u2019".encode(), b"\x92")
     return data
 
 
-def write_tall(
-    path: Path,
-    hospital: Hospital,
-    item_iter: Iterable[Item],
-    *,
-    version: str = "3.0.0",
-    pathologies: Iterable[str] = (),
-    max_bytes: int | None = None,
-    seed: int = 0,
-) -> int:
+def _write_tall(path: Path, hospital: Hospital, item_iter: Iterable[Item], spec: FileSpec) -> int:
     """Write a tall CSV file; stop after `max_bytes` if given. Returns the data rows written."""
-    patho = known_pathologies(pathologies, PATHOLOGIES)
-    rng = random.Random(seed)
+    version, patho, rng = spec.version, spec.pathologies, spec.rng
     columns = list(TALL_V3 if version.startswith("3") else TALL_V2)
     if "shuffled_columns" in patho:
         rng.shuffle(columns)
@@ -221,24 +217,13 @@ def write_tall(
                 rows += 1
             if buffer.tell() > 1 << 20:
                 out.write(encode(buffer, patho))
-                if max_bytes is not None and out.tell() >= max_bytes:
+                if spec.full(out):
                     break
         out.write(encode(buffer, patho))
     return rows
 
 
-def tall_file(
-    path: Path,
-    *,
-    n_items: int = 200,
-    target_bytes: int | None = None,
-    version: str = "3.0.0",
-    seed: int = 1,
-    pathologies: Iterable[str] = (),
-    hospital: Hospital | None = None,
-) -> int:
-    """A tall file for one synthetic hospital: `n_items` items, or items until `target_bytes`."""
-    hospital = hospital or make_hospital(seed)
-    count = 10**9 if target_bytes else n_items
-    return write_tall(path, hospital, items(hospital, count, seed, version), version=version,
-                      pathologies=pathologies, max_bytes=target_bytes, seed=seed)  # fmt: skip
+#: `write_tall(path, hospital, items, version=, pathologies=, max_bytes=, seed=)`.
+write_tall = LayoutWriter(_write_tall, PATHOLOGIES)
+#: A tall file for one synthetic hospital (`LayoutWriter.sample`).
+tall_file = write_tall.sample

@@ -16,36 +16,23 @@ import json
 import os
 import shutil
 import zipfile
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from devtools.synthetic.model import Hospital, Item, items, make_hospital
+from devtools.synthetic.json_file import write_json
+from devtools.synthetic.model import LayoutWriter, make_hospital
 from devtools.synthetic.tall import write_tall
+from devtools.synthetic.wide import write_wide
 from ingest.registry import SourceEntry, write_sources
 
-Writer = Callable[..., int]
 STAMP = 1_767_225_600  # 2026-01-01T00:00:00Z
 BIG_BYTES = 100_000_000
-
-
-def writers() -> dict[str, tuple[Writer, str]]:
-    """Layout → (writer, file extension); layouts whose writer is absent fall back to tall."""
-    found: dict[str, tuple[Writer, str]] = {"tall": (write_tall, "csv")}
-    try:
-        from devtools.synthetic.json_file import write_json
-
-        found["json"] = (write_json, "json")
-    except ImportError:
-        found["json"] = found["tall"]
-    try:
-        from devtools.synthetic.wide import write_wide
-
-        found["wide"] = (write_wide, "csv")
-    except ImportError:
-        found["wide"] = found["tall"]
-    return found
+#: Layout → (writer, file extension).
+WRITERS: dict[str, tuple[LayoutWriter, str]] = {
+    "tall": (write_tall, "csv"), "json": (write_json, "json"), "wide": (write_wide, "csv"),
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -158,15 +145,13 @@ def file_name(h: DemoHospital, ext: str) -> str:
 
 
 def _write_file(h: DemoHospital, target: Path, big: bool) -> None:
-    layout_writer, _ = writers()[h.layout]
-    hospital: Hospital = make_hospital(
+    layout_writer, _ = WRITERS[h.layout]
+    hospital = make_hospital(
         h.seed, name=h.name, state=h.state, city=h.city, zip_code=h.zip, price_level=h.price_level
     )
     wanted = BIG_BYTES if big and h.seed == 104 else h.target_bytes
-    count = 10**9 if wanted else h.n_items
-    its: Iterable[Item] = items(hospital, count, h.seed, h.version)
-    layout_writer(target, hospital, its, version=h.version, pathologies=h.pathologies,
-                  max_bytes=wanted, seed=h.seed)  # fmt: skip
+    layout_writer.sample(target, n_items=h.n_items, target_bytes=wanted, version=h.version,
+                         seed=h.seed, pathologies=h.pathologies, hospital=hospital)  # fmt: skip
 
 
 def _txt_block(name: str, url: str, site: str) -> str:
@@ -191,7 +176,7 @@ def generate(
     routes: dict[str, dict[str, Any]] = {}
     txt: dict[str, list[str]] = {}
     entries: list[SourceEntry] = []
-    ext_of = {layout: ext for layout, (_, ext) in writers().items()}
+    ext_of = {layout: ext for layout, (_, ext) in WRITERS.items()}
     for h in chosen:
         site_url = f"{base}/{h.site}/"
         files = sites / h.site / "files"

@@ -8,15 +8,8 @@ import random
 from collections.abc import Iterable
 from pathlib import Path
 
-from devtools.synthetic.model import (
-    Hospital,
-    Item,
-    PayerRate,
-    items,
-    known_pathologies,
-    make_hospital,
-)
-from devtools.synthetic.tall import CODE_SLOTS, general_rows, money
+from devtools.synthetic.model import FileSpec, Hospital, Item, LayoutWriter, PayerRate
+from devtools.synthetic.tall import CODE_SLOTS, drain, general_rows, money
 
 #: Pathologies the wide writer can add (all seen in real files).
 WIDE_PATHOLOGIES = frozenset(
@@ -112,19 +105,9 @@ def _rows(
         yield head + groups + [*tail, charge.notes or ""]
 
 
-def write_wide(
-    path: Path,
-    hospital: Hospital,
-    item_iter: Iterable[Item],
-    *,
-    version: str = "3.0.0",
-    pathologies: Iterable[str] = (),
-    max_bytes: int | None = None,
-    seed: int = 0,
-) -> int:
+def _write_wide(path: Path, hospital: Hospital, item_iter: Iterable[Item], spec: FileSpec) -> int:
     """Write a wide CSV file; stop after `max_bytes` if given. Returns the data rows written."""
-    patho = known_pathologies(pathologies, WIDE_PATHOLOGIES)
-    rng = random.Random(seed)
+    version, patho, rng = spec.version, spec.pathologies, spec.rng
     header, slots = wide_header(hospital, version, patho)
     names, values = general_rows(hospital, version)
     pad = [""] * (len(header) - len(names))
@@ -142,27 +125,14 @@ def write_wide(
                 buffered.writerow(row)
                 rows += 1
             if buffer.tell() > 1 << 20:
-                out.write(buffer.getvalue())
-                buffer.seek(0)
-                buffer.truncate()
-                if max_bytes is not None and out.tell() >= max_bytes:
+                out.write(drain(buffer))
+                if spec.full(out):
                     break
         out.write(buffer.getvalue())
     return rows
 
 
-def wide_file(
-    path: Path,
-    *,
-    n_items: int = 200,
-    target_bytes: int | None = None,
-    version: str = "3.0.0",
-    seed: int = 1,
-    plans: int | None = None,
-    pathologies: Iterable[str] = (),
-) -> int:
-    """A wide file for one synthetic hospital: `n_items` items, or items until `target_bytes`."""
-    hospital = make_hospital(seed, plans=plans)
-    count = 10**9 if target_bytes else n_items
-    return write_wide(path, hospital, items(hospital, count, seed, version), version=version,
-                      pathologies=pathologies, max_bytes=target_bytes, seed=seed)  # fmt: skip
+#: `write_wide(path, hospital, items, version=, pathologies=, max_bytes=, seed=)`.
+write_wide = LayoutWriter(_write_wide, WIDE_PATHOLOGIES)
+#: A wide file for one synthetic hospital (`LayoutWriter.sample`; `plans=` for wider files).
+wide_file = write_wide.sample

@@ -68,7 +68,7 @@ def test_parsing_imports_nothing_heavy(airflow_db: Path) -> None:
     code = (
         "import json, runpy, sys; runpy.run_path(sys.argv[1]);"
         "print(json.dumps(sorted(m for m in ('polars', 'duckdb', 'great_expectations', "
-        "'requests', 'hpt.nightly', 'hpt.pipeline') if m in sys.modules)))"
+        "'requests', 'hpt.pipeline') if m in sys.modules)))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code, str(DAG_FILE)],

@@ -10,7 +10,7 @@ import pytest
 
 from devtools.synthetic.model import make_hospital
 from devtools.synthetic.tall import tall_file
-from hpt.pipeline import ingest_file
+from hpt.pipeline.steps import ingest_file
 from warehouse.db import Warehouse, writer
 from warehouse.publish import publish
 

@@ -21,7 +21,7 @@ LOADER = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from hpt.pipeline import ingest_file
+    from hpt.pipeline.steps import ingest_file
     from devtools.synthetic.model import make_hospital
     from devtools.synthetic.tall import tall_file
     from warehouse.db import Warehouse

@@ -7,12 +7,11 @@ import io
 import os
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from devtools.synthetic.model import items, make_hospital
 from devtools.synthetic.tall import PATHOLOGIES, tall_file, write_tall
-from hpt.pipeline import ingest_file
+from hpt.pipeline.steps import ingest_file
 from warehouse.db import Warehouse, reader
 
 TALL_SAMPLES = [
@@ -169,7 +168,7 @@ def test_mixed_line_endings_and_quoted_newlines(tmp_path: Path, wh: Warehouse) -
     result = ingest_file(path, wh)
     assert result.outcome == "loaded", result.message
     assert result.rows == expected
-    con = duckdb.connect(str(wh.published_path), read_only=True)
+    con = reader(wh)
     assert con.sql(
         "SELECT count(*) FROM standard_charges WHERE description LIKE '%\r%'"
     ).fetchall() == [(0,)]

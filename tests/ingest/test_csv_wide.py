@@ -12,7 +12,7 @@ import pytest
 from core.findings import FindingLog
 from devtools.synthetic.model import items, make_hospital
 from devtools.synthetic.wide import write_wide
-from hpt.pipeline import ingest_file
+from hpt.pipeline.steps import ingest_file
 from ingest.csv_wide import group_column, groups
 from warehouse.db import Warehouse, reader
 

@@ -15,7 +15,7 @@ from devtools.synthetic.json_file import json_file
 from devtools.synthetic.tall import tall_file
 from devtools.synthetic.wide import wide_file
 from hpt.cli import app
-from hpt.pipeline import ingest_file
+from hpt.pipeline.steps import ingest_file
 from warehouse.db import Warehouse, reader
 
 

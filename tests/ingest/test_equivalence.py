@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from hpt.pipeline import ingest_file
+from hpt.pipeline.steps import ingest_file
 from warehouse.db import Warehouse, reader
 
 LAYOUTS = {"json": "{v}.json", "tall": "{v}_tall.csv", "wide": "{v}_wide.csv"}

@@ -15,7 +15,7 @@ from core.errors import UnreadableFile
 from core.findings import FindingLog
 from devtools.synthetic.json_file import write_json
 from devtools.synthetic.model import items, make_hospital
-from hpt.pipeline import ingest_file
+from hpt.pipeline.steps import ingest_file
 from ingest import json_items, json_reader
 from ingest.encoding import prepare
 from ingest.json_locate import locate

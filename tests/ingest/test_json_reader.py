@@ -9,7 +9,7 @@ import pytest
 
 from devtools.synthetic.json_file import json_file, write_json
 from devtools.synthetic.model import items, make_hospital
-from hpt.pipeline import ingest_file
+from hpt.pipeline.steps import ingest_file
 from warehouse.db import Warehouse, reader
 
 

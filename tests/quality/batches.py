@@ -8,12 +8,11 @@ from pathlib import Path
 
 import duckdb
 
-from core.files import FileMeta
+from core.files import FileMeta, StagedFile
 from devtools.synthetic.tall import tall_file
-from hpt.pipeline import ingest_file
+from hpt.pipeline.steps import ingest_file
 from quality.suites import gate_facts
 from warehouse.db import Warehouse, writer
-from warehouse.load import StagedFile
 
 PRICE_COLUMNS = ("standard_charge|gross", "standard_charge|discounted_cash",
                  "standard_charge|negotiated_dollar", "standard_charge|min",

@@ -17,7 +17,7 @@ from typing import Any
 from devtools.synthetic.json_file import root_metadata
 from devtools.synthetic.model import make_hospital
 from devtools.synthetic.tall import general_rows
-from hpt.validation import Validation, validate_path
+from hpt.pipeline.read import Validation, validate_path
 
 LAYOUTS = ("csv_tall", "csv_wide", "json")
 ITEM = [

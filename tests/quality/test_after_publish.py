@@ -1,5 +1,6 @@
-"""`hpt run` checks the warehouse it has just published (the DAG's publish task does the same,
-tests/dags/test_nightly_dag.py); a check that fails is reported, the data stays published."""
+"""`hpt run` checks the warehouse it publishes, and the snapshot carries the check (the DAG's
+publish task does the same, tests/dags/test_nightly_dag.py); a check that fails is
+reported, the data is published all the same."""
 
 from __future__ import annotations
 
@@ -13,11 +14,11 @@ from typer.testing import CliRunner
 from devtools.demo_server import running
 from devtools.synthetic.universe import generate
 from hpt.cli import app
-from hpt.run import run_sources
+from hpt.pipeline.runner import run_sources
+from hpt.pipeline.steps import publish_checked
 from ingest.registry import load_sources, write_sources
-from quality.gate import GateResult, after_publish
+from quality.gate import GateResult
 from warehouse.db import Warehouse, reader, writer
-from warehouse.publish import publish
 
 # Erie (a small tall file) and a hospital whose site has no cms-hpt.txt (a recorded failure).
 SEEDS = (501, 405)
@@ -68,14 +69,13 @@ def test_unchanged_warehouse_is_not_validated_again(sources: Path, wh: Warehouse
         assert runs.fetchall()[0][0] == 1
 
     # Another day (freshness), another setting or another recorded state: validated again.
-    tomorrow = after_publish(wh, dt.date.today() + dt.timedelta(days=1))
+    tomorrow = publish_checked(wh, dt.date.today() + dt.timedelta(days=1)).check
     assert tomorrow.outcome == "passed" and tomorrow.run_id != first.run_id
     with writer(wh) as con:
         con.execute("INSERT INTO facilities (facility_id, registered) VALUES ('ny-404', true)")
-    publish(wh)
-    unaccounted = after_publish(wh)
+    unaccounted = publish_checked(wh).check
     assert unaccounted.outcome == "failed" and "accounted_for" in unaccounted.message
-    again = after_publish(wh)  # a failing check is never skipped
+    again = publish_checked(wh).check  # a failing check is never skipped
     assert again.outcome == "failed" and again.run_id != unaccounted.run_id
 
 
@@ -87,12 +87,12 @@ def test_check_that_cannot_run_is_a_failed_result_not_a_crash(
     blocker.write_text("not a folder")
     monkeypatch.setenv("HPT_QUALITY_DOCS", str(blocker))
     monkeypatch.setenv("HPT_QUALITY_MAX_AGE_DAYS", "30")  # not the state last checked
-    result = after_publish(wh)
+    result = publish_checked(wh).check
     assert result.outcome == "failed"
     assert result.message.startswith("warehouse check could not run: ")
     assert "\n" not in result.message
     monkeypatch.setenv("HPT_QUALITY_GATE", "off")
-    assert after_publish(wh).outcome == "skipped"
+    assert publish_checked(wh).check.outcome == "skipped"
 
 
 def test_cli_run_reports_the_check_and_exits_1_when_it_fails(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from hpt.pipeline import ingest_file
+from hpt.pipeline.steps import ingest_file
 from tests.quality.builders import charge, write_tall
 from warehouse.db import Warehouse, reader, writer
 from warehouse.publish import publish

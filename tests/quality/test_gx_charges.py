@@ -8,7 +8,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from hpt.pipeline import ingest_file
+from hpt.pipeline.steps import ingest_file
 from quality.gate import GateResult, validate_batch
 from tests.quality.batches import edited, loaded_batch, staged
 from warehouse.db import Warehouse, writer

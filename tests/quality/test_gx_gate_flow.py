@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from devtools.synthetic.tall import tall_file
 from hpt.cli import app
-from hpt.pipeline import ingest_file
+from hpt.pipeline.steps import ingest_file
 from tests.quality.batches import drop_prices, negate_prices, rewrite_csv
 from warehouse.db import Warehouse, reader, writer
 
@@ -169,9 +169,11 @@ def tall_file_path(tmp_path: Path) -> Path:
 def test_data_docs_are_rendered_once_per_publish(tmp_path: Path, wh: Warehouse) -> None:
     """A validation stores its result; the page is rendered at the next publish (or by
     `hpt quality docs`), once, with the index listing every stored result."""
-    from quality.gate import build_docs, docs_dir
+    from hpt.pipeline.steps import docs_dir
+    from quality.gate import build_docs
 
-    site = docs_dir(wh) / "site"
+    docs = docs_dir(wh)
+    site = docs / "site"
     first, second = tmp_path / "a.csv", tmp_path / "b.csv"
     tall_file(first, n_items=40, seed=21)
     tall_file(second, n_items=40, seed=22)
@@ -179,14 +181,14 @@ def test_data_docs_are_rendered_once_per_publish(tmp_path: Path, wh: Warehouse) 
     held = ingest_file(first, wh, publish_after=False)
     assert held.outcome == "loaded"
     assert not list(site.rglob("validations/**/*.html"))  # stored, not rendered yet
-    assert build_docs(wh) == 1
+    assert build_docs(docs) == 1
     pages = list(site.rglob("validations/**/*.html"))
     assert len(pages) == 1 and str(held.file_id) in (site / "index.html").read_text()
-    assert build_docs(wh) == 0  # nothing new
+    assert build_docs(docs) == 0  # nothing new
 
     published_now = ingest_file(second, wh)  # publishes, then renders its page
     assert published_now.outcome == "loaded"
     assert len(list(site.rglob("validations/**/*.html"))) == 2
-    assert build_docs(wh) == 0
+    assert build_docs(docs) == 0
     index = (site / "index.html").read_text()
     assert str(held.file_id) in index and str(published_now.file_id) in index

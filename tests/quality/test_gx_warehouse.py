@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from devtools.synthetic.tall import tall_file
-from hpt.pipeline import ingest_file
-from quality.gate import GateResult, check_warehouse
+from hpt.pipeline.steps import check_warehouse, ingest_file
+from quality.gate import GateResult
 from warehouse.db import Warehouse, reader, writer
 from warehouse.publish import publish
 
@@ -92,7 +92,7 @@ def test_orphan_codes_in_a_stale_snapshot(wh: Warehouse, two_facilities: list[st
 
 def _ingest_in_subprocess(path: Path, wh: Warehouse) -> subprocess.Popen[bytes]:
     code = (
-        "import sys; from pathlib import Path; from hpt.pipeline import ingest_file; "
+        "import sys; from pathlib import Path; from hpt.pipeline.steps import ingest_file; "
         "from warehouse.db import Warehouse; "
         "ingest_file(Path(sys.argv[1]), Warehouse.at(sys.argv[2]))"
     )

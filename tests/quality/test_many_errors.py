@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from hpt.pipeline import ingest_file
+from hpt.pipeline.steps import ingest_file
 from tests.quality.builders import ITEM, PAYER_V3, TAIL, charge, check, general
 from warehouse.db import Warehouse, writer
 
@@ -61,7 +61,7 @@ def test_validate_counts_every_error_and_keeps_capped_detail(tmp_path: Path) -> 
 
 @pytest.mark.usefixtures("capped")
 def test_max_errors_stops_early(tmp_path: Path) -> None:
-    from hpt.validation import validate_path
+    from hpt.pipeline.read import validate_path
 
     result = validate_path(broken_file(tmp_path / "broken.csv", 1000), max_errors=10)
     assert not result.valid

@@ -12,10 +12,10 @@ from typing import Any
 
 import polars as pl
 
-from core.files import FileMeta
+from core.files import FileMeta, StagedFile
 from core.schema import STORED_SCHEMA
 from warehouse.db import Warehouse
-from warehouse.load import StagedFile, load_staged
+from warehouse.load import load_staged
 from warehouse.publish import publish
 
 FINDINGS_SCHEMA = {

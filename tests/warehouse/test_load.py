@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import duckdb
@@ -11,7 +13,7 @@ import pytest
 
 from devtools.synthetic.model import make_hospital
 from devtools.synthetic.tall import tall_file
-from hpt.pipeline import ingest_file
+from hpt.pipeline.steps import ingest_file
 from warehouse.db import Warehouse, migrate, migrations, reader, writer
 from warehouse.publish import publish
 
@@ -78,26 +80,30 @@ def test_failed_load_leaves_previous_version_and_nothing_new(tmp_path: Path, wh:
 
 
 def test_load_killed_midway_leaves_previous_version(tmp_path: Path, wh: Warehouse) -> None:
-    """A load process killed while writing leaves the facility exactly as it was."""
+    """A load process killed (SIGKILL) while it writes charge parts to `<file_id>.part/`
+    leaves the facility exactly as it was."""
     hospital = make_hospital(6)
     small, big = tmp_path / "small.csv", tmp_path / "big.csv"
     rows = tall_file(small, n_items=30, seed=6, hospital=hospital)
     tall_file(big, target_bytes=40_000_000, seed=6, hospital=hospital)
     first = ingest_file(small, wh)
     script = (
-        "import sys; from pathlib import Path; from hpt.pipeline import ingest_file; "
+        "import sys; from pathlib import Path; from hpt.pipeline.steps import ingest_file; "
         "from warehouse.db import Warehouse; "
         "ingest_file(Path(sys.argv[1]), Warehouse.at(sys.argv[2]))"
     )
     proc = subprocess.Popen([sys.executable, "-c", script, str(big), str(wh.db_path)])
     charge_dir = wh.charges_dir / first.facility_id
-    import time
-
     deadline = time.monotonic() + 60
-    while not any(charge_dir.glob("*.part/part-*")) and time.monotonic() < deadline:
+    writing = False
+    while not writing and proc.poll() is None and time.monotonic() < deadline:
+        writing = any(charge_dir.glob("*.part/part-*"))
         time.sleep(0.02)
     proc.kill()
-    proc.wait()
+    code = proc.wait()
+    assert writing, f"no charge part seen in a .part folder before the kill (exit {code})"
+    assert code == -signal.SIGKILL, f"the load was not killed mid-write: exit {code}"
+    assert [p.name for p in charge_dir.glob("*.part")], "the .part folder was renamed: load done"
     assert counts(wh) == {first.facility_id: rows}
     with writer(wh) as con:  # the catalog opens cleanly and still has one current file
         assert con.execute("SELECT count(*) FROM current_files").fetchall() == [(1,)]
@@ -125,9 +131,13 @@ def test_published_snapshot_is_read_only_and_standalone(tmp_path: Path, wh: Ware
     tall_file(path, n_items=10, seed=2)
     ingest_file(path, wh)
     publish(wh)
-    con = duckdb.connect(str(wh.published_path), read_only=True)
-    with pytest.raises(duckdb.Error):
+    con = reader(wh)
+    assert con.sql("SELECT count(*) FROM files").fetchall() == [(1,)]
+    opened = con.sql("SELECT path FROM duckdb_databases() WHERE database_name = current_database()")
+    assert Path(opened.fetchall()[0][0]).parent == wh.published_dir.resolve()  # not the catalog
+    with pytest.raises(duckdb.Error, match="read-only"):
         con.execute("DELETE FROM files")
+    con.close()
     snapshots = list(wh.published_dir.glob("hpt-*.duckdb"))
     assert 1 <= len(snapshots) <= 3
 

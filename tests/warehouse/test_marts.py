@@ -9,7 +9,7 @@ import duckdb
 import pytest
 
 from devtools.synthetic.tall import tall_file
-from hpt.pipeline import ingest_file
+from hpt.pipeline.steps import ingest_file
 from tests.warehouse.charges import known_warehouse, load_facility, rate
 from warehouse.db import Warehouse, reader, writer
 from warehouse.marts import rebuild

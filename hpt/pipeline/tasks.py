@@ -1,10 +1,12 @@
-"""The nightly run, one function per Airflow task: registry → per facility acquire and
-ingest → publish. Airflow-agnostic (plain values in, small JSON-able dicts out), so the
-DAG in `dags/` stays wiring and these are tested without a scheduler.
+"""The nightly run's task bodies, thin adapters over the pipeline's steps: registry → per
+facility `acquire` and `ingest_acquired` → `publish_checked`. Airflow-agnostic (plain
+values in, small JSON-able dicts out), so the DAG in `dags/` stays wiring and these are
+tested without a scheduler.
 
-A facility that cannot be processed raises `FacilityFailed`; its `transient` flag tells
-the DAG whether another try later tonight could help (a timeout, a 503) or not (a 404, a
-captcha page, a file that is not a CMS file): the latter is a finding, not a retry.
+A facility that cannot be processed raises `FacilityFailed`; its `transient` flag, set
+where the failure happened (`ingest.download.Download.transient`), tells the DAG whether
+another try later tonight could help (a timeout, a 503) or not (a 404, a captcha page, a
+file that is not a CMS file): the latter is a finding, not a retry.
 """
 
 from __future__ import annotations
@@ -13,28 +15,22 @@ import contextlib
 import datetime as dt
 import json
 import os
-import re
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 from core import settings
+from core.outcomes import IngestOutcome, Stage
 from warehouse.db import Warehouse, writer
 
-# Outcomes that end a facility's ingest successfully (held = loaded, previous file current).
-GOOD_OUTCOMES = ("loaded", "unchanged", "held")
-# Acquisition failures that may well pass on a later try; everything else is permanent.
-TRANSIENT = re.compile(
-    r"HTTP (5\d\d|429)|timed out|connection refused|cut short|gave up after|kept answering"
-    r"|unknown host|Connection(Error| aborted| reset)|Remote end closed",
-    re.IGNORECASE,
-)
+#: Outcomes that end a facility's ingest well (held: loaded, the previous file current).
+GOOD_OUTCOMES = [outcome for outcome in IngestOutcome if outcome.ok]
 SETTINGS_VARIABLE = "hpt_settings"
 
 
 class FacilityFailed(Exception):
     """One facility could not be acquired or ingested; the message is one line."""
 
-    def __init__(self, facility_id: str, stage: str, message: str, *, transient: bool) -> None:
+    def __init__(self, facility_id: str, stage: Stage, message: str, *, transient: bool) -> None:
         super().__init__(f"{facility_id} {stage}: {message}")
         self.facility_id, self.stage, self.transient = facility_id, stage, transient
 
@@ -86,26 +82,27 @@ def facility_key(entry: dict[str, str]) -> str:
 
 def acquired(entry: dict[str, str]) -> dict[str, Any]:
     """Discover and download one facility's file; the `AcquireResult` as a dict."""
-    from hpt.run import acquire
+    from hpt.pipeline.acquire import acquire
     from ingest.registry import SourceEntry
 
     source = SourceEntry.from_dict(entry)
     result = acquire(source, warehouse())
-    if result.outcome == "failed" and result.path is None:
-        stage = "discover" if result.url is None else "download"
-        transient = bool(TRANSIENT.search(result.message))
-        raise FacilityFailed(source.key, stage, result.message, transient=transient)
+    if result.failed_at is not None:
+        raise FacilityFailed(
+            source.key, result.failed_at, result.message, transient=result.transient
+        )
     return result.as_dict()
 
 
 def ingested(acquisition: dict[str, Any]) -> dict[str, Any]:
     """Parse, normalise, check and load what `acquired` landed; a small summary dict."""
-    from hpt.run import ingest_acquired
+    from hpt.pipeline.steps import ingest_acquired
 
     result = ingest_acquired(acquisition, warehouse())
     facility = result.facility_id or str(acquisition.get("facility_id"))
-    if result.outcome not in GOOD_OUTCOMES:  # failed or quarantined: deterministic
-        raise FacilityFailed(facility, result.outcome, result.message, transient=False)
+    if not result.outcome.ok:  # failed or quarantined: reading again gives the same
+        message = f"{result.outcome}: {result.message}"
+        raise FacilityFailed(facility, Stage.INGEST, message, transient=False)
     return {
         "facility_id": facility,
         "outcome": result.outcome,
@@ -150,27 +147,26 @@ def published(
     started_at: dt.datetime,
 ) -> dict[str, Any]:
     """Record the run (good facilities and failures), publish the read snapshot (which
-    rebuilds the views and comparison marts) and check it; the run's summary.
+    rebuilds the views and comparison marts) checked; the run's summary.
 
-    `warehouse_check` in the summary is the published warehouse's check
-    (`quality.gate.after_publish`): `passed`, `failed`, `unchanged` (not validated again)
-    or `skipped` with the gate off.
+    `warehouse_check` in the summary is the published snapshot's check
+    (`hpt.pipeline.steps.publish_checked`): `passed`, `failed`, `unchanged` (not validated
+    again) or `skipped` with the gate off.
     """
-    from quality.gate import after_publish
-    from warehouse.publish import publish
+    from hpt.pipeline.steps import publish_checked
 
     wh = warehouse()
     done = {r["facility_id"] for r in results}
     failed_ids = [key for key in map(facility_key, entries) if key not in done]
     messages = _failure_messages(wh, failed_ids, started_at)
     failures = {f: messages.get(f, "failed (see the task log)") for f in failed_ids}
-    counts = {o: sum(r["outcome"] == o for r in results) for o in GOOD_OUTCOMES}
+    counts = {o.value: sum(r["outcome"] == o for r in results) for o in GOOD_OUTCOMES}
     summary: dict[str, Any] = {
         "run_id": run_id,
         "facilities": len(entries),
         **counts,
         "failed": len(failures),
-        "rows_loaded": sum(int(r["rows"]) for r in results if r["outcome"] == "loaded"),
+        "rows_loaded": sum(int(r["rows"]) for r in results if r["outcome"] == IngestOutcome.LOADED),
         "downloaded_bytes": sum(int(r.get("downloaded_bytes") or 0) for r in results),
         "failures": failures,
     }
@@ -183,9 +179,9 @@ def published(
              counts["loaded"], counts["unchanged"], counts["held"], len(failures),
              summary["rows_loaded"], json.dumps(failures)],
         )  # fmt: skip
-    summary["snapshot"] = str(publish(wh))
-    # Measured from the run's start, so a re-run of an old night judges freshness as then.
-    checked = after_publish(wh, started_at.date())
+    # Freshness is measured from the run's start, so a re-run of an old night judges as then.
+    publication = publish_checked(wh, started_at.date())
+    summary["snapshot"], checked = str(publication.snapshot), publication.check
     summary["warehouse_check"] = {
         "outcome": checked.outcome,
         "message": checked.message,

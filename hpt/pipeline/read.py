@@ -1,0 +1,199 @@
+"""The one pass over a file — parse, normalise, check against the CMS rules and, when
+ingesting, write its Parquet parts — and `hpt validate`, which is that pass alone."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+import polars as pl
+
+from core import settings
+from core.errors import UnreadableFile
+from core.findings import FindingLog, Severity
+from core.schema import STORED_SCHEMA
+from ingest.base import ParsedFile
+from ingest.detect import open_file
+from ingest.encoding import prepare
+from quality.conformance import Conformance, is_valid
+from quality.suites import gate_facts
+from transform.normalise import BatchNotes, normalise_batch
+
+#: Charge parts are written with LZ4: 15% less CPU than Polars' default zstd, for parts
+#: about twice the size (~115 MB per GB of tall CSV); DuckDB reads either as fast.
+PARQUET_COMPRESSION: Final = "lz4"
+Progress = Callable[[int], None]
+
+
+@dataclass
+class CheckedBatches:
+    """The canonical batches of a file, each checked as it goes by (CMS conformance), so a
+    multi-GB file is read once; iterate once. `rows` counts the batches' rows so far.
+
+    With `max_errors` > 0 the pass stops once that many errors are found (`stopped_after`
+    says how many); otherwise, at the end, the checks that need the whole file run.
+    """
+
+    parsed: ParsedFile
+    check: Conformance | None
+    max_errors: int = 0
+    progress: Progress | None = None
+    rows: int = 0
+    stopped_after: int | None = None
+
+    def __iter__(self) -> Iterator[tuple[pl.DataFrame, BatchNotes]]:
+        log = self.parsed.log
+        for raw in self.parsed.batches:
+            canonical, notes = normalise_batch(raw, log)
+            if self.check is not None:
+                self.check.check_batch(raw, canonical, log, notes)
+            self.rows += canonical.height
+            yield canonical, notes
+            if self.progress:
+                self.progress(canonical.height)
+            if self.max_errors and log.count(Severity.ERROR) >= self.max_errors:
+                self.stopped_after = log.count(Severity.ERROR)
+                return
+        if self.check is not None:
+            self.check.finish(log)
+
+
+def write_charges(
+    batches: Iterable[tuple[pl.DataFrame, BatchNotes]], path: Path, file_id: str, facility_id: str
+) -> None:
+    """Write canonical batches as a folder of Parquet parts, with the gate's facts.
+
+    Parts are written to `<path>.part/` and the folder is renamed to `path` at the end, so
+    a load that dies midway leaves no charge data behind (Polars writes a part ~2.5x
+    faster than an incremental single-file writer).
+    """
+    tmp = path.with_name(path.name + ".part")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+
+    def write(batch: pl.DataFrame, notes: BatchNotes, part: Path) -> None:
+        stored = batch.select(
+            pl.lit(file_id).alias("file_id"), pl.lit(facility_id).alias("facility_id"), pl.all()
+        ).cast(STORED_SCHEMA)
+        stored = stored.with_columns(gate_facts(batch, notes.clean_code_types))
+        stored.write_parquet(part, compression=PARQUET_COMPRESSION)
+
+    # Parquet encoding runs outside the GIL: one writer thread encodes batch n while this
+    # thread normalises and checks batch n+1 (1 GB tall: 11.7 s → 9.8 s). At most one
+    # batch waits, so memory stays bounded.
+    pending: Future[None] | None = None
+    try:
+        with ThreadPoolExecutor(1, thread_name_prefix="hpt-parquet") as writer_thread:
+            for number, (canonical, notes) in enumerate(batches):
+                if pending is not None:
+                    pending.result()
+                part = tmp / f"part-{number:05d}.parquet"
+                pending = writer_thread.submit(write, canonical, notes, part)
+            if pending is not None:
+                pending.result()
+        if pending is None:  # no rows: one empty part keeps the schema
+            empty = pl.DataFrame(schema=STORED_SCHEMA)
+            empty.with_columns(gate_facts(empty)).write_parquet(
+                tmp / "part-00000.parquet", compression=PARQUET_COMPRESSION
+            )
+        shutil.rmtree(path, ignore_errors=True)
+        tmp.rename(path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def local_file(source: str) -> Path:
+    """The file to read for `source`: a local path, or an http(s) URL downloaded to the
+    landing area first; `UnreadableFile` when there is none."""
+    if "://" in source:
+        from ingest.download import fetch
+
+        return fetch(source, settings.current().landing)
+    path = Path(source)
+    if not path.is_file():
+        raise UnreadableFile("no such file")
+    return path
+
+
+@dataclass
+class Validation:
+    """The verdict of `hpt validate` on one file, with its findings."""
+
+    source: str
+    log: FindingLog = field(default_factory=FindingLog)
+    layout: str | None = None
+    version_claimed: str | None = None
+    rule_set: str | None = None
+    version_reason: str | None = None
+    rows: int = 0
+    seconds: float = 0.0
+    unreadable: str | None = None  # one-line reason when the file could not be read
+    stopped_after: int | None = None  # set when --max-errors cut the check short
+
+    @property
+    def valid(self) -> bool:
+        return self.unreadable is None and is_valid(self.log)
+
+    def as_dict(self) -> dict[str, object]:
+        frame = self.log.frame()
+        return {
+            "source": self.source,
+            "valid": self.valid,
+            "layout": self.layout,
+            "version": self.version_claimed,
+            "rule_set": self.rule_set,
+            "version_reason": self.version_reason,
+            "rows": self.rows,
+            "seconds": round(self.seconds, 3),
+            "unreadable": self.unreadable,
+            "stopped_after_errors": self.stopped_after,
+            "errors": self.log.count(Severity.ERROR),
+            "alerts": self.log.count(Severity.ALERT),
+            "counts": {
+                rule: {"severity": self.log.severities[rule], "count": n}
+                for rule, n in self.log.by_rule().items()
+            },
+            "findings": frame.to_dicts(),
+        }
+
+
+def validate_path(
+    path: Path, *, version: str | None = None, max_errors: int = 0, source: str | None = None
+) -> Validation:
+    """Check a local file without touching the warehouse: the ingest's pass, minus the
+    Parquet writing and loading. `max_errors` > 0 stops once that many errors are found."""
+    started = time.monotonic()
+    now = settings.current()
+    result = Validation(source=source or str(path), log=FindingLog(cap_per_rule=now.findings_cap))
+    prepared = None
+    try:
+        prepared = prepare(path, now.work_dir)
+        parsed = open_file(prepared, result.log)
+        check = Conformance(parsed.meta, parsed.header, parsed.layout, version)
+        result.layout, result.version_claimed = parsed.layout, parsed.meta.version
+        result.rule_set, result.version_reason = check.version.rules, check.version.reason
+        batches = CheckedBatches(parsed, check, max_errors=max_errors)
+        for _ in batches:
+            pass
+        result.rows, result.stopped_after = batches.rows, batches.stopped_after
+    except UnreadableFile as error:
+        result.unreadable = str(error)
+    finally:
+        if prepared is not None:
+            prepared.cleanup()
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def validate_source(source: str, *, version: str | None = None, max_errors: int = 0) -> Validation:
+    """Check a local path or an http(s) URL (downloaded to the landing area first)."""
+    try:
+        path = local_file(source)
+    except UnreadableFile as error:
+        return Validation(source=source, unreadable=str(error))
+    return validate_path(path, version=version, max_errors=max_errors, source=source)

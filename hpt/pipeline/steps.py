@@ -1,0 +1,339 @@
+"""The pipeline's steps after acquisition: ingest a file (read it, gate it, load it), and
+publish (with the warehouse check); `hpt` commands, `hpt run` and the DAG call these.
+
+Quality (`quality.gate`) only judges; here its verdicts are recorded (`warehouse.quality_log`)
+and acted on: a file is loaded, held or quarantined, a snapshot published.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from core import settings
+from core.errors import UnreadableFile
+from core.files import FileMeta, StagedFile
+from core.findings import FindingLog
+from core.outcomes import AcquireOutcome, CheckOutcome, IngestOutcome
+from hpt.pipeline.acquire import AcquireResult
+from hpt.pipeline.read import CheckedBatches, Progress, local_file, write_charges
+from ingest.detect import open_file
+from ingest.encoding import prepare
+from quality.conformance import Conformance
+from quality.gate import (
+    GateResult,
+    build_docs,
+    could_not_run,
+    enabled,
+    unchanged,
+    validate_batch,
+    validate_warehouse,
+    warehouse_state,
+    warm_up,
+)
+from warehouse.db import Warehouse
+from warehouse.load import known_file, load_staged, log_attempt, previous_rows
+from warehouse.publish import publish
+from warehouse.quality_log import accept_held, last_pass, record_gate, record_warehouse_check
+
+log = logging.getLogger("hpt")
+
+
+@dataclass
+class IngestResult:
+    """What one ingest did: a small, JSON-friendly summary."""
+
+    source: str
+    outcome: IngestOutcome
+    message: str = ""
+    facility_id: str | None = None
+    file_id: str | None = None
+    hospital_name: str | None = None
+    layout: str | None = None
+    version: str | None = None
+    rows: int = 0
+    bytes: int = 0
+    seconds: float = 0.0
+    findings: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def mb_per_s(self) -> float:
+        return self.bytes / 1e6 / self.seconds if self.seconds else 0.0
+
+    def as_dict(self) -> dict[str, object]:
+        return {**self.__dict__, "mb_per_s": round(self.mb_per_s, 1)}
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:60]
+
+
+def facility_id_for(meta: FileMeta) -> str:
+    """The facility id a file implies: license state + number, else first type-2 NPI,
+    else a slug of the hospital name."""
+    if meta.license_number and meta.license_state:
+        number = re.sub(r"[^A-Za-z0-9-]+", "", meta.license_number)
+        if number:
+            return f"{meta.license_state.lower()}-{number.lower()}"
+    for npi in meta.npis:
+        digits = re.sub(r"\D", "", npi)
+        if len(digits) == 10 and digits != "0" * 10:
+            return f"npi-{digits}"
+    if meta.hospital_name:
+        return slug(meta.hospital_name)
+    raise UnreadableFile("cannot derive a facility id: no license, NPI or hospital name")
+
+
+def docs_dir(wh: Warehouse) -> Path:
+    """Where Data Docs are built: HPT_QUALITY_DOCS, else `<db stem>-quality` beside the db."""
+    configured = settings.current().quality_docs
+    return configured if configured else wh.root / f"{wh.db_path.stem}-quality"
+
+
+def gated_load(wh: Warehouse, staged: StagedFile) -> GateResult:
+    """The data-quality gate on a staged file, its verdict recorded, then the load: a
+    quarantined file is not loaded, a truncated-looking one is loaded as `held` (the
+    previous file stays current)."""
+    if enabled():
+        previous = previous_rows(wh, staged.facility_id, staged.file_id)
+        verdict = validate_batch(staged, previous, docs_dir(wh))
+        record_gate(wh, staged, verdict)
+    else:
+        verdict = GateResult(CheckOutcome.SKIPPED, "gate is off", staged.file_id)
+    if verdict.status is not None:
+        staged.status = verdict.status
+        staged.status_reason = verdict.message if verdict.status == IngestOutcome.HELD else None
+        load_staged(wh, staged)
+    return verdict
+
+
+def ingest_file(
+    path: Path,
+    wh: Warehouse,
+    *,
+    source: str | None = None,
+    facility_id: str | None = None,
+    publish_after: bool = True,
+    progress: Progress | None = None,
+) -> IngestResult:
+    """Read, normalise, check and load one local file; never raises for a bad file."""
+    started = time.monotonic()
+    source = source or str(path)
+    result = IngestResult(source=source, outcome=IngestOutcome.FAILED, facility_id=facility_id)
+    now = settings.current()
+    prepared = None
+    try:
+        prepared = prepare(path, now.work_dir)
+        result.bytes = prepared.bytes
+        findings = FindingLog(cap_per_rule=now.findings_cap)
+        parsed = open_file(prepared, findings)
+        meta = parsed.meta
+        result.facility_id = facility_id = facility_id or facility_id_for(meta)
+        result.hospital_name, result.layout, result.version = (
+            meta.hospital_name,
+            parsed.layout,
+            meta.version,
+        )
+        file_id = f"{facility_id}-{prepared.sha256[:12]}"
+        known = known_file(wh, facility_id, prepared.sha256)
+        if known:
+            result.outcome, result.file_id = IngestOutcome.UNCHANGED, known
+            result.message = "same content as the file already loaded; nothing to do"
+        else:
+            # The gate's imports (2.5 s of CPU) load in a thread while the file is parsed,
+            # and only for a file that is new: an unchanged one needs no gate.
+            warm_up()
+            data_path = wh.charges_path(facility_id, file_id)
+            check = Conformance(meta, parsed.header, parsed.layout) if now.validate_files else None
+            batches = CheckedBatches(parsed, check, progress=progress)
+            write_charges(batches, data_path, file_id, facility_id)
+            result.rows = batches.rows
+            result.seconds = time.monotonic() - started
+            staged = StagedFile(
+                facility_id=facility_id,
+                file_id=file_id,
+                source=source,
+                sha256=prepared.sha256,
+                bytes=prepared.bytes,
+                layout=parsed.layout,
+                encoding=prepared.encoding,
+                meta=meta,
+                data_path=str(data_path),
+                row_count=result.rows,
+                item_count=parsed.item_count,
+                findings=findings.frame(),
+                finding_counts={r: (findings.severities[r], n) for r, n in findings.counts.items()},
+                seconds=result.seconds,
+            )
+            verdict = gated_load(wh, staged)
+            result.file_id, result.message = file_id, verdict.message
+            result.outcome = verdict.status or IngestOutcome.QUARANTINED
+            result.findings = findings.by_rule()
+    except UnreadableFile as error:
+        result.message = str(error)
+    finally:
+        if prepared is not None:
+            prepared.cleanup()
+    result.seconds = time.monotonic() - started
+    log_attempt(
+        wh,
+        facility_id=result.facility_id,
+        source=source,
+        sha256=prepared.sha256 if prepared else None,
+        outcome=result.outcome,
+        message=result.message or None,
+        file_id=result.file_id,
+        seconds=result.seconds,
+    )
+    if publish_after:  # also after a failure: operators see the attempt, data is unchanged
+        _publish(wh)
+    log.info("%s %s: %s %s", result.outcome, source, result.facility_id or "-", result.message)
+    return result
+
+
+def ingest_source(
+    source: str,
+    wh: Warehouse,
+    *,
+    facility_id: str | None = None,
+    publish_after: bool = True,
+    progress: Progress | None = None,
+) -> IngestResult:
+    """Ingest a local path or an http(s) URL (downloaded to the landing area first)."""
+    try:
+        path = local_file(source)
+    except UnreadableFile as error:
+        result = IngestResult(source, IngestOutcome.FAILED, str(error), facility_id)
+        if "://" in source:  # a failed download is an attempt operators see; a typo is not
+            log_attempt(
+                wh, facility_id=facility_id, source=source, sha256=None,
+                outcome=result.outcome, message=result.message, file_id=None, seconds=0.0,
+            )  # fmt: skip
+        return result
+    return ingest_file(
+        path,
+        wh,
+        source=source,
+        facility_id=facility_id,
+        publish_after=publish_after,
+        progress=progress,
+    )
+
+
+def ingest_acquired(
+    acquired: AcquireResult | dict[str, Any],
+    wh: Warehouse,
+    *,
+    force: bool = False,
+    progress: Progress | None = None,
+) -> IngestResult:
+    """Ingest what `acquire` landed, under the registry's facility id; not published.
+
+    `force` re-reads a file not modified upstream (after a reader was improved, say)."""
+    acq = acquired if isinstance(acquired, AcquireResult) else AcquireResult.from_dict(acquired)
+    source = acq.url or acq.name
+    if acq.outcome == AcquireOutcome.FAILED or acq.path is None:
+        return IngestResult(source, IngestOutcome.FAILED, acq.message, acq.facility_id)
+    if acq.previous and not force:
+        # Unchanged upstream and ingested before: not even hashed or parsed again.
+        outcome, message, file_id = acq.previous
+        return IngestResult(source, IngestOutcome(str(outcome)), str(message), acq.facility_id,
+                            file_id)  # fmt: skip
+    return ingest_file(
+        Path(acq.path),
+        wh,
+        source=source,
+        facility_id=acq.facility_id,
+        publish_after=False,
+        progress=progress,
+    )
+
+
+def _publish(wh: Warehouse, inspect: Callable[[Path], None] | None = None) -> Path:
+    """Publish a snapshot (`inspect` sees it before readers do), then render the Data Docs
+    pages of the validations stored since the last publish."""
+    snapshot = publish(wh, inspect)
+    build_docs(docs_dir(wh))
+    return snapshot
+
+
+def _check(wh: Warehouse, snapshot: Path, today: dt.date | None, *, new: bool) -> GateResult:
+    """Validate a snapshot with the warehouse suites and record the results in the catalog.
+
+    A `new` snapshot (about to be published) gets the results too, and is not validated
+    when it is in the same state as at the last check, which passed: `unchanged`."""
+    max_age = settings.current().quality_max_age_days
+    queries, state = warehouse_state(snapshot, today or dt.date.today(), max_age)
+    if new and (last := last_pass(wh, state)):
+        return unchanged(*last)
+    result = validate_warehouse(snapshot, queries, max_age, docs_dir(wh))
+    record_warehouse_check(wh, result, state, snapshot if new else None)
+    return result
+
+
+@dataclass
+class Published:
+    """A publish: the new snapshot and the warehouse check it carries."""
+
+    snapshot: Path
+    check: GateResult
+
+
+def publish_checked(wh: Warehouse, today: dt.date | None = None) -> Published:
+    """Publish once, checked: the new snapshot is validated with the warehouse suites
+    before readers are switched to it, and carries the results (the catalog keeps them too).
+
+    `today` is the run's logical date (freshness is measured from it). The check is
+    `unchanged` (not run again) when nothing it reads changed since a check that passed,
+    `skipped` with the gate off (HPT_QUALITY_GATE). It never raises: a check that cannot
+    run is a `failed` result with a one-line reason, logged, and the snapshot is published.
+    """
+    if not enabled():
+        return Published(_publish(wh), GateResult(CheckOutcome.SKIPPED, "gate is off"))
+    checks: list[GateResult] = []
+
+    def check(snapshot: Path) -> None:
+        started = time.monotonic()
+        try:
+            result = _check(wh, snapshot, today, new=True)
+        except Exception as error:  # the data gets published; say why it is unchecked
+            log.exception("warehouse check")
+            result = could_not_run(error)
+        result.seconds = time.monotonic() - started
+        checks.append(result)
+
+    snapshot = _publish(wh, check)
+    [result] = checks
+    failed = result.outcome == CheckOutcome.FAILED
+    level = logging.WARNING if failed or result.message else logging.INFO
+    log.log(level, "warehouse check %s: %s", result.outcome, result.message or "all passed")
+    return Published(snapshot, result)
+
+
+def check_warehouse(wh: Warehouse, today: dt.date | None = None) -> GateResult:
+    """`hpt quality check`: validate what readers see now (the published snapshot), record
+    the results and publish them.
+
+    `today` is the day freshness is measured from (default: today)."""
+    started = time.monotonic()
+    if not wh.published_path.exists():
+        raise FileNotFoundError(f"no published warehouse at {wh.published_path}")
+    result = _check(wh, wh.published_path.resolve(), today, new=False)
+    _publish(wh)
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def accept(wh: Warehouse, file_id: str) -> str:
+    """An operator accepts a held file: it becomes loaded (current if newest), published.
+
+    Raises ValueError when there is no such held file."""
+    facility_id = accept_held(wh, file_id)
+    _publish(wh)
+    return f"accepted {file_id}: loaded and published for {facility_id}"
