@@ -1,6 +1,8 @@
 """JSON and wide CSV ingest: throughput and peak RSS, beside DuckDB reading the same data.
 
     python bench/bench_formats.py [--json-sizes 100,1000] [--wide-size 1000] [--with-3gb]
+                                  [--no-full] [--no-json-schema] [--repeat N]
+                                  [--json-schema-errors N]
 
 Files are generated once into bench/out/ (kept out of git) for a hospital with 120
 payer/plan groups (a 1,000+ column wide header). Each measurement runs in its own child
@@ -18,6 +20,12 @@ process; wall time, CPU time and peak RSS come from that child's `wait4` rusage.
   `read_csv` (all text) only parsed into Arrow batches, the floor for any reader built on it.
 - tall: our ingest of a tall CSV of the same hospital and size, as the reference for
   the wide reader's target.
+- JSON schema checks (unless `--no-json-schema`): what they cost — the core ingest with the
+  CMS checks on (`HPT_VALIDATE=1`) and, unless `--no-full`, `hpt ingest` with the defaults,
+  each with `HPT_VALIDATE_JSON_SCHEMA` off and on, in alternating order, median of
+  `--repeat` runs; and `hpt validate` of a small-item v3 JSON file with a schema error (an
+  empty payer note) in each of `--json-schema-errors` items (1,000,000; 0 skips it) — exact
+  counts, capped detail, flat memory.
 
 The machine is shared: the load average at start is printed; CPU seconds are less
 sensitive to other work than wall seconds.
@@ -29,6 +37,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -40,7 +49,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.measure import BIN, OUT, warm_cache
-from devtools.synthetic.json_file import write_json
+from devtools.synthetic.json_file import root_metadata, write_json
 from devtools.synthetic.model import items, make_hospital
 from devtools.synthetic.tall import write_tall
 from devtools.synthetic.wide import write_wide
@@ -67,8 +76,10 @@ class Run:
         )
 
 
-def child(cmd: list[str], env: dict[str, str]) -> tuple[float, float, float, str]:
-    """Wall s, CPU s, peak RSS MB and stdout of one child process."""
+def child(
+    cmd: list[str], env: dict[str, str], ok: tuple[int, ...] = (0,)
+) -> tuple[float, float, float, str]:
+    """Wall s, CPU s, peak RSS MB and stdout of one child process (exit status in `ok`)."""
     started = time.perf_counter()
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env)
@@ -79,7 +90,7 @@ def child(cmd: list[str], env: dict[str, str]) -> tuple[float, float, float, str
         text = out.read().decode(errors="replace")
         errors = err.read().decode(errors="replace")
     code = os.waitstatus_to_exitcode(status)
-    if code != 0:
+    if code not in ok:
         last = (errors.strip().splitlines() or [""])[-1]
         raise RuntimeError(f"exit {code}: {last[:200]} {text[-300:]}")
     return seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, text
@@ -102,14 +113,16 @@ def generated(kind: str, size_mb: int) -> Path:
     return path
 
 
-def ours(path: Path, label: str, full: bool) -> Run:
+def ours(path: Path, label: str, full: bool, settings: dict[str, str] | None = None) -> Run:
+    """Our ingest of `path`: `full` (defaults) or core, with `settings` on top."""
     scratch = Path(tempfile.mkdtemp(prefix="hpt-bench-", dir=OUT))
     env = dict(os.environ, HPT_WORK_DIR=str(scratch / "work"))
     db = scratch / "hpt.duckdb"
     if full:
         cmd = [str(BIN / "hpt"), "ingest", str(path), "--db", str(db), "--json"]
+        env |= settings or {}
     else:
-        env |= {"HPT_VALIDATE": "0", "HPT_QUALITY_GATE": "off"}
+        env |= {"HPT_VALIDATE": "0", "HPT_QUALITY_GATE": "off", **(settings or {})}
         code = (
             "import json; from pathlib import Path; from hpt.pipeline.steps import ingest_file; "
             "from warehouse.db import Warehouse; "
@@ -127,6 +140,59 @@ def ours(path: Path, label: str, full: bool) -> Run:
     if result["outcome"] != "loaded":
         raise RuntimeError(f"{path.name}: {result['outcome']}: {result['message']}")
     return Run(label, path.stat().st_size / 1e6, seconds, cpu, rss, result["rows"])
+
+
+def json_schema_cost(path: Path, size: int, repeat: int, full: bool) -> None:
+    """An ingest without and with the JSON schema checks: `checked` (the core ingest with
+    the CMS checks) or, if `full`, `hpt ingest` with the defaults."""
+    kind = "full" if full else "checked"
+    runs: dict[str, list[Run]] = {"0": [], "1": []}
+    for n in range(repeat):
+        for schema in "01" if n % 2 == 0 else "10":
+            label = f"ours JSON {kind} {size} MB, schema {'on' if schema == '1' else 'off'}"
+            settings = {"HPT_VALIDATE": "1", "HPT_VALIDATE_JSON_SCHEMA": schema}
+            found = ours(path, label, full, settings)
+            print(found.line(), flush=True)
+            runs[schema].append(found)
+    (off, on), (off_cpu, on_cpu) = (
+        [statistics.median(getattr(r, field) for r in runs[s]) for s in "01"]
+        for field in ("seconds", "cpu")
+    )
+    print(f"JSON schema checks, {kind} {size} MB, median of {repeat}: wall {off:.1f} → "
+          f"{on:.1f} s ({on / off - 1:+.1%}), CPU {off_cpu:.1f} → {on_cpu:.1f} s "
+          f"({on_cpu / off_cpu - 1:+.1%})", flush=True)  # fmt: skip
+
+
+#: One small v3 item whose payer note is empty: one `schema.minLength` error.
+_BROKEN_ITEM = (
+    '{"description": "Item %d", "code_information": [{"code": "%d", "type": "CDM"}], '
+    '"standard_charges": [{"setting": "outpatient", "gross_charge": 120.5, "minimum": 40, '
+    '"maximum": 40, "payers_information": [{"payer_name": "Aetna", "plan_name": "PPO", '
+    '"methodology": "fee schedule", "standard_charge_dollar": 40, '
+    '"additional_payer_notes": ""}]}]}'
+)
+
+
+def json_schema_errors(n_items: int) -> None:
+    """`hpt validate` of a JSON file with a schema error in each of `n_items` items: wall,
+    CPU, peak RSS, and the exact count."""
+    path = OUT / f"json_v3_{n_items}_schema_errors.json"
+    if not path.exists():
+        OUT.mkdir(parents=True, exist_ok=True)
+        root = root_metadata(make_hospital(1), "3.0.0")
+        with path.open("w", encoding="utf-8") as sink:
+            sink.write(json.dumps(root)[:-1] + ', "standard_charge_information": [\n')
+            sink.write(",\n".join(_BROKEN_ITEM % (n, 100000 + n) for n in range(n_items)))
+            sink.write("\n]}")
+    warm_cache(path)
+    env = dict(os.environ, HPT_WORK_DIR=str(OUT / "work"))
+    cmd = [str(BIN / "hpt"), "validate", str(path), "--json"]
+    seconds, cpu, rss, out = child(cmd, env, ok=(0, 1))  # 1: not valid
+    report = json.loads(out)
+    run = Run(f"hpt validate, {n_items:,} schema errors", path.stat().st_size / 1e6, seconds,
+              cpu, rss, report["rows"])  # fmt: skip
+    print(run.line(), flush=True)
+    print(f"  counts {report['counts']}, stored {len(report['findings'])}", flush=True)
 
 
 def duckdb_json(path: Path) -> Run:
@@ -184,6 +250,15 @@ def main() -> None:
     parser.add_argument("--wide-size", type=int, default=1000, help="wide CSV size in MB (0: skip)")
     parser.add_argument("--with-3gb", action="store_true", help="also a 3 GB JSON (flat RSS)")
     parser.add_argument("--no-full", action="store_true", help="skip the default-settings runs")
+    parser.add_argument(
+        "--json-schema", action=argparse.BooleanOptionalAction, default=True,
+        help="what the JSON schema checks add, per JSON size (default: on)",
+    )  # fmt: skip
+    parser.add_argument("--repeat", type=int, default=1, help="runs per --json-schema setting")
+    parser.add_argument(
+        "--json-schema-errors", type=int, default=1_000_000, metavar="N",
+        help="validate a JSON file with a schema error in each of N items (0: skip)",
+    )  # fmt: skip
     args = parser.parse_args()
     print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     header = f"{'run':<34} {'file MB':>8} {'MB/s':>8} {'MB/CPU-s':>9} {'wall s':>8} {'CPU s':>8}"
@@ -206,6 +281,12 @@ def main() -> None:
             show(f"ours JSON full {size} MB", ours, path, f"ours JSON full {size} MB", True)
         if size <= 1000:
             show("DuckDB read_json", duckdb_json, path)
+        if args.json_schema:
+            json_schema_cost(path, size, args.repeat, full=False)
+            if not args.no_full and size <= 1000:
+                json_schema_cost(path, size, args.repeat, full=True)
+    if args.json_schema_errors:
+        json_schema_errors(args.json_schema_errors)
     if args.wide_size:
         mb = args.wide_size
         wide = generated("wide", mb)

@@ -1,6 +1,6 @@
 """Tall CSV ingest: our end-to-end throughput and peak RSS against DuckDB's native load.
 
-    python bench/bench_tall.py [--sizes 100,1000]
+    python bench/bench_tall.py [--sizes 100,1000] [--pathologies multiline_notes,extra_cells]
 
 For each size a synthetic v3.0 tall file is generated once into bench/out/ (kept out of
 git). Ours: `hpt ingest FILE --db <fresh warehouse> --no-publish` — read, normalise, CMS
@@ -10,11 +10,14 @@ read_csv(FILE, skip=2, header=true)` into a fresh database file (typed by DuckDB
 Same machine, same run; each command in its own process (wall time, peak RSS). "core" is
 the same `hpt ingest` with `HPT_VALIDATE=0 HPT_QUALITY_GATE=off`: read, normalise, Parquet,
 catalog load, without the CMS conformance checks and the Great Expectations gate.
+`--pathologies` writes the file with those of `devtools.synthetic.tall.PATHOLOGIES` (a file
+of its own in bench/out/), for what odd rows cost; DuckDB may refuse such a file (nan).
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import shutil
 import sys
 import tempfile
@@ -22,22 +25,24 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.measure import BIN, OUT, measure, warm_cache
+from bench.measure import BIN, OUT, Measured, measure, warm_cache
 from devtools.synthetic.tall import tall_file
 
 
-def bench_file(size_mb: int) -> Path:
-    path = OUT / f"tall_v3_{size_mb}MB.csv"
+def bench_file(size_mb: int, pathologies: list[str]) -> Path:
+    suffix = "".join(f"_{name}" for name in sorted(pathologies))
+    path = OUT / f"tall_v3_{size_mb}MB{suffix}.csv"
     if not path.exists():
         OUT.mkdir(parents=True, exist_ok=True)
         print(f"generating {path.name} …", flush=True)
-        tall_file(path.with_suffix(".tmp"), target_bytes=size_mb * 1_000_000, seed=size_mb)
+        tall_file(path.with_suffix(".tmp"), target_bytes=size_mb * 1_000_000, seed=size_mb,
+                  pathologies=pathologies)  # fmt: skip
         path.with_suffix(".tmp").rename(path)
     return path
 
 
-def run(size_mb: int) -> dict[str, float]:
-    path = bench_file(size_mb)
+def run(size_mb: int, pathologies: list[str]) -> dict[str, float]:
+    path = bench_file(size_mb, pathologies)
     mb = path.stat().st_size / 1e6
     scratch = Path(tempfile.mkdtemp(prefix="hpt-bench-"))
     try:
@@ -52,13 +57,11 @@ def run(size_mb: int) -> dict[str, float]:
         core = measure([*ingest, str(scratch / "core.duckdb")], env=core_env)
         sql = f"CREATE TABLE t AS SELECT * FROM read_csv('{path}', skip=2, header=true)"
         warm_cache(path)
-        duck = measure(
-            [
-                sys.executable,
-                "-c",
-                f"import duckdb; duckdb.connect('{scratch / 'native.duckdb'}').execute({sql!r})",
-            ]
-        )
+        native = f"import duckdb; duckdb.connect('{scratch / 'native.duckdb'}').execute({sql!r})"
+        try:
+            duck: Measured | None = measure([sys.executable, "-c", native])
+        except RuntimeError:  # DuckDB refused the file
+            duck = None
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return {
@@ -68,22 +71,24 @@ def run(size_mb: int) -> dict[str, float]:
         "core_mb_s": mb / core.seconds,
         "publish_s": published.seconds,
         "publish_rss": published.peak_rss_mb,
-        "duck_mb_s": mb / duck.seconds,
-        "duck_rss": duck.peak_rss_mb,
+        "duck_mb_s": mb / duck.seconds if duck else math.nan,
+        "duck_rss": duck.peak_rss_mb if duck else math.nan,
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="100,1000", help="file sizes in MB, comma-separated")
+    parser.add_argument("--pathologies", default="", help="synthetic pathologies, comma-separated")
     args = parser.parse_args()
+    pathologies = [name for name in args.pathologies.split(",") if name]
     print(
         f"{'file MB':>8} {'ours MB/s':>10} {'ours RSS MB':>12} {'DuckDB MB/s':>12} "
         f"{'DuckDB RSS MB':>14} {'ours/DuckDB':>12} {'publish s':>10} {'publish RSS MB':>15} "
         f"{'core MB/s':>10} {'core/DuckDB':>12}"
     )
     for size in (int(s) for s in args.sizes.split(",")):
-        r = run(size)
+        r = run(size, pathologies)
         print(
             f"{r['mb']:>8.0f} {r['ours_mb_s']:>10.1f} {r['ours_rss']:>12.0f} "
             f"{r['duck_mb_s']:>12.1f} {r['duck_rss']:>14.0f} "

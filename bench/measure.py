@@ -26,6 +26,7 @@ class Measured:
     seconds: float
     peak_rss_mb: float
     stdout: str
+    cpu_seconds: float = 0.0  # user + system, all threads and children
 
 
 def warm_cache(*paths: Path) -> None:
@@ -48,15 +49,18 @@ def measure(cmd: list[str], env: dict[str, str] | None = None) -> Measured:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
     *lines, last = done.stdout.rstrip("\n").split("\n")
     stats = json.loads(last)
-    return Measured(stats["seconds"], stats["peak_rss_mb"], "\n".join(lines))
+    cpu = stats.get("cpu_seconds", 0.0)
+    return Measured(stats["seconds"], stats["peak_rss_mb"], "\n".join(lines), cpu)
 
 
 def _main(cmd: list[str]) -> int:
     started = time.perf_counter()
     child = subprocess.run(cmd)
     seconds = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    print(json.dumps({"seconds": seconds, "peak_rss_mb": peak}))
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = usage.ru_utime + usage.ru_stime
+    peak = usage.ru_maxrss / 1024
+    print(json.dumps({"seconds": seconds, "peak_rss_mb": peak, "cpu_seconds": cpu}))
     return child.returncode
 
 

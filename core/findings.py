@@ -100,6 +100,19 @@ class FindingLog:
             self._frames.append(kept)
         self.counts[rule] += hits.height
 
+    def merge(self, other: FindingLog) -> None:
+        """Add the findings of `other` (e.g. collected in another thread): counts summed,
+        detail kept up to this log's cap per rule."""
+        stored = other.frame()
+        for rule, count in other.counts.items():
+            self.severities.setdefault(rule, other.severities[rule])
+            room = self.cap_per_rule - self.counts[rule]
+            if room > 0:
+                kept = stored.filter(pl.col("rule") == rule).head(room)
+                if kept.height:
+                    self._frames.append(kept)
+            self.counts[rule] += count
+
     def _all_frames(self) -> list[pl.DataFrame]:
         frames = list(self._frames)
         if self._rows:

@@ -8,6 +8,7 @@ test checks that it lists every name with its default).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -101,6 +102,11 @@ class Settings(BaseSettings):
         description="Check every ingested file against the CMS rules in the same pass (0 "
         "turns it off).",
     )
+    validate_json_schema: bool = Field(
+        True,
+        description="With `HPT_VALIDATE`, also check JSON files against the official CMS JSON "
+        "schema of their version (0 skips only that part).",
+    )
     airflow_schedule: str = Field(
         "0 3 * * *",
         description="Cron schedule of the nightly Airflow DAG (UTC); empty: only triggered runs.",
@@ -120,8 +126,20 @@ class Settings(BaseSettings):
     airflow_warehouse_slots: int = Field(
         1,
         ge=1,
-        description="Size of the Airflow pool `hpt_warehouse` (ingest tasks; DuckDB has one "
-        "writer).",
+        description="Size of the Airflow pool `hpt_warehouse` (the registry sync and the "
+        "publish: they hold the catalog long).",
+    )
+    airflow_ingest_slots: int = Field(
+        2,
+        ge=1,
+        description="Size of the Airflow pool `hpt_ingest`: facilities parsed at once (each "
+        "holds the catalog only for its brief commits).",
+    )
+    airflow_max_mapped: int = Field(
+        1000,
+        ge=1,
+        description="Most mapped facility tasks per nightly run; a larger registry is split "
+        "into this many batches of facilities (Airflow maps at most `max_map_length`, 1,024).",
     )
     dashboard_port: int = Field(8501, description="Port `hpt dashboard` serves the dashboard on.")
     dashboard_address: str = Field(
@@ -137,6 +155,33 @@ class Settings(BaseSettings):
         1_500_000,
         gt=0,
         description="Rate × code rows per part of the comparison-mart rebuild (bounds its memory).",
+    )
+    retention_history_files: int = Field(
+        3,
+        ge=0,
+        description="Previous files per facility kept queryable in `charge_history` beside the "
+        "current one; older ones expire (`hpt prune`, nightly).",
+    )
+    retention_snapshots: int = Field(
+        3, ge=1, description="Published read snapshots kept (the current one and older ones)."
+    )
+    retention_quarantine_days: int = Field(
+        30,
+        ge=0,
+        description="Days the data of a quarantined file (or a held file a newer one replaced) "
+        "is kept for inspection.",
+    )
+    retention_log_days: int = Field(
+        365,
+        ge=1,
+        description="Days ingest and download logs, run records and GX validation results are "
+        "kept (each facility's newest attempt stays).",
+    )
+    retention_grace_hours: float = Field(
+        24.0,
+        ge=0,
+        description="Landing copies of superseded downloads and scratch leftovers are deleted "
+        "once untouched this long.",
     )
 
     @field_validator("quality_docs", mode="before")
@@ -181,14 +226,27 @@ def names() -> set[str]:
     return {env_name(field) for field in Settings.model_fields}
 
 
+#: The last settings read, and the `HPT_*` environment they were read from.
+_last: tuple[tuple[tuple[str, str], ...], Settings] | None = None
+
+
 def current() -> Settings:
     """The settings now: each from its environment variable if set, else the default.
 
-    Read anew on each call (cheap), so a changed environment (the DAG's `hpt_settings`
-    Variable, a test) takes effect at once. A bad value raises `SettingError` naming it.
+    Read anew whenever the `HPT_*` environment changed, so a changed environment (the DAG's
+    `hpt_settings` Variable, a test) takes effect at once; otherwise the last (frozen)
+    settings are returned: building them costs ~1 ms, and an ingest asks a few times per
+    file. A bad value raises `SettingError` naming it.
     """
+    global _last
+    # Names are matched without case, as pydantic-settings reads them.
+    env = tuple(sorted((k, v) for k, v in os.environ.items() if k.upper().startswith(PREFIX)))
+    if _last is not None and _last[0] == env:
+        return _last[1]
     try:
-        return Settings()
+        read = Settings()
+        _last = (env, read)
+        return read
     except ValidationError as error:
         first = error.errors()[0]
         field = str(first["loc"][0]) if first["loc"] else "?"

@@ -1,6 +1,7 @@
-"""Nightly ingestion: read the source registry, then per facility (dynamic task mapping)
-acquire (discover + download) and ingest (parse, normalise, validate, load), then record the
-run and publish the read snapshot (views and comparison marts rebuilt), checked.
+"""Nightly ingestion: read the source registry, then per batch of facilities (dynamic task
+mapping; one facility per batch up to `HPT_AIRFLOW_MAX_MAPPED` facilities) acquire
+(discover + download) and ingest (parse, normalise, validate, load), then record the run and
+publish the read snapshot (views and comparison marts rebuilt), checked.
 
 Wiring only: every task is one call into `hpt.pipeline.tasks`, thin adapters over the step
 functions `hpt run` uses. Heavy imports happen inside task bodies; at parse time only the
@@ -27,7 +28,10 @@ from core.runtime import tune_allocator
 # The published warehouse snapshot; a DAG scheduled on it runs after every publish.
 WAREHOUSE = Asset(name="hpt_warehouse", uri="hpt://warehouse/published", group="hpt")
 DOWNLOAD_POOL = "hpt_downloads"  # concurrent downloads (politeness, bandwidth)
-WAREHOUSE_POOL = "hpt_warehouse"  # concurrent catalog writers (DuckDB has one)
+WAREHOUSE_POOL = "hpt_warehouse"  # long catalog work: the registry sync, the publish
+# Parsing runs in parallel: an ingest holds the catalog (DuckDB has one writer) only for its
+# brief commits, and waits for the lock while another holds it.
+INGEST_POOL = "hpt_ingest"
 log = logging.getLogger("hpt")
 # Task processes parse this file before they run a task, and load Polars only after.
 tune_allocator()
@@ -48,13 +52,22 @@ def _step() -> Iterator[None]:
             raise AirflowFailException(str(error)) from None
 
 
-# The UI labels each mapped task with its facility id (set by the task body, so a task that
-# failed is labelled too).
+# The UI labels each mapped task with its facility id, "+N" when it holds a batch (set by
+# the task body, so a task that failed is labelled too).
 LABEL = "{{ facility_id }}"
 
 
-def _label(facility_id: str) -> None:
-    get_current_context()["facility_id"] = facility_id  # type: ignore[typeddict-unknown-key]
+def _label(facility_ids: list[str]) -> None:
+    from hpt.pipeline.tasks import batch_label
+
+    label = batch_label(facility_ids)
+    get_current_context()["facility_id"] = label  # type: ignore[typeddict-unknown-key]
+
+
+def _last_try() -> bool:
+    """Whether the running task has no retry left (a batch then keeps what worked)."""
+    ti = get_current_context()["ti"]
+    return ti.try_number > (ti.task.retries or 0)
 
 
 @dag(
@@ -70,15 +83,15 @@ def _label(facility_id: str) -> None:
 def hpt_nightly() -> None:
     # The entries are XCom for the mapping; thousands of them do not belong in the log.
     @task(pool=WAREHOUSE_POOL, show_return_value_in_logs=False)
-    def registry() -> list[dict[str, str]]:
-        """The registry entries (small dicts), synced into the catalog."""
+    def registry() -> list[list[dict[str, str]]]:
+        """The registry entries (small dicts) in batches, synced into the catalog."""
         from hpt.pipeline import tasks
 
         with _step():
-            return tasks.registry()
+            return tasks.registry_batches()
 
     @task_group
-    def facility(entry: dict[str, str]) -> Any:
+    def facility(batch: list[dict[str, str]]) -> Any:
         @task(
             pool=DOWNLOAD_POOL,
             retries=settings.current().airflow_retries,
@@ -87,30 +100,30 @@ def hpt_nightly() -> None:
             max_retry_delay=dt.timedelta(hours=1),
             map_index_template=LABEL,
         )
-        def acquire(entry: dict[str, str]) -> dict[str, Any]:
-            """Discover and download: where the file landed (a path), not the file."""
+        def acquire(batch: list[dict[str, str]]) -> list[dict[str, Any]]:
+            """Discover and download: where the files landed (paths), not the files."""
             from hpt.pipeline import tasks
 
-            _label(tasks.facility_key(entry))
+            _label([tasks.facility_key(entry) for entry in batch])
             with _step():
-                return tasks.acquired(entry)
+                return tasks.acquired_batch(batch, give_up=_last_try())
 
         # One retry for the unexpected (a lock wait that ran out); a bad file fails at once.
-        @task(pool=WAREHOUSE_POOL, retries=1, map_index_template=LABEL)
-        def ingest(acquisition: dict[str, Any]) -> dict[str, Any]:
-            """Parse, normalise, validate and load: a summary (rows, outcome)."""
+        @task(pool=INGEST_POOL, retries=1, map_index_template=LABEL)
+        def ingest(acquisitions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            """Parse, normalise, validate and load: summaries (rows, outcome)."""
             from hpt.pipeline import tasks
 
-            _label(str(acquisition["facility_id"]))
+            _label([str(a["facility_id"]) for a in acquisitions])
             with _step():
-                return tasks.ingested(acquisition)
+                return tasks.ingested_batch(acquisitions)
 
         # At build time a task call returns an XComArg, resolved to the value at run time.
-        return ingest(acquire(entry))  # type: ignore[arg-type]
+        return ingest(acquire(batch))  # type: ignore[arg-type]
 
     # all_done: the good facilities are published even when others failed.
     @task(pool=WAREHOUSE_POOL, trigger_rule="all_done", outlets=[WAREHOUSE])
-    def publish(entries: list[dict[str, str]], results: Any) -> dict[str, Any]:
+    def publish(batches: list[list[dict[str, str]]], results: Any) -> dict[str, Any]:
         """Record the run (failures included) and publish the snapshot readers open."""
         from hpt.pipeline import tasks
 
@@ -118,9 +131,9 @@ def hpt_nightly() -> None:
         run = context["dag_run"]
         with _step():
             summary = tasks.published(
-                entries,
-                # Pulled across a mapped group: None, one summary, or a list of them.
-                [results] if isinstance(results, dict) else list(results or []),
+                [entry for batch in batches for entry in batch],
+                # Pulled across a mapped group: one list of summaries per batch that ran.
+                tasks.flattened(results),
                 run_id=run.run_id,
                 started_at=run.start_date or dt.datetime.now(dt.UTC),
             )
@@ -136,8 +149,8 @@ def hpt_nightly() -> None:
             raise RuntimeError(check["message"])
         return summary
 
-    entries = registry()
-    publish(entries, facility.expand(entry=entries))  # type: ignore[arg-type]
+    batches = registry()
+    publish(batches, facility.expand(batch=batches))  # type: ignore[arg-type]
 
 
 nightly = hpt_nightly()

@@ -13,7 +13,8 @@ from core import settings
 #: Pool name → (the setting of its size, its description).
 POOLS = {
     "hpt_downloads": ("airflow_download_slots", "Concurrent MRF downloads (politeness)."),
-    "hpt_warehouse": ("airflow_warehouse_slots", "Concurrent DuckDB catalog writers."),
+    "hpt_warehouse": ("airflow_warehouse_slots", "Long catalog work: registry sync, publish."),
+    "hpt_ingest": ("airflow_ingest_slots", "Facilities parsed at once (brief catalog commits)."),
 }
 
 

@@ -62,6 +62,9 @@ def print_ingest_summary(result: object) -> None:
         ("time", f"{result.seconds:,.2f} s  ({result.mb_per_s:,.1f} MB/s)"),
     ]:
         table.add_row(f"[bold]{label}[/]", str(value))
+    if result.valid is not None:  # the CMS verdict, as `hpt validate` gives it
+        verdict = "valid" if result.valid else f"not valid ({result.errors:,} errors)"
+        table.add_row("[bold]CMS rules[/]", verdict)
     if result.message:  # e.g. why a file was held or quarantined by the quality gate
         table.add_row("[bold]message[/]", Text(result.message))
     console.print(table)
@@ -74,29 +77,54 @@ def print_ingest_summary(result: object) -> None:
 
 @app.command()
 def ingest(
-    source: Annotated[str, typer.Argument(help="A local file or an http(s) URL of an MRF.")],
+    sources: Annotated[
+        list[str],
+        typer.Argument(
+            help="MRFs to load: local files, http(s) URLs, folders (their .csv, .json, .gz "
+            "and .zip files, recursively) and glob patterns; all in one process, published "
+            "once at the end.",
+            metavar="PATH_OR_URL",
+            show_default=False,
+        ),
+    ],
     facility_id: Annotated[
         str | None,
         typer.Option(
-            help="Facility id; default: license state+number, else type-2 NPI, "
-            "else a slug of the hospital name."
+            help="Facility id (one file only); default: license state+number, else type-2 "
+            "NPI, else a slug of the hospital name."
         ),
     ] = None,
     db: DbOption = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help="Print the summary as JSON (a list for several files)."),
+    ] = False,
     publish: Annotated[
         bool,
         typer.Option(
-            help="Publish a read snapshot (and rebuild the marts) afterwards; skip it when "
-            "loading several files and run `hpt publish` once at the end."
+            help="Publish a read snapshot (and rebuild the marts) afterwards, once; skip it "
+            "to publish later with `hpt publish`."
         ),
     ] = True,
 ) -> None:
-    """Read, normalise, check and load one machine-readable file into the warehouse."""
-    from hpt.pipeline.steps import ingest_source
+    """Read, normalise, check and load machine-readable files into the warehouse."""
+    from hpt.pipeline.batch import expand, single
     from warehouse.db import Warehouse
 
     wh = Warehouse.at(db_path(db))
+    listed = expand(sources)
+    if not single(sources, listed):
+        from hpt.cli_batch import ingest_batch
+
+        if facility_id is not None and len(listed) > 1:
+            raise typer.BadParameter(
+                "names one facility: give one file", param_hint="--facility-id"
+            )
+        ingest_batch(listed, wh, facility_id=facility_id, as_json=as_json, publish=publish)
+        return
+    from hpt.pipeline.steps import ingest_source
+
+    source = listed[0].source
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),

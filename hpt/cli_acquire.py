@@ -55,6 +55,7 @@ def run_command(
     from hpt.pipeline.runner import FacilityRun, run_sources
     from quality.gate import GateResult
     from warehouse.db import Warehouse
+    from warehouse.retention import PruneReport
 
     entries = _entries(sources)
     wh = Warehouse.at(db_path(db))
@@ -78,6 +79,7 @@ def run_command(
             bar.update(task, description="checking the published warehouse")
             checks.append(result)
 
+        pruned: list[PruneReport] = []
         lines = run_sources(
             entries,
             wh,
@@ -85,6 +87,7 @@ def run_command(
             on_done=done,
             force=force,
             on_checked=checking,
+            on_pruned=pruned.append,
         )
     table = Table(title=f"hpt run: {len(lines)} facilities", title_justify="left")
     for column, width in (("facility", 12), ("name", 20), ("outcome", 11), ("rows", 9),
@@ -107,6 +110,8 @@ def run_command(
         )  # fmt: skip
     out = _wide()
     out.print(table)
+    for report in pruned:  # what retention expired and deleted around the publish
+        out.print(report.line(), highlight=False, markup=False)
     failed = sum(line.outcome == IngestOutcome.FAILED for line in lines)
     mb = sum(line.downloaded_bytes for line in lines) / 1e6
     out.print(f"{len(lines) - failed} ok, {failed} failed; {mb:,.1f} MB downloaded")

@@ -1,4 +1,5 @@
-"""`hpt summary`, `hpt sql` and `hpt synth`: look into a warehouse, make test files."""
+"""`hpt summary`, `hpt sql`, `hpt publish`, `hpt prune` and `hpt synth`: look into a
+warehouse, publish it, apply retention, make test files."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import duckdb
 import typer
 from rich.table import Table
 
-from hpt.cli import DbOption, app, console, db_path
+from hpt.cli import DbOption, app, console, db_path, err
 
 
 def frame_table(frame: object, title: str | None = None, limit: int = 50) -> Table:
@@ -108,3 +109,43 @@ def synth(
         pathologies=pathology or (),
     )
     console.print(f"wrote {path} ({rows:,} rows, {path.stat().st_size / 1e6:,.1f} MB)")
+
+
+@app.command()
+def prune(
+    db: DbOption = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="List what would go, and its size; delete nothing.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Apply retention (settings HPT_RETENTION_*): expire old files and quarantined data,
+    publish without them, delete what no kept snapshot lists; old snapshots, logs, results."""
+    import json
+
+    from hpt.pipeline.steps import prune as prune_warehouse
+    from warehouse.db import Warehouse
+
+    wh = Warehouse.at(db_path(db))
+    if not wh.db_path.exists():
+        err.print(f"[red]error:[/] no warehouse at {wh.db_path}", highlight=False)
+        raise typer.Exit(1)
+    report = prune_warehouse(wh, dry_run=dry_run)
+    if as_json:
+        console.print_json(json.dumps(report.as_dict(), default=str))
+    else:
+        verb = "would " if dry_run else ""
+        if report.expired:
+            table = Table("file", "facility", "why", title=f"files that {verb}expire",
+                          title_justify="left")  # fmt: skip
+            for e in report.expired:
+                table.add_row(e.file_id, e.facility_id, e.reason)
+            console.print(table)
+        if report.deleted:
+            table = Table("what", "path", "MB", title=f"{verb}delete", title_justify="left")
+            for g in report.deleted:
+                table.add_row(g.kind, g.path, f"{g.bytes / 1e6:,.2f}")
+            console.print(table)
+        console.print(report.line(), highlight=False, soft_wrap=True)
+    if report.error:
+        raise typer.Exit(1)

@@ -9,6 +9,7 @@ import polars as pl
 import typer
 from rich.table import Table
 
+from core.files import Layout
 from core.findings import Severity
 from hpt.cli import app, console, err
 from quality.versions import VERSION_CHOICES
@@ -32,7 +33,8 @@ def print_report(validation: object) -> None:
         ("layout", v.layout),
         (
             "version",
-            f"{v.version_claimed or '(none)'} → checked to {v.rule_set} ({v.version_reason})",
+            f"{v.version_claimed or '(none)'} → validated against {v.template} with the "
+            f"{v.rule_set} rules ({v.version_reason})",
         ),
         ("rows", f"{v.rows:,}"),
         ("errors", f"{v.log.count(Severity.ERROR):,}"),
@@ -56,15 +58,17 @@ def print_report(validation: object) -> None:
     console.print(counts)
     examples = Table(title="examples", title_justify="left")
     examples.add_column("rule", no_wrap=True)
-    for name in ("row", "column", "value", "message"):
+    json_file = v.layout == Layout.JSON  # JSON: where = the JSON path; CSV: the row
+    examples.add_column("path" if json_file else "row", overflow="fold")  # paths run long
+    for name in ("column", "value", "message"):
         examples.add_column(name)
-    frame = v.log.frame().group_by("rule", maintain_order=True).head(EXAMPLES_PER_RULE)
+    frame = v.findings().group_by("rule", maintain_order=True).head(EXAMPLES_PER_RULE)
     for row in frame.iter_rows(named=True):
-        value = row["value"]
+        value, where = row["value"], row["path"] if json_file else row["row_no"]
         examples.add_row(
             row["rule"],
-            "" if row["row_no"] is None else str(row["row_no"]),
-            row["column"] or "",
+            "" if where is None else str(where),
+            "" if json_file and row["column"] == where else row["column"] or "",
             "" if value is None else str(value)[:60],
             row["message"],
         )
@@ -83,6 +87,7 @@ def validate(
         ),
     ] = None,
     output: Annotated[str, typer.Option("--format", help="Report format: text or json.")] = "text",
+    as_json: Annotated[bool, typer.Option("--json", help="Short for --format json.")] = False,
     max_errors: Annotated[
         int, typer.Option("--max-errors", help="Stop reading after N errors (0: read all).")
     ] = 0,
@@ -97,7 +102,7 @@ def validate(
         err.print("[red]error:[/] --format must be text or json")
         raise typer.Exit(2)
     result = validate_source(source, version=version, max_errors=max_errors)
-    if output == "json":
+    if output == "json" or as_json:
         typer.echo(json.dumps(result.as_dict(), default=str, indent=2))
     else:
         with pl.Config(fmt_str_lengths=60):

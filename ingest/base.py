@@ -9,6 +9,7 @@ import polars as pl
 
 from core.files import FileMeta, Layout
 from core.findings import FindingLog
+from ingest.json_locate import JsonLayout
 
 #: Rows per raw batch: big enough for vectorised work, small enough for bounded memory.
 BATCH_ROWS = 200_000
@@ -34,3 +35,6 @@ class ParsedFile:
     #: Items read (JSON: entries of `standard_charge_information[]`), set once `batches`
     #: is exhausted; None for layouts where items are not counted.
     item_count: int | None = None
+    #: JSON: the root metadata and where the item array lies, for checks that read the
+    #: items their own way (the JSON schema checks); None for CSV.
+    json_layout: JsonLayout | None = None

@@ -1,17 +1,14 @@
 """Reader for CMS CSV "tall" files (v2.0 through v3.0): one standard charge per data row.
 
-Rows 1–3 are read with Python's csv module; the data rows are streamed by Polars' CSV
-reader in batches (all text, quoted line breaks allowed), into raw batches.
+Rows 1–3 are read with Python's csv module; the data rows are streamed in batches (all
+text) by `ingest.csv_rows`: Polars parses them, Python's csv module where Polars would
+read them differently.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 
 import polars as pl
 
@@ -21,7 +18,9 @@ from core.findings import FindingLog, Severity
 from core.schema import CODE_STRUCT
 from ingest.base import BATCH_ROWS, ParsedFile
 from ingest.csv_header import CsvHead, file_meta, header_name, read_head
+from ingest.csv_rows import data_rows, data_width, truncated
 from ingest.encoding import PreparedFile
+from ingest.prefetch import prefetched
 
 #: Item-level row-3 headers (both CSV layouts) → raw column.
 ITEM_COLUMNS = {
@@ -62,8 +61,6 @@ TALL_PAYER_COLUMNS = {
     **PAYER_PREFIXES,
 }
 CODE_COLUMN = re.compile(r"^code\|(\d+)(\|type)?$")
-#: Spare columns past the header catch rows with more cells than headers.
-SPARE = 4
 
 
 def is_tall(header: list[str]) -> bool:
@@ -82,14 +79,6 @@ def unknown_column(log: FindingLog, cell: str) -> None:
     """Record a row-3 header that is not a CMS column (its cells are ignored)."""
     message = f"column {cell!r} is not a CMS column; ignored"
     log.add("header.unknown_column", Severity.ALERT, message, row=3, column=cell)
-
-
-def data_width(header: list[str]) -> int:
-    """How many row-3 columns hold data: trailing blank headers are not counted."""
-    width = len(header)
-    while width and not header[width - 1].strip():
-        width -= 1
-    return width
 
 
 def column_plan(
@@ -151,46 +140,17 @@ def codes_expr(codes: dict[int, dict[str, int]]) -> pl.Expr:
     )
 
 
-#: Bytes per chunk Polars' streaming CSV reader parses at a time, for a tall file. The
-#: reader runs ahead of `collect_batches` by a number of chunks: at Polars' default size that
-#: held ~750 MB of a 1 GB tall file (peak RSS 1.47 GB against 1.09 GB, in the same time). A
-#: wide file uses 4 MB chunks (`csv_wide.CSV_CHUNK_BYTES`): its rows are ~4 KB.
-CSV_CHUNK_BYTES = 1 << 20
-_CHUNK_SETTING = "POLARS_CSV_CHUNK_SIZE"
-
-
-@contextmanager
-def csv_chunk_size(size: int) -> Iterator[None]:
-    """Polars' CSV chunk size while a scan runs (it reads the setting as the scan goes);
-    a value the user set in the environment is left alone."""
-    if _CHUNK_SETTING in os.environ:
-        yield
-        return
-    os.environ[_CHUNK_SETTING] = str(size)
-    try:
-        yield
-    finally:
-        os.environ.pop(_CHUNK_SETTING, None)
-
-
-def scan_rows(path: Path, width: int) -> pl.LazyFrame:
-    """Data rows from row 4 on, all text, columns `c0…` plus spare `x0…`, with `row_no`."""
-    schema = {f"c{i}": pl.String for i in range(width)} | {f"x{i}": pl.String for i in range(SPARE)}
-    return pl.scan_csv(
-        path,
-        skip_rows=3,
-        has_header=False,
-        schema=schema,
-        truncate_ragged_lines=True,
-        missing_columns="insert",
-        row_index_name="row_no",
-        row_index_offset=4,
-        quote_char='"',
-    )
+#: Bytes Polars parses at a time, for a tall file (`csv_rows`): a batch of `BATCH_ROWS`
+#: rows is ~8 of them. Smaller blocks cost more CPU (each parse and check has a fixed
+#: cost: 1 MB blocks ~10–35% more for the reader); the read-ahead is `prefetch`'s two
+#: batches.
+CSV_CHUNK_BYTES = 4 << 20
 
 
 def check_not_truncated(prepared: PreparedFile, width: int) -> None:
-    """Refuse a file cut off mid-row: no line end and a short or broken last record."""
+    """Refuse a file cut off mid-row, before reading it, when its last line shows it: no
+    line end and a short last record. A last line with a quote may end a record that began
+    lines before: `csv_rows` judges that one when it reaches it."""
     if prepared.ends_with_newline:
         return
     import csv
@@ -198,66 +158,21 @@ def check_not_truncated(prepared: PreparedFile, width: int) -> None:
     with prepared.path.open("rb") as handle:
         handle.seek(max(0, prepared.path.stat().st_size - 65536))
         tail = handle.read().decode("utf-8", errors="replace")
-    last = tail.rsplit("\n", 1)[-1]
-    try:
-        cells = next(csv.reader([last], strict=True), [])
-    except csv.Error:
-        cells = []
-    if last.count('"') % 2 == 1 or len(cells) < width:
-        raise UnreadableFile(
-            f"file is truncated: the last row has {len(cells)} of {width} columns and no "
-            f"line end ({prepared.bytes} bytes); nothing loaded"
-        )
-
-
-def parse_error(path: Path, error: pl.exceptions.PolarsError) -> UnreadableFile:
-    """The one-line error for CSV data Polars could not parse."""
-    first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-    return UnreadableFile(f"{path.name}: CSV data could not be parsed: {first}")
-
-
-def data_rows(
-    lazy: pl.LazyFrame,
-    width: int,
-    log: FindingLog,
-    path: Path,
-    *,
-    chunk_rows: int,
-    chunk_bytes: int | None = None,
-) -> Iterator[pl.DataFrame]:
-    """The scanned rows of either CSV layout, `chunk_rows` at a time: blank rows dropped,
-    cells past the last header recorded. `chunk_bytes` sets Polars' CSV chunk size for the
-    scan (default: Polars' own)."""
-    data_cols = [f"c{i}" for i in range(width)]
-    spare_cols = [f"x{i}" for i in range(SPARE)]
-    blank = pl.all_horizontal([pl.col(c).is_null() for c in data_cols + spare_cols])
-    extra_cells = pl.any_horizontal([pl.col(c).is_not_null() for c in spare_cols])
-    sized = csv_chunk_size(chunk_bytes) if chunk_bytes else contextlib.nullcontext()
-    try:
-        with sized:
-            for frame in lazy.collect_batches(chunk_size=chunk_rows):
-                frame = frame.filter(~blank)
-                extra = frame.filter(extra_cells)
-                if extra.height:
-                    log.add_frame(
-                        "csv.extra_cells",
-                        Severity.ERROR,
-                        "row has more cells than row 3 has headers; extra cells ignored",
-                        extra.select(pl.col("row_no"), pl.col("x0").alias("value")),
-                        "(past last column)",
-                    )
-                yield frame
-    except pl.exceptions.PolarsError as error:
-        raise parse_error(path, error) from error
+    last = re.split(r"\r\n|\r|\n", tail)[-1]
+    if not last or '"' in last:
+        return
+    cells = next(csv.reader([last]), [])
+    if len(cells) < width:
+        raise UnreadableFile(truncated(len(cells), width, prepared.bytes))
 
 
 def batches(
-    lazy: pl.LazyFrame, select: list[pl.Expr], width: int, log: FindingLog, path: Path
+    prepared: PreparedFile, header: list[str], select: list[pl.Expr], log: FindingLog
 ) -> Iterator[pl.DataFrame]:
     """Raw tall batches: the data rows with their columns mapped by `select`."""
-    rows = data_rows(lazy, width, log, path, chunk_rows=BATCH_ROWS, chunk_bytes=CSV_CHUNK_BYTES)
+    rows = data_rows(prepared.path, header, log, chunk_rows=BATCH_ROWS, block_bytes=CSV_CHUNK_BYTES)
     for frame in rows:
-        yield frame.select(pl.col("row_no").cast(pl.Int64), *select)
+        yield frame.select("row_no", *select)
 
 
 def read(prepared: PreparedFile, log: FindingLog, head: CsvHead | None = None) -> ParsedFile:
@@ -271,12 +186,13 @@ def read(prepared: PreparedFile, log: FindingLog, head: CsvHead | None = None) -
     check_not_truncated(prepared, data_width(head.header))
     select = [pl.col(f"c{position}").alias(raw) for raw, position in columns.items()]
     select.append(codes_expr(codes))
-    lazy = scan_rows(prepared.path, len(head.header))
     return ParsedFile(
         layout=Layout.CSV_TALL,
         meta=meta,
         header=head.header,
-        batches=batches(lazy, select, len(head.header), log, prepared.path),
+        # Read ahead in a thread: Polars and Python's csv module parse while the caller
+        # normalises and writes the batch before.
+        batches=prefetched(batches(prepared, head.header, select, log)),
         log=log,
         encoding=prepared.encoding,
     )

@@ -24,6 +24,7 @@ from core.files import Layout
 from core.findings import FindingLog
 from ingest.base import BATCH_ROWS, ParsedFile
 from ingest.csv_header import CsvHead, file_meta, read_head
+from ingest.csv_rows import data_rows, data_width
 from ingest.csv_tall import (
     ITEM_COLUMNS,
     PAYER_PREFIXES,
@@ -31,11 +32,7 @@ from ingest.csv_tall import (
     check_not_truncated,
     codes_expr,
     column_plan,
-    data_rows,
-    data_width,
     duplicate_column,
-    parse_error,
-    scan_rows,
     unknown_column,
 )
 from ingest.encoding import PreparedFile
@@ -44,9 +41,8 @@ from ingest.prefetch import prefetched
 _PIPE = re.compile(r"\s*\|\s*")
 #: Cells (rows × columns) read per batch: bounds memory whatever the width.
 BATCH_CELLS = 8_000_000
-#: Polars' CSV chunk size for a wide file (see `csv_tall.CSV_CHUNK_BYTES`): 1 GB wide file,
-#: peak RSS 1.97 GB at Polars' default, 1.57 GB at 4 MB, in the same time; 1 MB chunks
-#: made it slower.
+#: Bytes Polars parses at a time, for a wide file (see `csv_tall.CSV_CHUNK_BYTES`): ~1,000
+#: rows of a 120-group file.
 CSV_CHUNK_BYTES = 4 << 20
 
 
@@ -114,6 +110,7 @@ def _unpivot(frame: pl.DataFrame, item: list[str], plan: list[Group]) -> Iterato
     batch of groups collected at once, in parallel.
     """
     payer_columns = list(dict.fromkeys(raw for group in plan for raw in group.columns))
+    # An empty cell is null (quoted or not: `csv_rows`).
     has_value = [
         pl.any_horizontal([pl.col(f"c{pos}").is_not_null() for pos in group.columns.values()])
         for group in plan
@@ -153,20 +150,18 @@ def _unpivot(frame: pl.DataFrame, item: list[str], plan: list[Group]) -> Iterato
 
 
 def batches(
-    prepared: PreparedFile, width: int, item: list[pl.Expr], plan: list[Group], log: FindingLog
+    prepared: PreparedFile,
+    header: list[str],
+    item: list[pl.Expr],
+    plan: list[Group],
+    log: FindingLog,
 ) -> Iterator[pl.DataFrame]:
     """Raw batches of a wide file: rows read in cell-bounded chunks, then unpivoted."""
-    lazy = scan_rows(prepared.path, width)
-    chunk = max(1_000, BATCH_CELLS // max(width, 1))
+    chunk = max(1_000, BATCH_CELLS // max(len(header), 1))
     names = [expr.meta.output_name() for expr in item]
-    try:
-        rows = data_rows(
-            lazy, width, log, prepared.path, chunk_rows=chunk, chunk_bytes=CSV_CHUNK_BYTES
-        )
-        for frame in rows:
-            yield from _unpivot(frame.with_columns(item), names, plan)
-    except pl.exceptions.PolarsError as error:
-        raise parse_error(prepared.path, error) from error
+    rows = data_rows(prepared.path, header, log, chunk_rows=chunk, block_bytes=CSV_CHUNK_BYTES)
+    for frame in rows:
+        yield from _unpivot(frame.with_columns(item), names, plan)
 
 
 def read(prepared: PreparedFile, log: FindingLog, head: CsvHead | None = None) -> ParsedFile:
@@ -178,14 +173,14 @@ def read(prepared: PreparedFile, log: FindingLog, head: CsvHead | None = None) -
     if not plan:
         raise UnreadableFile("not a CMS wide CSV file: row 3 has no payer/plan columns")
     check_not_truncated(prepared, data_width(head.header))
-    item = [pl.col("row_no").cast(pl.Int64)]
+    item = [pl.col("row_no")]
     item += [pl.col(f"c{position}").alias(raw) for raw, position in columns.items()]
     item.append(codes_expr(codes))
     return ParsedFile(
         layout=Layout.CSV_WIDE,
         meta=meta,
         header=head.header,
-        batches=prefetched(batches(prepared, len(head.header), item, plan, log)),
+        batches=prefetched(batches(prepared, head.header, item, plan, log)),
         log=log,
         encoding=prepared.encoding,
     )

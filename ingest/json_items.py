@@ -17,7 +17,6 @@ from __future__ import annotations
 import itertools
 import os
 import queue
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ import msgspec
 import pyarrow as pa
 
 from core.errors import UnreadableFile
+from ingest.json_locate import BETWEEN_ITEMS
 from ingest.prefetch import in_order
 
 R = TypeVar("R")
@@ -45,13 +45,6 @@ ITEMS_PER_BATCH = 1024
 #: both parsers start at once and end together), and pieces parsed at once.
 PIECE_BYTES = 64 << 20
 PARSERS = 2
-#: The comma between two items: `}, {"description":` (or another item key). Such a `{"`
-#: cannot lie inside a string, where every quote is escaped, and no object nested in an
-#: item starts with an item key; should a file prove that wrong, the two pieces around it
-#: fail to parse and the reader parses on from there in one piece.
-_BETWEEN_ITEMS = re.compile(
-    rb'\}\s*(,)\s*\{\s*"(?:description|code_information|drug_information|standard_charges)"\s*:'
-)
 #: Largest single item accepted (DuckDB allocates buffers of this size).
 MAX_ITEM_BYTES = 64 << 20
 #: Each parser's DuckDB streams its piece: its buffers stay small.
@@ -194,7 +187,9 @@ def pieces(path: Path, start: int, end: int, size: int = PIECE_BYTES) -> list[Pi
     with path.open("rb") as handle:
         while at < end - size // 2:
             handle.seek(at)
-            found = _BETWEEN_ITEMS.search(handle.read(min(1 << 20, end - at)))
+            # Should a cut prove wrong (`BETWEEN_ITEMS`), the two pieces around it fail to
+            # parse and the reader parses on from there in one piece.
+            found = BETWEEN_ITEMS.search(handle.read(min(1 << 20, end - at)))
             if found is None:  # no item starts in this MB: look in the next
                 at += 1 << 20
                 continue

@@ -1,4 +1,5 @@
-"""Where things are in a CMS JSON file: the root metadata and the byte range of the item array.
+"""Where things are in a CMS JSON file: the root metadata, the byte range of the item array
+and where its items begin.
 
 The root object is small except for `standard_charge_information[]`, which can be many GB.
 The keys before the array are parsed from the head of the file, the keys after it from the
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +39,12 @@ _KNOWN_AFTER = re.compile(rb'\]\s*,\s*"(?:' + _ROOT_KEYS.encode() + rb')"\s*:')
 _ANY_AFTER = re.compile(rb'\]\s*(?:,\s*"(?!(?:' + _ITEM_KEYS.encode() + rb')")|\}\s*$)')
 _WS = " \t\r\n"
 _MAX_TRIES = 5000
+#: The comma between two items: `}, {"description":` (or another item key). Such a `{"`
+#: cannot lie inside a string, where every quote is escaped, and no object nested in an
+#: item starts with an item key (a file that proves this wrong is handled where it is used).
+BETWEEN_ITEMS = re.compile(
+    rb'\}\s*(,)\s*\{\s*"(?:description|code_information|drug_information|standard_charges)"\s*:'
+)
 
 
 @dataclass
@@ -47,6 +55,7 @@ class JsonLayout:
     keys: list[str] = field(default_factory=list)  # root keys in file order
     start: int = 0  # byte offset of `[`
     end: int = 0  # byte offset just past `]`
+    path: Path | None = None  # the file located
 
 
 def _skip_ws(text: str, pos: int) -> int:
@@ -155,4 +164,52 @@ def locate(path: Path) -> JsonLayout:
             )
         root[key] = value
         keys.append(key)
-    return JsonLayout(root=root, keys=keys, start=start, end=end)
+    return JsonLayout(root=root, keys=keys, start=start, end=end, path=path)
+
+
+#: Bytes per piece of `item_chunks`.
+CHUNK_BYTES = 1 << 20
+_OVERLAP = 4096  # an item boundary straddling two reads is found again
+
+
+def item_chunks(path: Path, start: int, end: int, size: int = CHUNK_BYTES) -> Iterator[memoryview]:
+    """The items of the array at bytes [start, end), in order, as JSON arrays of whole items
+    of about `size` bytes each (cut just before an item, as `json_items.pieces` cuts; should a cut
+    fall inside an item, that array and the next do not parse alone, but joined they do).
+
+    Each is a view of one buffer that the next reuses: decode (or copy) it before asking
+    for the next. The bytes of a cut become the `]` of one array and the `[` of the next,
+    and dropping a piece from the front of the buffer copies nothing: the file is read
+    once, in blocks, and copied once (slicing out each piece cost ~0.6 s of CPU per GB).
+    Memory: about `size` bytes, or the longest item.
+    """
+    block = max(1, size // 4)
+    buffer = bytearray(b"[")
+    searched = size  # no item starts before this offset of `buffer`
+    with path.open("rb") as handle:
+        handle.seek(start + 1)
+        left = end - start - 2  # the bytes between `[` and `]`
+        while left > 0:
+            data = handle.read(min(block, left))
+            if not data:  # a file cut short: the reader says so
+                break
+            left -= len(data)
+            buffer += data
+            if len(buffer) <= size:
+                continue
+            found = BETWEEN_ITEMS.search(buffer, max(size, searched - _OVERLAP))
+            if found is None:  # one long item: read on
+                searched = len(buffer)
+                continue
+            cut = found.start(1)  # the comma between two items
+            buffer[cut] = ord("]")
+            piece = memoryview(buffer)[: cut + 1]
+            yield piece
+            piece.release()
+            buffer[cut] = ord("[")
+            del buffer[:cut]  # CPython drops a bytearray's head without moving the rest
+            searched = size
+        buffer += b"]"
+        piece = memoryview(buffer)
+        yield piece
+        piece.release()

@@ -302,6 +302,7 @@ def read(prepared: PreparedFile, log: FindingLog) -> ParsedFile:
         batches=iter(()),
         log=log,
         encoding=prepared.encoding,
+        json_layout=layout,
     )
     parsed.batches = prefetched(_batches(prepared.path, layout, parsed))
     return parsed

@@ -5,7 +5,7 @@ feeds it the same way, whatever the layout —
 
     check = Conformance(parsed.meta, parsed.header, parsed.layout, version)
     for raw in parsed.batches:
-        canonical, notes = normalise_batch(raw, log)
+        canonical, notes = normalise_batch(raw, log, check.foreign_numbers)
         check.check_batch(raw, canonical, log, notes)
     check.finish(log)
 
@@ -50,6 +50,12 @@ class Conformance:
         self._checks: list[Check] = []
         self._flags = flags(self.version)
         self._estimated_alerted = False
+
+    @property
+    def foreign_numbers(self) -> frozenset[str]:
+        """Number columns outside the file's template, for `normalise_batch`: a value
+        there that is not a number is an alert, not an error."""
+        return self.version.foreign_numbers
 
     def _start(self, log: FindingLog) -> None:
         """The header checks, once, before the first batch (or at the end if none)."""

@@ -171,9 +171,11 @@ def _verdict(result: GateResult, previous: int | None, fraction: float, rows: in
 def validate_batch(
     staged: StagedFile, previous_rows: int | None, docs: Path | None = None
 ) -> GateResult:
-    """Run the batch suites over a staged file's Parquet data; decide, store nothing."""
-    from quality import gx_duckdb
-    from quality.validate import run_suite
+    """Run the batch suites over a staged file's Parquet data; decide, store nothing.
+
+    The GX context, data source and suite are the process's (`quality.gx_session`): built
+    for the first file, reused for the next ones."""
+    from quality import gx_session
 
     started = time.monotonic()
     now = settings.current()
@@ -186,15 +188,13 @@ def validate_batch(
         facility_id=staged.facility_id,
         run_id=uuid.uuid4().hex,
     )
-    ctx = gx_duckdb.context(docs)
-    source = gx_duckdb.duckdb_source(ctx, staged.file_id)
+    params = {"reader_rows": staged.row_count, "min_rows": min_rows}
+    gate = gx_session.charges_gate(docs, now.quality_price_ceiling)
     try:
-        params = {"reader_rows": staged.row_count, "min_rows": min_rows}
-        query = suites.charges_query(staged.data_path)
-        suite = suites.charges_suite(now.quality_price_ceiling)
-        result.outcomes += run_suite(ctx, source, query, suite, params)
-    finally:
-        gx_duckdb.close(source)
+        result.outcomes += gate.validate(staged.file_id, staged.data_path, params)
+    except BaseException:
+        gx_session.drop()  # the next file starts from a fresh context
+        raise
     _verdict(result, previous_rows, fraction, staged.row_count)
     result.seconds = time.monotonic() - started
     return result

@@ -122,6 +122,18 @@ def duckdb_source(
     )
 
 
+def forget_batches(source: SQLDatasource) -> None:
+    """Drop what the execution engine keeps of the batches it validated: their data
+    references and computed metrics (keyed by batch id), so a data source kept for a whole
+    process holds nothing of past files. Attribute errors mean GX changed: they surface."""
+    engine = source.get_execution_engine()
+    engine.batch_manager.reset_batch_cache()
+    engine.batch_manager._batch_data_cache.clear()
+    cache = engine._metric_cache  # a NoOpDict when the engine does not cache
+    if isinstance(cache, dict):
+        cache.clear()
+
+
 def close(source: SQLDatasource) -> None:
     """Close the persisted connection and every pooled one now (a file stays open, and
     locked, while one is): the execution engine's, and the data source's own engine that

@@ -159,12 +159,14 @@ def check_columns(header: list[str], layout: Layout, version: Version, log: Find
     width = len(names)
     while width and not names[width - 1]:
         width -= 1  # trailing empty columns are a harmless export artefact
+    # Validator 2.6.0 tolerates blank header columns in v3.0 files; v2 files still fail.
+    blank = Severity.ALERT if version.rules == "v3.0" else Severity.ERROR
     for position, name in enumerate(names[:width]):
         if not name:
             log.add(
                 "header.blank_column",
-                Severity.ERROR,
-                f"column {position + 1} of row 3 has no header",
+                blank,
+                f"column {position + 1} of row 3 has no header; its cells are not read",
                 row=3,
                 column=f"#{position + 1}",
             )
@@ -326,8 +328,9 @@ def _check_date_and_version(
             column="last_updated_on",
             value=meta.last_updated_raw,
         )
-    if not version.known:
-        what = "has no value" if not (meta.version or "").strip() else "is not a CMS version"
+    blank = not (meta.version or "").strip()
+    if blank or not version.known:  # with --version, a blank cell is still an error
+        what = "has no value" if blank else "is not a CMS version"
         log.add(
             "header.bad_version",
             Severity.ERROR,
@@ -368,6 +371,16 @@ def _check_attestation(meta: FileMeta, version: Version, row: int | None, log: F
             row=row,
             column=word,
         )
+    elif meta.attestation is False and version.false_affirmation_is_error:
+        log.add(
+            "header.affirmation_false",
+            Severity.ERROR,
+            f"the hospital answered false to the affirmation statement; a "
+            f"{version.template_version} file must affirm it (true)",
+            row=row,
+            column=word,
+            value="false",
+        )
     elif meta.attestation is False:
         log.add(
             "alert.attestation_false",
@@ -382,7 +395,8 @@ def _check_attestation(meta: FileMeta, version: Version, row: int | None, log: F
 def check_version_fit(
     meta: FileMeta, header: list[str], layout: Layout, version: Version, log: FindingLog
 ) -> None:
-    """Alerts: a version cell that doesn't match the layout; estimated_amount in v3."""
+    """Alerts: a declared version other than the one validated against (`--version`) or
+    not matching the layout (one alert for either); estimated_amount in v3."""
     claimed = (meta.version or "").strip().lstrip("v")
     names = header_names(header)
     if layout == Layout.JSON:
@@ -391,7 +405,17 @@ def check_version_fit(
     else:
         says_v3 = looks_v3(names)
         says_v2 = not says_v3
-    if (
+    if version.declared_differs:
+        log.add(
+            "alert.version_mismatch",
+            Severity.ALERT,
+            f"version says {meta.version} but the file is validated against "
+            f"{version.template_version} ({version.reason})",
+            row=row_of(layout),
+            column="version",
+            value=meta.version,
+        )
+    elif (
         claimed
         and version.known
         and (

@@ -46,6 +46,7 @@ JSON_NAMES = {
 #: Wide files: payer-level columns carry the payer and plan in their header.
 WIDE_PAYER = frozenset(TALL_PAYER_COLUMNS.values()) - {"payer_name", "plan_name"}
 COUNT = r"^(?:0|1 through 10|1[1-9]|[2-9]\d|[1-9]\d{2,})$"
+NINE_NINES = "999999999"
 
 
 @dataclass(frozen=True)
@@ -113,16 +114,28 @@ def checks(version: Version, layout: Layout, missing: set[str]) -> list[Check]:
             .list.join(", "),
         )
     )
-    found.append(
-        Check(
-            "value.count",
-            "allowed_count",
-            'count must be "0", "1 through 10" or a whole number of 11 or more',
-            given("allowed_count")
-            & ~pl.col("c_allowed_count").str.contains(COUNT).fill_null(False),
-            pl.col("allowed_count"),
+    if version.rules == "v3.0":  # `count` is a v3.0 field; v2 files don't define it
+        found.append(
+            Check(
+                "value.count",
+                "allowed_count",
+                'count must be "0", "1 through 10" or a whole number of 11 or more',
+                given("allowed_count")
+                & ~pl.col("c_allowed_count").str.contains(COUNT).fill_null(False),
+                pl.col("allowed_count"),
+            )
         )
-    )
+        # The normaliser alerts number placeholders; `count` is text, so it is done here.
+        found.append(
+            Check(
+                "alert.nine_nines",
+                "allowed_count",
+                "count is the 999999999 placeholder",
+                (pl.col("c_allowed_count") == NINE_NINES).fill_null(False),
+                pl.col("allowed_count"),
+                Severity.ALERT,
+            )
+        )
     if 1 in rules:
         for raw in ("payer_name", "plan_name", "methodology"):
             found.append(
@@ -274,19 +287,22 @@ def checks(version: Version, layout: Layout, missing: set[str]) -> list[Check]:
                 pct_value,
             )
         )
-    found.extend(_number_checks(layout))
+    found.extend(_number_checks(layout, version.foreign_numbers))
     demanded = {"rule.1", "rule.6", "rule.7", "rule.8", "rule.10", "rule.estimated_amount"}
     return [c for c in found if not (c.rule in demanded and c.column in missing)]
 
 
-def _number_checks(layout: Layout) -> list[Check]:
-    """Numbers the normaliser could read but CMS would not accept: `$1,200`, `0`, `-5`.
+def _number_checks(layout: Layout, foreign: frozenset[str]) -> list[Check]:
+    """Numbers the normaliser could read but CMS would not accept: `$1,200`, `0`, `-5`
+    (except in `foreign` columns, which the file's template does not define).
 
     Unreadable numbers are recorded by the normaliser under the same rule id; the two
     sets of cells are disjoint, so nothing is counted twice.
     """
     found = []
     for raw in NUMBER_COLUMNS:
+        if raw in foreign:
+            continue
         parsed = pl.col(f"c_{raw}")
         plain = ~pl.col(f"noisy_{raw}")
         found.append(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import math
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from great_expectations import ExpectationSuite
     from great_expectations.core import ExpectationSuiteValidationResult
+    from great_expectations.core.batch_definition import BatchDefinition
     from great_expectations.data_context import AbstractDataContext
     from great_expectations.datasource.fluent import SQLDatasource
 
@@ -136,19 +138,36 @@ def run_suite(
 ) -> list[Outcome]:
     """Validate `query` against `suite`. The result is kept in the context's results store
     (on disk for a context with a docs folder: `quality.gate.build_docs` renders it later).
-
-    The first pass only counts unexpected rows (each unexpected-values query is another
-    scan of the batch); failing expectations are then run again for a few sample values.
     """
-    import great_expectations as gx
-
     asset = source.add_query_asset(suite.name, query=query)
     batch = asset.add_batch_definition_whole_table("all")
     suite = ctx.suites.add(suite)
+    return run_batch(ctx, batch, suite, f"{asset.name}:{suite.name}", parameters)
+
+
+def run_batch(
+    ctx: AbstractDataContext,
+    batch: BatchDefinition,
+    suite: ExpectationSuite,
+    name: str,
+    parameters: dict[str, Any] | None = None,
+) -> list[Outcome]:
+    """Validate one batch definition against a suite already added to `ctx`.
+
+    The first pass only counts unexpected rows (each unexpected-values query is another
+    scan of the batch); failing expectations are then run again for a few sample values.
+    The validation definitions and the sample suite added here are removed again, so a
+    context kept for many files (`quality.gx_session`) does not grow.
+    """
+    import great_expectations as gx
+
     definition = ctx.validation_definitions.add(
-        gx.ValidationDefinition(name=f"{asset.name}:{suite.name}", data=batch, suite=suite)
+        gx.ValidationDefinition(name=name, data=batch, suite=suite)
     )
-    result = definition.run(expectation_parameters=parameters or {}, result_format=COUNTS_ONLY)
+    try:
+        result = definition.run(expectation_parameters=parameters or {}, result_format=COUNTS_ONLY)
+    finally:
+        ctx.validation_definitions.delete(name)
     found = outcomes(result, suite.name)
     failing = [
         item.expectation_config
@@ -157,12 +176,17 @@ def run_suite(
     ]
     if failing:
         retry = ctx.suites.add(gx.ExpectationSuite(name=f"{suite.name}:unexpected"))
-        for config in failing:
-            assert config is not None
-            config.id = None  # type: ignore[assignment]  # a new id in the new suite
-            retry.add_expectation(config.to_domain_obj())
-        again = gx.ValidationDefinition(name=f"{asset.name}:{retry.name}", data=batch, suite=retry)
-        samples = outcomes(again.run(result_format=SAMPLES), suite.name)
+        again = gx.ValidationDefinition(name=f"{name}:unexpected", data=batch, suite=retry)
+        try:
+            for config in failing:
+                assert config is not None
+                config.id = None  # type: ignore[assignment]  # a new id in the new suite
+                retry.add_expectation(config.to_domain_obj())
+            samples = outcomes(again.run(result_format=SAMPLES), suite.name)
+        finally:  # run() added the definition to the context's store
+            with contextlib.suppress(Exception):
+                ctx.validation_definitions.delete(again.name)
+            ctx.suites.delete(retry.name)
         by_key = {(o.expectation, o.column): o.observed_value for o in samples}
         for outcome in found:
             if outcome.observed_value is None:

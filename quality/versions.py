@@ -6,6 +6,13 @@ columns v2.2 added (drug unit/type, modifiers, estimated amount) and to v2.1 oth
 JSON `2.0.0` files follow the one v2 schema, which carries the v2.2 fields, so v2.2. A
 missing or unknown version cell is reported and the rule set is inferred from the
 columns. `--version` overrides all of this.
+
+Besides the rule set, a file has a *template*: the CMS version it is validated against, as
+the official validator sees it (`2.0.0`, `2.1.0`, `2.2.0` or `3.0.0`). The rule set says
+which conditional rules apply; the template decides the few things the validator treats
+differently per declared version (a v2.0.0 affirmation of `false` is an alert, a v2.1.0 or
+v2.2.0 one an error) and whether the declared version differs from the one validated
+against (`--version`), which is an alert.
 """
 
 from __future__ import annotations
@@ -28,6 +35,19 @@ V22_COLUMNS = frozenset(
 )
 #: Row-3 column prefixes that only v3.0 has (tall name, or wide `name|payer|plan`).
 V3_PREFIXES = ("median_amount", "10th_percentile", "90th_percentile", "count")
+#: The template version each rule set is, when nothing says otherwise.
+TEMPLATES: dict[RuleSet, str] = {"v2.1": "2.1.0", "v2.2": "2.2.0", "v3.0": "3.0.0"}
+#: Number columns (raw names) a rule set's template does not define. Their values are not
+#: checked: a leftover v2.2 `estimated_amount` in a v3.0 file is alerted instead, and v3.0
+#: allowed-amount statistics in a v2 file are ignored, as the validator ignores columns
+#: (and JSON fields) outside the template.
+FOREIGN_NUMBERS: dict[RuleSet, frozenset[str]] = {
+    "v2.1": frozenset(
+        {"drug_unit", "estimated_amount", "median_allowed", "p10_allowed", "p90_allowed"}
+    ),
+    "v2.2": frozenset({"median_allowed", "p10_allowed", "p90_allowed"}),
+    "v3.0": frozenset({"estimated_amount"}),
+}
 #: Conditional rules (spec numbering) each rule set enforces.
 RULES: dict[RuleSet, frozenset[int]] = {
     "v2.1": frozenset(range(1, 7)),
@@ -44,15 +64,54 @@ class Version:
     claimed: str | None
     reason: str
     known: bool = True  # False when the version cell is blank or not a CMS version
+    #: The CMS template version validated against (`2.0.0`, `2.1.0`, `2.2.0`, `3.0.0`);
+    #: empty means the rule set's own (see `template_version`).
+    template: str = ""
+
+    @property
+    def template_version(self) -> str:
+        return self.template or TEMPLATES[self.rules]
 
     @property
     def conditional(self) -> frozenset[int]:
         return RULES[self.rules]
 
     @property
+    def foreign_numbers(self) -> frozenset[str]:
+        """Number columns outside this template: read, but their values not checked."""
+        return FOREIGN_NUMBERS[self.rules]
+
+    @property
+    def false_affirmation_is_error(self) -> bool:
+        """The validator alerts an attestation (v3.0.0) or a v2.0.0 affirmation answered
+        `false`, and rejects a v2.1.0 or v2.2.0 affirmation answered `false`."""
+        return self.template_version in ("2.1.0", "2.2.0")
+
+    @property
+    def declared_differs(self) -> bool:
+        """The file declares a version other than the one it is validated against (only
+        with `--version`: otherwise the declared version is the one validated against, or,
+        blank or unknown, an error of its own)."""
+        declared = (self.claimed or "").strip()
+        if not self.known or not declared:
+            return False
+        template = template_of(declared)
+        return template is None or template[:3] != self.template_version[:3]
+
+    @property
     def estimated_amount_rule(self) -> bool:
         """v2.2 asked for an estimated allowed amount where v3.0 asks for count etc."""
         return self.rules == "v2.2"
+
+
+def template_of(text: str | None) -> str | None:
+    """The CMS template a version text names (`2.0.0`, `v2.2`, `2.2.1` → `2.2.0`), or
+    None when it names none; the patch number does not change the rules."""
+    match = _VERSION.match((text or "").strip().lower())
+    if not match:
+        return None
+    template = f"{int(match.group(1))}.{int(match.group(2))}.0"
+    return template if template in ("2.0.0", "2.1.0", "2.2.0", "3.0.0") else None
 
 
 def header_names(header: list[str]) -> set[str]:
@@ -105,13 +164,14 @@ def choose_version(
             raise ValueError(f"unknown version {override!r}; use one of {VERSION_CHOICES}")
         rules = _from_number(override, layout, names)
         assert rules is not None
-        return Version(rules, claimed, f"--version {override}", known=True)
+        template = template_of(override) or ""
+        return Version(rules, claimed, f"--version {override}", known=True, template=template)
     if claimed and claimed.strip():
         rules = _from_number(claimed, layout, names)
         if rules is not None:
             how = "version cell"
             if _VERSION.match(claimed.strip()) and claimed.strip().startswith("2.0"):
                 how = "version cell 2.0.0, rule set from the columns present"
-            return Version(rules, claimed, how)
+            return Version(rules, claimed, how, template=template_of(claimed) or "")
     inferred = _inferred(layout, names)
     return Version(inferred, claimed, "version cell missing or unknown; inferred", known=False)

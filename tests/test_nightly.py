@@ -12,7 +12,15 @@ from pytest_httpserver import HTTPServer, RequestHandler
 from werkzeug import Request, Response
 
 from core import settings
-from hpt.pipeline.tasks import FacilityFailed, acquired, overrides
+from hpt.pipeline.tasks import (
+    FacilityFailed,
+    acquired,
+    acquired_batch,
+    batch_label,
+    batches,
+    flattened,
+    overrides,
+)
 from ingest.registry import SourceEntry
 
 BODY = b"hospital_name,last_updated_on,version\nMercy,2026-01-01,3.0.0\n" * 100
@@ -83,3 +91,49 @@ def test_overrides_apply_inside_the_block_only(monkeypatch: pytest.MonkeyPatch) 
 def test_bad_overrides_are_refused(raw: str, message: str) -> None:
     with pytest.raises(ValueError, match=message), overrides(raw):
         pass
+
+
+def test_a_national_registry_maps_within_airflows_limit() -> None:
+    keys = [f"{n:06d}" for n in range(6000)]
+    mapped = batches(keys, 1000)
+    assert len(mapped) == 1000 and {len(b) for b in mapped} == {6}
+    assert [k for b in mapped for k in b] == keys  # every facility once, in order
+    odd = batches([*keys, "x"], 1000)  # 6,001: batches of 7
+    assert len(odd) == 858 and [k for b in odd for k in b] == [*keys, "x"]
+    assert batches(keys[:25], 1000) == [[k] for k in keys[:25]]  # one facility per task
+    assert batches([], 1000) == []
+    assert batch_label(["050101"]) == "050101" and batch_label(["050101", "2", "3"]) == "050101 +2"
+
+
+def test_flattened_takes_what_mapped_tasks_return() -> None:
+    one, two = {"facility_id": "a"}, {"facility_id": "b"}
+    assert flattened(None) == []
+    assert flattened(one) == [one]
+    assert flattened([[one], [two]]) == [one, two]
+    assert flattened([one, two]) == [one, two]
+
+
+def test_a_batch_keeps_what_worked_and_retries_only_while_it_may(
+    httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HPT_HTTP_RETRIES", "0")
+    httpserver.expect_request("/good.csv").respond_with_data(BODY)
+    httpserver.expect_request("/busy.csv").respond_with_data("busy", status=503)
+    httpserver.expect_request("/gone.csv").respond_with_data("no", status=404)
+    good, busy, gone = (
+        SourceEntry(name, key, mrf_url=httpserver.url_for(path)).as_dict()
+        for name, key, path in [("Good", "990001", "/good.csv"), ("Busy", "990002", "/busy.csv"),
+                                ("Gone", "990003", "/gone.csv")]
+    )  # fmt: skip
+    # A transient failure with tries left: the whole batch is tried again later.
+    with pytest.raises(FacilityFailed) as retry:
+        acquired_batch([good, busy, gone], give_up=False)
+    assert retry.value.transient and "2 of 3 failed" in str(retry.value)
+    # On the last try, or with only permanent failures, what worked goes on to be ingested.
+    kept = acquired_batch([good, busy, gone], give_up=True)
+    assert [a["facility_id"] for a in kept] == ["990001"]
+    assert [a["facility_id"] for a in acquired_batch([gone, good], give_up=False)] == ["990001"]
+    # A batch where nothing worked fails, like a task per facility.
+    with pytest.raises(FacilityFailed) as alone:
+        acquired_batch([gone], give_up=False)
+    assert not alone.value.transient and alone.value.facility_id == "990003"

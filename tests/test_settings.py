@@ -46,3 +46,24 @@ def test_a_bad_value_names_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HPT_HTTP_TIMEOUT", "soon")
     with pytest.raises(settings.SettingError, match=r"^setting HPT_HTTP_TIMEOUT: .*'soon'"):
         settings.current()
+
+
+def test_read_again_only_when_the_environment_changed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An ingest asks for the settings a few times per file: the same environment gives
+    the same (frozen) settings without building them again; any change is seen at once,
+    whatever the case of the variable's name."""
+    monkeypatch.setenv("HPT_FINDINGS_CAP", "5")
+    first = settings.current()
+    assert settings.current() is first
+    monkeypatch.setenv("hpt_findings_cap", "6")
+    monkeypatch.delenv("HPT_FINDINGS_CAP")
+    assert settings.current().findings_cap == 6
+    monkeypatch.setenv("HPT_FINDINGS_CAP", "5")
+    monkeypatch.delenv("hpt_findings_cap")
+    again = settings.current()
+    assert again.findings_cap == 5 and again == first
+    monkeypatch.setenv("HPT_FINDINGS_CAP", "lots")
+    with pytest.raises(settings.SettingError):
+        settings.current()
+    with pytest.raises(settings.SettingError):  # a bad value is never remembered as good
+        settings.current()

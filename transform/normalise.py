@@ -136,16 +136,22 @@ def _clean_code_types(codes: pl.Series) -> frozenset[str] | None:
     return frozenset(types.to_list())
 
 
-def _record_number_findings(raw: pl.DataFrame, parsed: pl.DataFrame, log: FindingLog) -> list[str]:
-    """Unparseable numbers and nine-9 placeholders, one finding per cell; the columns that
-    hold a placeholder."""
+def _record_number_findings(
+    raw: pl.DataFrame, parsed: pl.DataFrame, log: FindingLog, foreign: frozenset[str]
+) -> list[str]:
+    """Unparseable numbers (alerts in `foreign` columns) and nine-9 placeholders, one
+    finding per cell; the columns that hold a placeholder."""
     placeheld = []
     for c in NUMBER_COLUMNS:
         if parsed[c].null_count() > raw[c].null_count():
             bad = raw[c].is_not_null() & (raw[c].str.strip_chars() != "") & parsed[c].is_null()
             if bad.any():
                 hits = pl.DataFrame({"row_no": raw["row_no"], "value": raw[c]}).filter(bad)
-                log.add_frame("value.number", Severity.ERROR, f"{c} is not a number", hits, c)
+                rule, severity, message = "value.number", Severity.ERROR, f"{c} is not a number"
+                if c in foreign:  # outside the template: said (the value is lost), not an error
+                    rule, severity = "alert.unread_number", Severity.ALERT
+                    message += " (read as no value; not a field of this file's template)"
+                log.add_frame(rule, severity, message, hits, c)
         nines = (parsed[c] == PLACEHOLDER).fill_null(False)
         if nines.any():
             hits = pl.DataFrame({"row_no": raw["row_no"], "value": raw[c]}).filter(nines)
@@ -193,8 +199,13 @@ def standard_charges(raw: pl.DataFrame, log: FindingLog) -> pl.DataFrame:
     return normalise_batch(raw, log)[0]
 
 
-def normalise_batch(raw: pl.DataFrame, log: FindingLog) -> tuple[pl.DataFrame, BatchNotes]:
-    """`standard_charges`, with the notes the conformance checks and the gate reuse."""
+def normalise_batch(
+    raw: pl.DataFrame, log: FindingLog, foreign: frozenset[str] = frozenset()
+) -> tuple[pl.DataFrame, BatchNotes]:
+    """`standard_charges`, with the notes the conformance checks and the gate reuse.
+
+    `foreign` names number columns the file's template does not define (the conformance
+    check knows which): a value there that is not a number is an alert, not an error."""
     raw = conform_raw(raw)
     clean_types = _clean_code_types(_item_codes(raw))
     exprs: list[pl.Expr] = []
@@ -215,7 +226,7 @@ def normalise_batch(raw: pl.DataFrame, log: FindingLog) -> tuple[pl.DataFrame, B
         _per_unique(raw, name, expr) for name, expr in LOW_CARDINALITY.items()
     )
     batch, retried = _messy_numbers(raw, batch)
-    placeheld = _record_number_findings(raw, batch, log)
+    placeheld = _record_number_findings(raw, batch, log, foreign)
     _record_enum_findings(batch, log)
     placeholders = [
         pl.when(pl.col(c) == PLACEHOLDER).then(None).otherwise(pl.col(c)).alias(c)

@@ -10,7 +10,7 @@ import polars as pl
 from core.files import FileMeta, StagedFile
 from core.outcomes import IngestOutcome
 from warehouse.db import Warehouse, writer
-from warehouse.views import refresh_charge_views
+from warehouse.views import refresh_after_load
 
 
 def known_file(wh: Warehouse, facility_id: str, sha256: str) -> str | None:
@@ -115,7 +115,7 @@ def load_staged(wh: Warehouse, staged: StagedFile) -> None:
                     "INSERT INTO finding_counts VALUES (?, ?, ?, ?)",
                     [[staged.file_id, rule, sev, n] for rule, (sev, n) in counts.items()],
                 )
-            refresh_charge_views(con, wh)
+            refresh_after_load(con, wh)
             con.execute("COMMIT")
         except Exception:
             con.execute("ROLLBACK")

@@ -8,11 +8,10 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+from core import settings
 from warehouse.db import Warehouse, writer
 from warehouse.marts import rebuild as rebuild_marts
 from warehouse.views import refresh_charge_views
-
-KEEP_SNAPSHOTS = 3
 
 
 def publish(wh: Warehouse, inspect: Callable[[Path], None] | None = None) -> Path:
@@ -45,8 +44,9 @@ def publish(wh: Warehouse, inspect: Callable[[Path], None] | None = None) -> Pat
 
 
 def _prune(wh: Warehouse, keep: Path) -> None:
-    """Delete all but the newest few snapshots (open readers keep their unlinked file)."""
+    """Delete all but the newest `HPT_RETENTION_SNAPSHOTS` snapshots (open readers keep
+    their unlinked file; `hpt prune` keeps the Parquet data every kept one lists)."""
     snapshots = sorted(wh.published_dir.glob("hpt-*.duckdb"))
-    for old in snapshots[:-KEEP_SNAPSHOTS]:
+    for old in snapshots[: -settings.current().retention_snapshots]:
         if old != keep:
             old.unlink(missing_ok=True)

@@ -118,6 +118,9 @@ def _repeat(
         if not last:
             return None
         previous = last[0]
+        kept = "SELECT 1 FROM files WHERE file_id = ? AND status IN ('loaded', 'held')"
+        if previous[0] in ("loaded", "held") and not con.execute(kept, [previous[2]]).fetchall():
+            return None  # its data expired (`hpt prune`): read the file again
     con.execute(
         "INSERT INTO ingest_log VALUES (current_timestamp, ?, ?, ?, ?, ?, ?, 0.0)",
         [facility_id, source, sha256, *previous],

@@ -7,6 +7,10 @@ files is written into the view, so a reader needs no listing of the charge folde
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+from collections.abc import Iterator
+
 import duckdb
 
 from warehouse.db import Warehouse
@@ -30,6 +34,30 @@ def _parquet_view(name: str, folders: list[str], empty: str) -> str:
         f"CREATE OR REPLACE VIEW {name} AS SELECT {CHARGE_COLUMNS} "
         f"FROM read_parquet({source}, union_by_name = true)"
     )
+
+
+_deferred: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "hpt_views_deferred", default=False
+)
+
+
+@contextlib.contextmanager
+def views_deferred() -> Iterator[None]:
+    """Within the block, a load leaves the charge views as they are; whoever opened the
+    block publishes after it, which refreshes them once. Creating the views reads every
+    listed Parquet file's footer, a cost that grows with the warehouse: per file of a batch
+    of hundreds it would dominate."""
+    token = _deferred.set(True)
+    try:
+        yield
+    finally:
+        _deferred.reset(token)
+
+
+def refresh_after_load(con: duckdb.DuckDBPyConnection, wh: Warehouse) -> None:
+    """`refresh_charge_views` after a load, unless inside `views_deferred()`."""
+    if not _deferred.get():
+        refresh_charge_views(con, wh)
 
 
 def refresh_charge_views(con: duckdb.DuckDBPyConnection, wh: Warehouse) -> None:

@@ -29,13 +29,21 @@ AFFIRMATION_V2 = (
     "standard charge information in accordance with the requirements of 45 CFR 180.50, and "
     "the information encoded is true, accurate, and complete as of the date indicated."
 )
-#: Pathologies a writer can add on demand (all seen in real files).
+#: Pathologies a writer can add on demand (all seen in real files). `multiline_notes` and
+#: `broken_quotes` add an `additional_payer_notes` column (last): notes with quoted line
+#: breaks, and a few with a quote inside that is not doubled and a line break, which
+#: Python's csv module reads as a row with an extra cell followed by a one-cell row (so such
+#: a file has more records than the writer counts rows). `extra_cells`: a few rows with
+#: cells past row 3's headers.
 PATHOLOGIES = frozenset(
     {
         "bom", "cp1252", "crlf", "pipe_spaces", "upper_enums", "dollar_signs", "nine_nines",
         "trailing_columns", "shuffled_columns", "quoted_newlines", "padded_values",
+        "multiline_notes", "broken_quotes", "extra_cells",
     }
 )  # fmt: skip
+#: Stands for a quote that `encode` writes as is (csv.writer would double it).
+RAW_QUOTE = "\x01"
 CODE_SLOTS = 3
 
 TALL_V3 = [
@@ -169,8 +177,22 @@ def _tall_rows(
                 "count": rate.count or "",
                 "estimated_amount": money(rate.estimated, frozenset(), rng),
                 "standard_charge|methodology": rate.methodology,
+                "additional_payer_notes": _payer_notes(rate.notes, pathologies, rng),
             })  # fmt: skip
             yield row
+
+
+def _payer_notes(notes: str | None, pathologies: frozenset[str], rng: random.Random) -> str:
+    """A payer's notes, with a line break (`multiline_notes`) or broken quoting
+    (`broken_quotes`) now and then (drawing nothing from `rng` otherwise)."""
+    if not pathologies & {"multiline_notes", "broken_quotes"}:
+        return notes or ""
+    draw = rng.random()
+    if "broken_quotes" in pathologies and draw < 0.0002:
+        return f"Rate per {RAW_QUOTE}contract terms, see\nschedule {rng.randint(1, 9)}"
+    if "multiline_notes" in pathologies and draw < 0.03:
+        return f"Paid per fee schedule.\nSee exhibit {rng.randint(1, 9)}, section 2."
+    return notes or ""
 
 
 def drain(buffer: io.StringIO) -> str:
@@ -186,6 +208,8 @@ def encode(buffer: io.StringIO, pathologies: frozenset[str]) -> bytes:
     data = drain(buffer).encode("utf-8")
     if "cp1252" in pathologies:
         data = data.replace("\u2019".encode(), b"\x92")
+    if "broken_quotes" in pathologies:
+        data = data.replace(RAW_QUOTE.encode(), b'"')
     return data
 
 
@@ -195,6 +219,8 @@ def _write_tall(path: Path, hospital: Hospital, item_iter: Iterable[Item], spec:
     columns = list(TALL_V3 if version.startswith("3") else TALL_V2)
     if "shuffled_columns" in patho:
         rng.shuffle(columns)
+    if patho & {"multiline_notes", "broken_quotes"}:
+        columns.append("additional_payer_notes")
     header = [c.replace("|", " | ") if "pipe_spaces" in patho else c for c in columns]
     if "upper_enums" in patho:
         header = [h.upper() if h == "setting" else h for h in header]
@@ -213,7 +239,10 @@ def _write_tall(path: Path, hospital: Hospital, item_iter: Iterable[Item], spec:
             out.write(codecs.BOM_UTF8)
         for item in item_iter:
             for row in _tall_rows(item, version, patho, rng):
-                writer.writerow([row.get(c, "") for c in columns] + trailing)
+                extra = (
+                    ["extra", "cells"] if "extra_cells" in patho and rng.random() < 0.0002 else []
+                )
+                writer.writerow([row.get(c, "") for c in columns] + trailing + extra)
                 rows += 1
             if buffer.tell() > 1 << 20:
                 out.write(encode(buffer, patho))

@@ -8,6 +8,8 @@ the same steps, from these modules.
 * `steps` — ingest a file (`ingest_file`, `ingest_source`, `ingest_acquired`: read, then
   `gated_load`) and publish (`publish_checked`: one publish carrying its warehouse check;
   `check_warehouse`, `accept`).
+* `batch` — many files in one process, published once (`expand`, `ingest_many`, for
+  `hpt ingest PATH_OR_URL...`).
 * `runner` — one run over the registry (`run_sources`, for `hpt run`).
 * `tasks` — the DAG's task bodies: thin adapters over the same steps.
 """

@@ -15,12 +15,14 @@ import polars as pl
 
 from core import settings
 from core.errors import UnreadableFile
+from core.files import Layout
 from core.findings import FindingLog, Severity
 from core.schema import STORED_SCHEMA
 from ingest.base import ParsedFile
 from ingest.detect import open_file
 from ingest.encoding import prepare
 from quality.conformance import Conformance, is_valid
+from quality.json_schema import JsonSchemaCheck, schema_version
 from quality.suites import gate_facts
 from transform.normalise import BatchNotes, normalise_batch
 
@@ -48,19 +50,41 @@ class CheckedBatches:
 
     def __iter__(self) -> Iterator[tuple[pl.DataFrame, BatchNotes]]:
         log = self.parsed.log
-        for raw in self.parsed.batches:
-            canonical, notes = normalise_batch(raw, log)
+        foreign = self.check.foreign_numbers if self.check is not None else frozenset()
+        schema = self._json_schema()
+        try:
+            for raw in self.parsed.batches:
+                canonical, notes = normalise_batch(raw, log, foreign)
+                if self.check is not None:
+                    self.check.check_batch(raw, canonical, log, notes)
+                self.rows += canonical.height
+                yield canonical, notes
+                if self.progress:
+                    self.progress(canonical.height)
+                errors = log.count(Severity.ERROR) + (schema.errors if schema else 0)
+                if self.max_errors and errors >= self.max_errors:
+                    self.stopped_after = errors
+                    return
+            if schema is not None:
+                schema.wait()
             if self.check is not None:
-                self.check.check_batch(raw, canonical, log, notes)
-            self.rows += canonical.height
-            yield canonical, notes
-            if self.progress:
-                self.progress(canonical.height)
-            if self.max_errors and log.count(Severity.ERROR) >= self.max_errors:
-                self.stopped_after = log.count(Severity.ERROR)
-                return
-        if self.check is not None:
-            self.check.finish(log)
+                self.check.finish(log)
+        finally:
+            if schema is not None:
+                schema.close(log)
+
+    def _json_schema(self) -> JsonSchemaCheck | None:
+        """A JSON file's check against the CMS JSON schema of its version, started (its
+        items are checked beside this pass, in a thread or a process of their own); None
+        for CSV, or with the checks off."""
+        layout = self.parsed.json_layout
+        if self.check is None or layout is None or not settings.current().validate_json_schema:
+            return None
+        template = self.check.version.template_version
+        version = schema_version(template, self.parsed.meta.version)
+        check = JsonSchemaCheck(layout, version, self.parsed.log.cap_per_rule)
+        check.start()
+        return check
 
 
 def write_charges(
@@ -130,6 +154,7 @@ class Validation:
     version_claimed: str | None = None
     rule_set: str | None = None
     version_reason: str | None = None
+    template: str | None = None  # the CMS version validated against (2.0.0 … 3.0.0)
     rows: int = 0
     seconds: float = 0.0
     unreadable: str | None = None  # one-line reason when the file could not be read
@@ -139,13 +164,21 @@ class Validation:
     def valid(self) -> bool:
         return self.unreadable is None and is_valid(self.log)
 
-    def as_dict(self) -> dict[str, object]:
+    def findings(self) -> pl.DataFrame:
+        """The stored findings, each with `path`: where it is in a JSON file (null in CSV,
+        where `row_no` and `column` say where)."""
         frame = self.log.frame()
+        return frame.with_columns(
+            (json_path() if self.layout == Layout.JSON else pl.lit(None, pl.String)).alias("path")
+        ).select("rule", "severity", "row_no", "column", "path", "value", "message")
+
+    def as_dict(self) -> dict[str, object]:
         return {
             "source": self.source,
             "valid": self.valid,
             "layout": self.layout,
             "version": self.version_claimed,
+            "validated_against": self.template,
             "rule_set": self.rule_set,
             "version_reason": self.version_reason,
             "rows": self.rows,
@@ -158,8 +191,23 @@ class Validation:
                 rule: {"severity": self.log.severities[rule], "count": n}
                 for rule, n in self.log.by_rule().items()
             },
-            "findings": frame.to_dicts(),
+            "findings": self.findings().to_dicts(),
         }
+
+
+def json_path() -> pl.Expr:
+    """A finding's JSON pointer in a JSON file: the schema checks put it in `column`; the
+    rules give the item's index in `row_no` (and the field in `column`) or, for the root,
+    the key in `column` (`license_information.state` → `/license_information/state`)."""
+    column, row = pl.col("column"), pl.col("row_no")
+    return (
+        pl.when(column.str.starts_with("/"))
+        .then(column)
+        .when(row.is_not_null())
+        .then(pl.format("/standard_charge_information/{}", row))
+        .when(column.is_not_null())
+        .then(pl.lit("/") + column.str.replace_all(".", "/", literal=True))
+    )
 
 
 def validate_path(
@@ -177,6 +225,7 @@ def validate_path(
         check = Conformance(parsed.meta, parsed.header, parsed.layout, version)
         result.layout, result.version_claimed = parsed.layout, parsed.meta.version
         result.rule_set, result.version_reason = check.version.rules, check.version.reason
+        result.template = check.version.template_version
         batches = CheckedBatches(parsed, check, max_errors=max_errors)
         for _ in batches:
             pass

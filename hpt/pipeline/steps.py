@@ -19,13 +19,13 @@ from typing import Any
 from core import settings
 from core.errors import UnreadableFile
 from core.files import FileMeta, StagedFile
-from core.findings import FindingLog
+from core.findings import FindingLog, Severity
 from core.outcomes import AcquireOutcome, CheckOutcome, IngestOutcome
 from hpt.pipeline.acquire import AcquireResult
 from hpt.pipeline.read import CheckedBatches, Progress, local_file, write_charges
 from ingest.detect import open_file
 from ingest.encoding import prepare
-from quality.conformance import Conformance
+from quality.conformance import Conformance, is_valid
 from quality.gate import (
     GateResult,
     build_docs,
@@ -41,6 +41,8 @@ from warehouse.db import Warehouse
 from warehouse.load import known_file, load_staged, log_attempt, previous_rows
 from warehouse.publish import publish
 from warehouse.quality_log import accept_held, last_pass, record_gate, record_warehouse_check
+from warehouse.retention import Policy, PruneReport, plan, pruning
+from warehouse.sweep import needs_publish
 
 log = logging.getLogger("hpt")
 
@@ -61,6 +63,10 @@ class IngestResult:
     bytes: int = 0
     seconds: float = 0.0
     findings: dict[str, int] = field(default_factory=dict)
+    #: The CMS verdict of the file read (no error finding), as `hpt validate` gives it;
+    #: None when the checks did not run (not read, or HPT_VALIDATE=0).
+    valid: bool | None = None
+    errors: int = 0
 
     @property
     def mb_per_s(self) -> float:
@@ -175,6 +181,8 @@ def ingest_file(
             result.file_id, result.message = file_id, verdict.message
             result.outcome = verdict.status or IngestOutcome.QUARANTINED
             result.findings = findings.by_rule()
+            result.errors = findings.count(Severity.ERROR)
+            result.valid = is_valid(findings) if check is not None else None
     except UnreadableFile as error:
         result.message = str(error)
     finally:
@@ -337,3 +345,21 @@ def accept(wh: Warehouse, file_id: str) -> str:
     facility_id = accept_held(wh, file_id)
     _publish(wh)
     return f"accepted {file_id}: loaded and published for {facility_id}"
+
+
+def retention_policy(wh: Warehouse) -> Policy:
+    """What retention keeps (settings `HPT_RETENTION_*`), with this warehouse's Data Docs."""
+    return Policy.from_settings(docs_dir(wh))
+
+
+def prune(wh: Warehouse, *, dry_run: bool = False, now: dt.datetime | None = None) -> PruneReport:
+    """`hpt prune`: expire what retention no longer keeps, publish without it (when readers'
+    snapshot still lists it), then delete what no kept snapshot lists; a dry run only says
+    what would go. `now` (naive UTC) is what the days are counted back from."""
+    if dry_run:
+        return plan(wh, retention_policy(wh), now=now)
+    with pruning(wh, retention_policy(wh), now=now) as report:
+        if not report.error and needs_publish(wh):
+            _publish(wh)
+            report.published = True
+    return report

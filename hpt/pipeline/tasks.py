@@ -14,9 +14,10 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import math
 import os
-from collections.abc import Iterator, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
 
 from core import settings
 from core.outcomes import IngestOutcome, Stage
@@ -25,6 +26,7 @@ from warehouse.db import Warehouse, writer
 #: Outcomes that end a facility's ingest well (held: loaded, the previous file current).
 GOOD_OUTCOMES = [outcome for outcome in IngestOutcome if outcome.ok]
 SETTINGS_VARIABLE = "hpt_settings"
+T = TypeVar("T")
 
 
 class FacilityFailed(Exception):
@@ -71,6 +73,89 @@ def registry() -> list[dict[str, str]]:
     entries = load_sources(settings.current().sources)
     sync_registry(warehouse(), entries)
     return [entry.as_dict() for entry in entries]
+
+
+def batches(items: Sequence[T], most: int) -> list[list[T]]:
+    """`items` in at most `most` consecutive batches of near-equal size, in order.
+
+    Airflow maps a task over at most `max_map_length` (1,024) values: a registry of 6,000
+    facilities is mapped as 1,000 batches of 6; one of 25 as 25 batches of one facility.
+    """
+    if not items:
+        return []
+    size = math.ceil(len(items) / max(1, most))
+    return [list(items[start : start + size]) for start in range(0, len(items), size)]
+
+
+def registry_batches() -> list[list[dict[str, str]]]:
+    """`registry()` in batches, one per mapped facility task (setting
+    `HPT_AIRFLOW_MAX_MAPPED`)."""
+    return batches(registry(), settings.current().airflow_max_mapped)
+
+
+def batch_label(keys: Sequence[str]) -> str:
+    """How the UI labels a mapped task: its facility id, and how many more it holds."""
+    if not keys:
+        return "-"
+    return keys[0] if len(keys) == 1 else f"{keys[0]} +{len(keys) - 1}"
+
+
+def _each(
+    items: Sequence[T], step: Callable[[T], dict[str, Any]], *, give_up: bool
+) -> list[dict[str, Any]]:
+    """`step` over a batch: the results of those that worked.
+
+    A failure of one facility never stops the others in its batch. The batch raises only
+    when every facility failed (a batch of one behaves as a task per facility), or when
+    one failed transiently and the task has tries left (`give_up` False): the retry runs
+    the batch again, and what already worked costs little the second time (conditional
+    downloads, unchanged files). Otherwise the failures are in the catalog's logs, and the
+    run's summary names them.
+    """
+    done: list[dict[str, Any]] = []
+    failed: list[FacilityFailed] = []
+    for item in items:
+        try:
+            done.append(step(item))
+        except FacilityFailed as error:
+            failed.append(error)
+    transient = [f for f in failed if f.transient]
+    if failed and (not done or (transient and not give_up)):
+        first = (transient or failed)[0]
+        if len(failed) == 1:
+            raise first
+        message = f"{len(failed)} of {len(items)} failed, first {first}"
+        raise FacilityFailed(
+            batch_label([f.facility_id for f in failed]),
+            first.stage,
+            message,
+            transient=bool(transient),
+        )
+    return done
+
+
+def acquired_batch(batch: Sequence[dict[str, str]], *, give_up: bool) -> list[dict[str, Any]]:
+    """`acquired` for each entry of a batch (see `_each` for failures)."""
+    return _each(batch, acquired, give_up=give_up)
+
+
+def ingested_batch(acquisitions: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`ingested` for each acquisition of a batch (see `_each`; ingest failures are
+    permanent: reading the same bytes again gives the same)."""
+    return _each(acquisitions, ingested, give_up=True)
+
+
+def flattened(values: Any) -> list[dict[str, Any]]:
+    """The dicts of a value pulled across mapped tasks: None, one dict, a list of dicts, or
+    a list of lists of them (one list per batch)."""
+    if values is None:
+        return []
+    if isinstance(values, dict):
+        return [values]
+    out: list[dict[str, Any]] = []
+    for value in values:
+        out.extend(flattened(value))
+    return out
 
 
 def facility_key(entry: dict[str, str]) -> str:
@@ -151,9 +236,11 @@ def published(
 
     `warehouse_check` in the summary is the published snapshot's check
     (`hpt.pipeline.steps.publish_checked`): `passed`, `failed`, `unchanged` (not validated
-    again) or `skipped` with the gate off.
+    again) or `skipped` with the gate off. `pruned` says what retention expired before the
+    publish and deleted after it (`warehouse.retention.PruneReport.summary`).
     """
-    from hpt.pipeline.steps import publish_checked
+    from hpt.pipeline.steps import publish_checked, retention_policy
+    from warehouse.retention import pruning
 
     wh = warehouse()
     done = {r["facility_id"] for r in results}
@@ -179,8 +266,12 @@ def published(
              counts["loaded"], counts["unchanged"], counts["held"], len(failures),
              summary["rows_loaded"], json.dumps(failures)],
         )  # fmt: skip
-    # Freshness is measured from the run's start, so a re-run of an old night judges as then.
-    publication = publish_checked(wh, started_at.date())
+    # Freshness is measured from the run's start, so a re-run of an old night judges as then;
+    # retention counts its days from it too.
+    since = started_at.astimezone(dt.UTC).replace(tzinfo=None)
+    with pruning(wh, retention_policy(wh), now=since) as pruned:
+        publication = publish_checked(wh, started_at.date())
+    summary["pruned"] = pruned.summary()  # `pruning` logs its line
     summary["snapshot"], checked = str(publication.snapshot), publication.check
     summary["warehouse_check"] = {
         "outcome": checked.outcome,

@@ -108,3 +108,35 @@ def test_killed_run_then_rerun_equals_one_clean_run(
     clean, rerun = Warehouse.at(clean_env["HPT_DB"]), Warehouse.at(env["HPT_DB"])
     assert warehouse_contents(rerun) == warehouse_contents(clean)
     assert len(warehouse_contents(clean)["files"]) == len(SMALL)  # type: ignore[arg-type]
+
+
+def test_a_registry_past_airflows_map_limit_runs_in_batches(
+    airflow_db: Path, demo: Demo, tmp_path: Path
+) -> None:
+    """Airflow maps a task over at most `max_map_length` values (1,024 by default; 4 here):
+    a registry past it is mapped in batches, and one failure in a batch stays its own."""
+    down = SourceEntry(name="Closed Port Hospital", facility_id="990001",
+                       mrf_url=f"http://127.0.0.1:{free_port()}/prices.csv")  # fmt: skip
+    sources = registry(demo, tmp_path / "sources.csv", SMALL, [down])
+    env = {
+        **hpt_env(tmp_path / "batched", sources),
+        "AIRFLOW__CORE__MAX_MAP_LENGTH": "4",
+        "HPT_AIRFLOW_RETRIES": "0",
+        "HPT_HTTP_RETRIES": "0",
+    }
+    # One facility per task, as for a small registry: 6 > 4, the mapping itself fails.
+    unbatched = run_dag({**hpt_env(tmp_path / "one-each", sources), **env,
+                         "HPT_AIRFLOW_MAX_MAPPED": "100"})  # fmt: skip
+    assert str(unbatched.state) == "failed"
+    registry_state = [s for (t, _), s in task_states(unbatched).items() if t == "registry"]
+    assert registry_state == [("failed", 1)]
+
+    run = run_dag({**env, "HPT_AIRFLOW_MAX_MAPPED": "3"})
+    states = task_states(run)
+    assert str(run.state) == "success"
+    acquired = {label: state for (task, label), state in states.items() if task.endswith("acquire")}
+    assert len(acquired) == 3 and all(state == ("success", 1) for state in acquired.values())
+    assert f"{SMALL[0]} +1" in acquired
+    wh = Warehouse.at(env["HPT_DB"])
+    assert sorted(r[0] for r in published(wh, "SELECT facility_id FROM files")) == sorted(SMALL)
+    assert last_run(wh)["failures"] == {"990001": "connection refused"}

@@ -103,6 +103,25 @@ def test_publish_emits_the_warehouse_asset(first_night: Night) -> None:
     assert Path(extras[0]["snapshot"]).is_file()
 
 
+def test_publish_says_what_retention_pruned(first_night: Night) -> None:
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        [row] = session.scalars(
+            select(XComModel).where(
+                XComModel.run_id == first_night.run.run_id,
+                XComModel.task_id == "publish",
+                XComModel.key == "return_value",
+            )
+        ).all()
+        summary = XComModel.deserialize_value(row)
+    # A first night has no history to expire yet: retention ran and found nothing to take.
+    assert summary["pruned"] == {"expired_files": 0, "deleted": 0, "deleted_bytes": 0,
+                                 "waiting": 0, "log_rows": 0, "error": None}  # fmt: skip
+
+
 def test_publish_checks_the_published_warehouse(first_night: Night) -> None:
     checks = published(
         first_night.wh,

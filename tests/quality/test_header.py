@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from devtools.synthetic.tall import ATTESTATION_V3
 from quality.versions import choose_version
 from tests.quality.builders import (
     ITEM,
@@ -113,6 +114,11 @@ def test_json_bad_state_and_date_and_missing_key(tmp_path: Path) -> None:
         "header.bad_state": 1,
         "header.bad_date": 1,
         "header.missing_element": 1,
+        # The official JSON schema says the same (the state is not in its enum, the date is
+        # no date, `type_2_npi` is required).
+        "schema.enum": 1,
+        "schema.format": 1,
+        "schema.required": 1,
     }
 
 
@@ -149,8 +155,9 @@ def test_npi_must_have_ten_digits(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("layout", ["csv_tall", "json"])
 def test_attestation_false_is_an_alert(tmp_path: Path, layout: str) -> None:
-    if layout == "json":
-        statement = {"attestation": "…", "confirm_attestation": False, "attester_name": "P"}
+    if layout == "json":  # the statement is the CMS text, else the JSON schema says no
+        statement = {"attestation": ATTESTATION_V3, "confirm_attestation": False,
+                     "attester_name": "P"}  # fmt: skip
         path = write_json(tmp_path / "f.json", [charge()], attestation=statement)
     else:
         path = write_tall(tmp_path / "f.csv", [charge()], statement="false")
@@ -192,7 +199,9 @@ def test_duplicate_column_counted_once(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("layout", ["csv_tall", "csv_wide", "json"])
 def test_file_without_data_rows(tmp_path: Path, layout: str) -> None:
-    assert errors(write(layout, tmp_path / "f", [])) == {"data.empty": 1}
+    # An empty JSON item array also breaks the schema's `minItems: 1`.
+    schema = {"schema.minItems": 1} if layout == "json" else {}
+    assert errors(write(layout, tmp_path / "f", [])) == {"data.empty": 1, **schema}
 
 
 @pytest.mark.parametrize(

@@ -1,11 +1,12 @@
 -- Per facility: how well its current file follows the CMS rules, as a 0–100 score.
 -- Built on files (error/alert counts, last_updated_on, attestation) and finding_counts
--- (exact counts per rule). The formula is documented in the README ("Conformance and
--- compliance score"); change both together.
+-- (exact counts per rule). The formula is documented in docs/conformance.md
+-- ("facility_compliance"); change both together.
 --
---   valid        30  the file has no error-severity finding (the CMS validator's verdict)
+--   valid        30  the file has no error-severity finding of any rule (the CMS verdict)
 --   header       20  minus 5 for each distinct file-level rule broken (header.*, data.empty)
---   data         25  × (1 − min(1, 10 × row-level errors / rows))
+--   data         25  × (1 − min(1, 10 × row-level errors / rows)); row-level = every other
+--                    error finding (value.*, rule.*, csv.*, schema.*, …), one by one
 --   freshness    15  full up to 365 days since last_updated_on, linear to 0 at 730 days
 --   attestation  10  the attestation/affirmation is answered true
 --

@@ -1,0 +1,125 @@
+"""Great Expectations kept for the life of a process: what the gate pays once, not per file.
+
+Validating a file used to build a context, a DuckDB data source and the charge suite, then
+run it: ~0.4 s of CPU for a file of any size, most of it GX's own Python. A process that
+ingests many files (`hpt ingest DIR`, `hpt run`) now keeps one `ChargesGate` — context,
+in-memory DuckDB data source and suite — and adds only a query asset per file, removed
+again afterwards (the file id names the asset, so stored results and Data Docs pages still
+say which file they judged).
+
+GX's validation loop also rebuilds each expectation's configuration (a pydantic `.dict()`
+of the whole expectation) about a hundred times per run — a third of a small file's
+validation. `memoise_configurations()` makes that property return the one configuration
+per expectation object while `Validator.graph_validate` runs: the expectations it builds
+there are fresh copies that nothing changes during the run. `MEMOISE = False` switches it
+off (a test checks that results are the same either way).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from quality import gx_duckdb, suites
+from quality.validate import Outcome, run_batch
+
+if TYPE_CHECKING:
+    from great_expectations import ExpectationSuite
+    from great_expectations.data_context import AbstractDataContext
+    from great_expectations.datasource.fluent import SQLDatasource
+
+#: The data source the charge batches are read through (results are named `charges-<file>`).
+SOURCE = "charges"
+#: Whether `graph_validate` memoises expectation configurations (see the module doc).
+MEMOISE = True
+
+_memo: contextvars.ContextVar[dict[int, tuple[Any, Any]] | None] = contextvars.ContextVar(
+    "hpt_gx_configurations", default=None
+)
+
+
+def memoise_configurations() -> bool:
+    """Install the configuration memo in GX (idempotent); True once it is in place.
+
+    Raises RuntimeError when GX no longer has the property or method it wraps, so an
+    upgrade fails loudly instead of silently validating slower or differently.
+    """
+    import great_expectations  # noqa: F401  # first: its submodules import each other
+    from great_expectations.expectations.expectation import Expectation
+    from great_expectations.validator.validator import Validator
+
+    prop = Expectation.__dict__.get("configuration")
+    validate = Validator.__dict__.get("graph_validate")
+    if not isinstance(prop, property) or prop.fget is None or validate is None:
+        raise RuntimeError(
+            "great_expectations changed: Expectation.configuration or Validator."
+            "graph_validate is gone; revisit quality/gx_session.py"
+        )
+    if getattr(prop.fget, "_hpt_memo", False):
+        return True
+    build = prop.fget
+
+    def configuration(self: Any) -> Any:
+        memo = _memo.get()
+        if memo is None:
+            return build(self)
+        # Keyed by id, holding the object: an id cannot be reused while it is in the memo.
+        hit = memo.get(id(self))
+        if hit is None or hit[0] is not self:
+            hit = memo[id(self)] = (self, build(self))
+        return hit[1]
+
+    @functools.wraps(validate)
+    def graph_validate(self: Any, *args: Any, **kwargs: Any) -> Any:
+        token = _memo.set({} if MEMOISE else None)
+        try:
+            return validate(self, *args, **kwargs)
+        finally:
+            _memo.reset(token)
+
+    configuration._hpt_memo = True  # type: ignore[attr-defined]
+    Expectation.configuration = property(configuration)  # type: ignore[method-assign,assignment]
+    Validator.graph_validate = graph_validate  # type: ignore[method-assign]
+    return True
+
+
+class ChargesGate:
+    """A context, a data source and the charge suite, built once, validating many files."""
+
+    def __init__(self, docs: Path | None, price_ceiling: float) -> None:
+        memoise_configurations()
+        self.key = (docs, price_ceiling)
+        self.ctx: AbstractDataContext = gx_duckdb.context(docs)
+        self.source: SQLDatasource = gx_duckdb.duckdb_source(self.ctx, SOURCE)
+        self.suite: ExpectationSuite = self.ctx.suites.add(suites.charges_suite(price_ceiling))
+
+    def validate(self, file_id: str, data_path: str, parameters: dict[str, Any]) -> list[Outcome]:
+        """The charge suite's outcomes on one file's Parquet data."""
+        asset = self.source.add_query_asset(file_id, query=suites.charges_query(data_path))
+        try:
+            batch = asset.add_batch_definition_whole_table("all")
+            name = f"{file_id}:{self.suite.name}"
+            return run_batch(self.ctx, batch, self.suite, name, parameters)
+        finally:
+            self.source.delete_asset(file_id)
+            gx_duckdb.forget_batches(self.source)
+
+
+_current: ChargesGate | None = None
+
+
+def charges_gate(docs: Path | None, price_ceiling: float) -> ChargesGate:
+    """The process's `ChargesGate` for these Data Docs and this price ceiling (one is kept:
+    a process validates into one warehouse's docs)."""
+    global _current
+    if _current is None or _current.key != (docs, price_ceiling):
+        _current = ChargesGate(docs, price_ceiling)
+    return _current
+
+
+def drop() -> None:
+    """Forget the kept gate (after an error: the next file starts from a fresh one)."""
+    global _current
+    _current = None

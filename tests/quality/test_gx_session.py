@@ -1,0 +1,69 @@
+"""The GX objects kept for a process judge each file as a fresh context would, and keep
+nothing of the files they judged."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from quality import gx_duckdb, gx_session
+from quality.validate import Outcome
+from tests.quality.batches import edited, loaded_batch
+
+
+def judged(gate: gx_session.ChargesGate, path: Path, rows: int, name: str) -> list[Outcome]:
+    return gate.validate(name, str(path), {"reader_rows": rows, "min_rows": rows + 1})
+
+
+def test_memo_and_kept_context_change_no_outcome(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch failing several ways (blocking, hold, warnings with samples): the kept gate
+    with the configuration memo gives exactly the outcomes of a fresh one without it."""
+    path, rows = loaded_batch(tmp_path, n_items=60, seed=3)
+    bad = edited(path, tmp_path / "bad.parquet",
+                 replace="-gross_charge AS gross_charge, 'XYZ' AS setting")  # fmt: skip
+    kept = gx_session.ChargesGate(None, 1e7)
+    first = [judged(kept, p, rows, f"f{n}") for n, p in enumerate((path, bad, path))]
+    monkeypatch.setattr(gx_session, "MEMOISE", False)
+    plain = [judged(gx_session.ChargesGate(None, 1e7), p, rows, "f") for p in (path, bad)]
+    assert [o.as_dict() for o in first[1]] == [o.as_dict() for o in plain[1]]
+    assert [o.as_dict() for o in first[0]] == [o.as_dict() for o in plain[0]]
+    assert [o.as_dict() for o in first[2]] == [o.as_dict() for o in plain[0]]
+    failed = {(o.expectation, o.column) for o in first[1] if not o.success}
+    assert ("expect_column_values_to_be_between", "gross_charge") in failed
+    assert ("expect_column_values_to_be_in_set", "setting") in failed
+    assert ("expect_table_row_count_to_be_between", None) in failed  # min_rows: held
+
+
+def test_the_memo_applies_to_this_gx_version() -> None:
+    """Fails loudly if GX renames what the memo wraps."""
+    from great_expectations.expectations.expectation import Expectation
+
+    assert gx_session.memoise_configurations()
+    assert gx_session.memoise_configurations()  # idempotent
+    assert getattr(Expectation.__dict__["configuration"].fget, "_hpt_memo", False)
+
+
+def test_a_kept_gate_holds_nothing_of_past_files(tmp_path: Path) -> None:
+    path, rows = loaded_batch(tmp_path, n_items=20, seed=4)
+    gate = gx_session.ChargesGate(tmp_path / "docs", 1e7)
+    for n in range(3):
+        judged(gate, path, rows, f"file-{n}")
+    engine = gate.source.get_execution_engine()
+    assert gate.source.assets == []
+    assert engine.batch_manager.batch_data_cache == {} and engine._metric_cache == {}
+    assert [d.name for d in gate.ctx.validation_definitions.all()] == []
+    assert [s.name for s in gate.ctx.suites.all()] == [gate.suite.name]
+    stored = sorted(p.name for p in (tmp_path / "docs" / "results").rglob("*.json"))
+    assert stored == [f"charges-file-{n}.json" for n in range(3)]
+    gx_duckdb.forget_batches(gate.source)  # idempotent
+
+
+def test_one_gate_per_docs_folder_and_ceiling(tmp_path: Path) -> None:
+    gx_session.drop()
+    gate = gx_session.charges_gate(tmp_path / "a", 1e7)
+    assert gx_session.charges_gate(tmp_path / "a", 1e7) is gate
+    assert gx_session.charges_gate(tmp_path / "b", 1e7) is not gate
+    assert gx_session.charges_gate(tmp_path / "b", 5.0).key == (tmp_path / "b", 5.0)
