@@ -72,7 +72,10 @@ def prefetched(source: Iterator[T], depth: int = 2) -> Iterator[T]:
         yield from _received(ready)
     finally:
         stop.set()
-        thread.join()
+        # Garbage collection may close this generator in any thread, its own included
+        # (the last reference dropped there): that thread then ends by itself.
+        if thread is not threading.current_thread():
+            thread.join()
 
 
 def in_order(

@@ -4,6 +4,7 @@ the generated admin password), pools and the Asset in force, every process stopp
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -107,11 +108,24 @@ def airflow(demo: Demo, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ai
     finally:
         group = [p for p in psutil.process_iter(["pid"]) if _pgid(p.pid) == process.pid]
         os.killpg(process.pid, signal.SIGTERM)
-        _, alive = psutil.wait_procs(group, timeout=30)
-        for straggler in alive:
-            straggler.kill()
+        psutil.wait_procs(group, timeout=30)
+        # What did not stop (or was started while stopping) is killed, the group as a whole.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=30)
-        assert not [p for p in psutil.process_iter(["pid"]) if _pgid(p.pid) == process.pid]
+        deadline = time.monotonic() + 30
+        while (running := _running(process.pid)) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not running, f"left running: {running}"
+
+
+def _running(pgid: int) -> list[psutil.Process]:
+    """Processes of a group still alive (a zombie has ended; only its exit is unread)."""
+    alive = []
+    for p in psutil.process_iter(["pid", "status"]):
+        if _pgid(p.pid) == pgid and p.info["status"] != psutil.STATUS_ZOMBIE:
+            alive.append(p)
+    return alive
 
 
 def _pgid(pid: int) -> int | None:
