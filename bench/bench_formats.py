@@ -185,9 +185,13 @@ def json_schema_errors(n_items: int) -> None:
             sink.write(",\n".join(_BROKEN_ITEM % (n, 100000 + n) for n in range(n_items)))
             sink.write("\n]}")
     warm_cache(path)
-    env = dict(os.environ, HPT_WORK_DIR=str(OUT / "work"))
+    scratch = Path(tempfile.mkdtemp(prefix="hpt-bench-", dir=OUT))
+    env = dict(os.environ, HPT_WORK_DIR=str(scratch / "work"))
     cmd = [str(BIN / "hpt"), "validate", str(path), "--json"]
-    seconds, cpu, rss, out = child(cmd, env, ok=(0, 1))  # 1: not valid
+    try:
+        seconds, cpu, rss, out = child(cmd, env, ok=(0, 1))  # 1: not valid
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     report = json.loads(out)
     run = Run(f"hpt validate, {n_items:,} schema errors", path.stat().st_size / 1e6, seconds,
               cpu, rss, report["rows"])  # fmt: skip

@@ -67,9 +67,12 @@ def ingest_batch(
             files = counted["files"]
             bar.update(overall, completed=files, description=f"{files}/{len(listed)} files")
 
+        def publishing() -> None:
+            bar.update(overall, description="publishing (views, marts, snapshot)")
+
         run = ingest_many(
             listed, wh, facility_id=facility_id, publish_after=publish,
-            on_start=start, on_done=done, progress=rows,
+            on_start=start, on_done=done, progress=rows, on_publish=publishing,
         )  # fmt: skip
     if as_json:
         console.print_json(json.dumps([r.as_dict() for r in run.results], default=str))

@@ -191,7 +191,9 @@ def validate_batch(
     params = {"reader_rows": staged.row_count, "min_rows": min_rows}
     gate = gx_session.charges_gate(docs, now.quality_price_ceiling)
     try:
-        result.outcomes += gate.validate(staged.file_id, staged.data_path, params)
+        result.outcomes += gate.validate(
+            staged.file_id, staged.data_path, params, rows=staged.row_count
+        )
     except BaseException:
         gx_session.drop()  # the next file starts from a fresh context
         raise

@@ -109,11 +109,14 @@ def context(docs_dir: Path | None = None) -> AbstractDataContext:
 
 
 def duckdb_source(
-    ctx: AbstractDataContext, name: str, database: Path | None = None
+    ctx: AbstractDataContext, name: str, database: Path | None = None, memory: str = ""
 ) -> SQLDatasource:
-    """A GX SQL data source on DuckDB: in memory (for Parquet queries) or a file, read-only."""
+    """A GX SQL data source on DuckDB: in memory (for Parquet queries) or a file, read-only.
+
+    `memory` names the in-memory database: every connection of this process to
+    `:memory:<name>` shares it, so tables made there are seen by GX's queries."""
     if database is None:
-        return ctx.data_sources.add_sql(name, connection_string="duckdb:///:memory:")
+        return ctx.data_sources.add_sql(name, connection_string=f"duckdb:///:memory:{memory}")
     # `kwargs` go to SQLAlchemy's create_engine (a SQLDatasource field the typed factory
     # signature does not list).
     kwargs: dict[str, Any] = {"connect_args": {"read_only": True}}

@@ -5,7 +5,8 @@ run it: ~0.4 s of CPU for a file of any size, most of it GX's own Python. A proc
 ingests many files (`hpt ingest DIR`, `hpt run`) now keeps one `ChargesGate` — context,
 in-memory DuckDB data source and suite — and adds only a query asset per file, removed
 again afterwards (the file id names the asset, so stored results and Data Docs pages still
-say which file they judged).
+say which file they judged). A small file's batch is first copied into a table of the data
+source's in-memory database, so that GX's ~30 queries read memory, not the Parquet parts.
 
 GX's validation loop also rebuilds each expectation's configuration (a pydantic `.dict()`
 of the whole expectation) about a hundred times per run — a third of a small file's
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +36,8 @@ if TYPE_CHECKING:
 SOURCE = "charges"
 #: Whether `graph_validate` memoises expectation configurations (see the module doc).
 MEMOISE = True
+#: Batches up to this many rows are validated from a table in memory (~20–40 MB).
+IN_MEMORY_ROWS = 100_000
 
 _memo: contextvars.ContextVar[dict[int, tuple[Any, Any]] | None] = contextvars.ContextVar(
     "hpt_gx_configurations", default=None
@@ -92,19 +96,48 @@ class ChargesGate:
         memoise_configurations()
         self.key = (docs, price_ceiling)
         self.ctx: AbstractDataContext = gx_duckdb.context(docs)
-        self.source: SQLDatasource = gx_duckdb.duckdb_source(self.ctx, SOURCE)
+        # GX's queries run in an in-memory database this process can reach too (by name).
+        memory = f"hpt_gate_{uuid.uuid4().hex}"
+        self.source: SQLDatasource = gx_duckdb.duckdb_source(self.ctx, SOURCE, memory=memory)
+        # Opened through the data source's engine: DuckDB shares a database only between
+        # connections opened with the same configuration.
+        self._memory = self.source.get_execution_engine().engine.raw_connection()
         self.suite: ExpectationSuite = self.ctx.suites.add(suites.charges_suite(price_ceiling))
 
-    def validate(self, file_id: str, data_path: str, parameters: dict[str, Any]) -> list[Outcome]:
-        """The charge suite's outcomes on one file's Parquet data."""
-        asset = self.source.add_query_asset(file_id, query=suites.charges_query(data_path))
+    def validate(
+        self, file_id: str, data_path: str, parameters: dict[str, Any], rows: int | None = None
+    ) -> list[Outcome]:
+        """The charge suite's outcomes on one file's Parquet data (`rows` of them, if known).
+
+        The ~30 queries GX runs each read the Parquet parts again: for a file of at most
+        `IN_MEMORY_ROWS` rows the batch is copied into a table first, so that they read
+        memory instead (a small file's queries: ~100 → ~30 ms); larger files are read
+        where they lie, column by column, in bounded memory."""
+        query, table = suites.charges_query(data_path), None
         try:
-            batch = asset.add_batch_definition_whole_table("all")
-            name = f"{file_id}:{self.suite.name}"
-            return run_batch(self.ctx, batch, self.suite, name, parameters)
+            if rows is not None and rows <= IN_MEMORY_ROWS:
+                table = f"hpt_batch_{uuid.uuid4().hex}"
+                self._run(f"CREATE TABLE {table} AS {query}")
+                query = f"SELECT * FROM {table}"
+            asset = self.source.add_query_asset(file_id, query=query)
+            try:
+                batch = asset.add_batch_definition_whole_table("all")
+                name = f"{file_id}:{self.suite.name}"
+                return run_batch(self.ctx, batch, self.suite, name, parameters)
+            finally:
+                self.source.delete_asset(file_id)
         finally:
-            self.source.delete_asset(file_id)
             gx_duckdb.forget_batches(self.source)
+            if table is not None:
+                self._run(f"DROP TABLE IF EXISTS {table}")
+
+    def _run(self, sql: str) -> None:
+        cursor = self._memory.cursor()
+        try:
+            cursor.execute(sql)
+        finally:
+            cursor.close()
+        self._memory.commit()
 
 
 _current: ChargesGate | None = None

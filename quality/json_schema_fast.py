@@ -29,14 +29,15 @@ ATTRS = {"10th_percentile": "p10", "90th_percentile": "p90"}
 
 
 def _type(node: Any, name: str) -> Any:
-    """The msgspec type that accepts exactly what `node` accepts (conditional rules aside)."""
+    """The msgspec type that accepts exactly what `node` accepts, but for the conditional
+    rules and patterns, which `suspects` checks."""
     if isinstance(node, Text):
         if node.date:
             raise ValueError("format: date is checked by the exact validator only")
         if node.enum is not None:
             return Literal[node.enum]
-        # A pattern (v3 `count`) is left to `suspects`: msgspec would call Python's `re` for
-        # each value, a fifth of the decoding time.
+        # A pattern (only v3 payers' `count` has one) is left to `suspects`: msgspec would
+        # call Python's `re` for each value, a fifth of the decoding time.
         return Annotated[str, Meta(min_length=node.min_length)] if node.min_length else str
     if isinstance(node, Number):
         return Annotated[float, Meta(gt=0)] if node.positive else float

@@ -34,12 +34,12 @@ AFFIRMATION_V2 = (
 #: breaks, and a few with a quote inside that is not doubled and a line break, which
 #: Python's csv module reads as a row with an extra cell followed by a one-cell row (so such
 #: a file has more records than the writer counts rows). `extra_cells`: a few rows with
-#: cells past row 3's headers.
+#: cells past row 3's headers. `lone_cr`: every line ends with a lone `\r` (old Mac files).
 PATHOLOGIES = frozenset(
     {
         "bom", "cp1252", "crlf", "pipe_spaces", "upper_enums", "dollar_signs", "nine_nines",
         "trailing_columns", "shuffled_columns", "quoted_newlines", "padded_values",
-        "multiline_notes", "broken_quotes", "extra_cells",
+        "multiline_notes", "broken_quotes", "extra_cells", "lone_cr",
     }
 )  # fmt: skip
 #: Stands for a quote that `encode` writes as is (csv.writer would double it).
@@ -226,7 +226,7 @@ def _write_tall(path: Path, hospital: Hospital, item_iter: Iterable[Item], spec:
         header = [h.upper() if h == "setting" else h for h in header]
     trailing = ["", ""] if "trailing_columns" in patho else []
     names, values = general_rows(hospital, version, patho)
-    newline = "\r\n" if "crlf" in patho else "\n"
+    newline = "\r\n" if "crlf" in patho else "\r" if "lone_cr" in patho else "\n"
     rows = 0
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator=newline)

@@ -121,10 +121,12 @@ def ingest_many(
     on_start: Callable[[Listed], None] | None = None,
     on_done: Callable[[IngestResult], None] | None = None,
     progress: Progress | None = None,
+    on_publish: Callable[[], None] | None = None,
 ) -> BatchRun:
     """Ingest every listed file in this process, the catalog held open, then publish once
     (`publish_after`; also when files failed: their attempts are shown to operators).
-    Never raises for a bad file; `on_start`/`on_done` see each file go by."""
+    Never raises for a bad file; `on_start`/`on_done` see each file go by, `on_publish`
+    the publish begin."""
     started = time.monotonic()
     run = BatchRun()
     with writer(wh), views_deferred():
@@ -138,6 +140,8 @@ def ingest_many(
     # Publish also when files failed (operators see their attempts), but not for a list
     # that named no file at all: nothing was attempted.
     if publish_after and any(_exists(item) for item in listed):
+        if on_publish:
+            on_publish()
         published = time.monotonic()
         run.snapshot = _publish(wh)
         run.publish_seconds = time.monotonic() - published

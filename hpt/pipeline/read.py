@@ -70,6 +70,11 @@ class CheckedBatches:
             if self.check is not None:
                 self.check.finish(log)
         finally:
+            # Stopped early (`max_errors`, a failure downstream): the reader's threads stop
+            # now, not whenever the garbage collector gets to them.
+            close = getattr(self.parsed.batches, "close", None)
+            if close is not None:
+                close()
             if schema is not None:
                 schema.close(log)
 

@@ -12,20 +12,27 @@ from quality.validate import Outcome
 from tests.quality.batches import edited, loaded_batch
 
 
-def judged(gate: gx_session.ChargesGate, path: Path, rows: int, name: str) -> list[Outcome]:
-    return gate.validate(name, str(path), {"reader_rows": rows, "min_rows": rows + 1})
+def judged(
+    gate: gx_session.ChargesGate, path: Path, rows: int, name: str, in_memory: bool = False
+) -> list[Outcome]:
+    parameters = {"reader_rows": rows, "min_rows": rows + 1}
+    return gate.validate(name, str(path), parameters, rows=rows if in_memory else None)
 
 
 def test_memo_and_kept_context_change_no_outcome(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A batch failing several ways (blocking, hold, warnings with samples): the kept gate
-    with the configuration memo gives exactly the outcomes of a fresh one without it."""
+    with the configuration memo, reading a small batch from memory, gives exactly the
+    outcomes of a fresh one without the memo reading the Parquet parts."""
     path, rows = loaded_batch(tmp_path, n_items=60, seed=3)
     bad = edited(path, tmp_path / "bad.parquet",
                  replace="-gross_charge AS gross_charge, 'XYZ' AS setting")  # fmt: skip
     kept = gx_session.ChargesGate(None, 1e7)
-    first = [judged(kept, p, rows, f"f{n}") for n, p in enumerate((path, bad, path))]
+    first = [judged(kept, p, rows, f"f{n}", True) for n, p in enumerate((path, bad, path))]
+    cursor = kept._memory.cursor()
+    cursor.execute("SHOW TABLES")
+    assert cursor.fetchall() == []  # the copies are dropped
     monkeypatch.setattr(gx_session, "MEMOISE", False)
     plain = [judged(gx_session.ChargesGate(None, 1e7), p, rows, "f") for p in (path, bad)]
     assert [o.as_dict() for o in first[1]] == [o.as_dict() for o in plain[1]]
