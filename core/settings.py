@@ -148,13 +148,8 @@ class Settings(BaseSettings):
     )
     mart_memory_limit: str = Field(
         "1GB",
-        description="Memory the comparison-mart rebuild may use before it spills to disk "
-        "(DuckDB size).",
-    )
-    mart_part_rows: int = Field(
-        1_500_000,
-        gt=0,
-        description="Rate × code rows per part of the comparison-mart rebuild (bounds its memory).",
+        description="Memory a comparison-mart build (per file at ingest, and the fold at "
+        "publish) may use before it spills to disk (DuckDB size).",
     )
     retention_history_files: int = Field(
         3,

@@ -53,7 +53,11 @@ def current_target(wh: Warehouse) -> Path | None:
 # Two entries: the snapshot in use and the one just replaced (sessions mid-run keep theirs).
 @st.cache_resource(max_entries=2, show_spinner=False)
 def _open(target: str) -> duckdb.DuckDBPyConnection:
-    return duckdb.connect(target, read_only=True)
+    # Parquet footers cached per connection: a mart view reads one file per facility, and
+    # the files never change.
+    con = duckdb.connect(target, read_only=True)
+    con.execute("SET parquet_metadata_cache = true")
+    return con
 
 
 def snapshot() -> Snapshot:

@@ -245,8 +245,19 @@ def charges_suite(price_ceiling: float) -> ExpectationSuite:
     return suite
 
 
-def warehouse_queries(today_sql: str, has_registry: bool, has_downloads: bool) -> dict[str, str]:
-    """The published warehouse as GX sees it, one query per suite."""
+def warehouse_queries(
+    today_sql: str, has_registry: bool, has_downloads: bool, files: list[str] | None = None
+) -> dict[str, str]:
+    """The published warehouse as GX sees it, one query per suite.
+
+    With `files` (ids), the charge data read is only theirs (the files a publish made
+    current: a check costs what changed); the catalog rows are always all read."""
+    if files is None:
+        only, only_c = "", ""
+    else:
+        listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files) or "NULL"
+        only = f"WHERE s.file_id IN ({listed})"
+        only_c = f"AND c.file_id IN ({listed})"
     registered = "WHERE f.registered" if has_registry else ""
     downloads = (
         "OR EXISTS (SELECT 1 FROM download_attempts d "
@@ -258,13 +269,16 @@ def warehouse_queries(today_sql: str, has_registry: bool, has_downloads: bool) -
         WAREHOUSE_FILES: f"""
             SELECT c.facility_id, c.file_id,
                    date_diff('day', c.last_updated_on, {today_sql}) AS age_days,
-                   (SELECT count(DISTINCT s.file_id) FROM standard_charges s
-                    WHERE s.facility_id = c.facility_id) AS published_files
+                   CASE WHEN TRUE {only_c} THEN
+                       (SELECT count(DISTINCT s.file_id) FROM standard_charges s
+                        WHERE s.facility_id = c.facility_id)
+                   END AS published_files
             FROM current_files c
         """,
-        WAREHOUSE_CODES: """
+        WAREHOUSE_CODES: f"""
             SELECT s.file_id, s.code_type, s.code, (c.file_id IS NOT NULL) AS has_current_file
             FROM standard_charge_codes s LEFT JOIN current_files c USING (file_id)
+            {only}
         """,
         WAREHOUSE_REGISTRY: f"""
             SELECT f.facility_id,

@@ -7,8 +7,9 @@ Layout for `--db data/hpt.duckdb`:
 * `data/hpt-charges/<facility_id>/<file_id>/part-*.parquet` — the charges of one ingested file,
   written once, never changed.
 * `data/hpt-published/current.duckdb` — the read snapshot for the dashboard and analysts:
-  a copy of the catalog made after loads, switched in atomically, so readers never hold
-  the writer's file (DuckDB locks a file per process) and never see a half-loaded facility.
+  the catalog's tables and views written to a new file after loads (no charge data: the
+  views read the Parquet files), switched in atomically, so readers never hold the
+  writer's file (DuckDB locks a file per process) and never see a half-loaded facility.
 """
 
 from __future__ import annotations
@@ -163,4 +164,6 @@ def reader(wh: Warehouse) -> duckdb.DuckDBPyConnection:
         raise FileNotFoundError(
             f"no published warehouse at {wh.published_path}: run `hpt ingest` or `hpt run` first"
         )
-    return duckdb.connect(str(wh.published_path.resolve()), read_only=True)
+    con = duckdb.connect(str(wh.published_path.resolve()), read_only=True)
+    con.execute("SET parquet_metadata_cache = true")  # mart views read a file per facility
+    return con

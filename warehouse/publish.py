@@ -1,21 +1,29 @@
-"""Publishing: a read snapshot of the catalog, switched in atomically for readers."""
+"""Publishing: a read snapshot of the catalog, switched in atomically for readers.
+
+A snapshot is a small DuckDB file: the catalog's tables (facilities, files, findings, the
+cross-facility marts — sizes that follow facilities and codes, not rates) and its views,
+which read the immutable Parquet files of the charges and of the per-file marts. No
+charge data is copied: a publish costs what changed plus the catalog's small tables.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import os
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+import duckdb
+
 from core import settings
 from warehouse.db import Warehouse, writer
+from warehouse.marts import WRITER_ONLY
 from warehouse.marts import rebuild as rebuild_marts
 from warehouse.views import refresh_charge_views
 
 
 def publish(wh: Warehouse, inspect: Callable[[Path], None] | None = None) -> Path:
-    """Copy the catalog to a new snapshot file and point `current.duckdb` at it.
+    """Write a new snapshot file of the catalog and point `current.duckdb` at it.
 
     Readers that already opened an older snapshot keep reading it undisturbed; new readers
     get the new one. Returns the snapshot path. `inspect`, if given, gets the new snapshot
@@ -28,11 +36,11 @@ def publish(wh: Warehouse, inspect: Callable[[Path], None] | None = None) -> Pat
     tmp = snapshot.with_suffix(".part")
     with writer(wh) as con:
         refresh_charge_views(con, wh)
-        # Marts are tables in the catalog: rebuilt here so the snapshot carries matching ones.
+        # The marts fold in the files that changed, so the snapshot carries matching ones.
         rebuild_marts(con)
-        con.execute("CHECKPOINT")
-        # Copied while we hold the writer's lock: no other load can change the file now.
-        shutil.copyfile(wh.db_path, tmp)
+        # Written while we hold the writer's lock: no other load can change the catalog now.
+        tmp.unlink(missing_ok=True)
+        write_snapshot(con, tmp)
     tmp.replace(snapshot)
     if inspect is not None:
         inspect(snapshot)
@@ -41,6 +49,59 @@ def publish(wh: Warehouse, inspect: Callable[[Path], None] | None = None) -> Pat
     os.replace(link_tmp, wh.published_path)
     _prune(wh, keep=snapshot)
     return snapshot
+
+
+def _catalog_objects(con: duckdb.DuckDBPyConnection) -> tuple[list[str], list[str]]:
+    """The catalog's tables (but the writer's working tables) and its view definitions."""
+    tables = [
+        r[0]
+        for r in con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
+            "AND schema_name = 'main' AND NOT temporary AND NOT internal ORDER BY table_name"
+        ).fetchall()
+        if r[0] not in WRITER_ONLY
+    ]
+    views = [
+        r[0]
+        for r in con.execute(
+            "SELECT sql FROM duckdb_views() WHERE database_name = current_database() "
+            "AND schema_name = 'main' AND NOT temporary AND NOT internal ORDER BY view_name"
+        ).fetchall()
+    ]
+    return tables, views
+
+
+def write_snapshot(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """Write the catalog's tables and views into a new DuckDB file at `path`."""
+    catalog = con.execute("SELECT current_database()").fetchall()[0][0]
+    tables, views = _catalog_objects(con)
+    con.execute(f"ATTACH '{_quoted(path)}' AS hpt_snapshot")
+    try:
+        for table in tables:
+            con.execute(f'CREATE TABLE hpt_snapshot.main."{table}" AS SELECT * FROM "{table}"')
+        con.execute("USE hpt_snapshot")
+        try:
+            pending = views
+            while pending:  # a view can only be created after the views it reads
+                failed: list[str] = []
+                error: Exception | None = None
+                for sql in pending:
+                    try:
+                        con.execute(sql)
+                    except duckdb.CatalogException as problem:
+                        failed.append(sql)
+                        error = problem
+                if len(failed) == len(pending):
+                    raise RuntimeError(f"cannot write the snapshot's views: {error}")
+                pending = failed
+        finally:
+            con.execute(f'USE "{catalog}"')
+    finally:
+        con.execute("DETACH hpt_snapshot")
+
+
+def _quoted(path: Path) -> str:
+    return str(path).replace("'", "''")
 
 
 def _prune(wh: Warehouse, keep: Path) -> None:

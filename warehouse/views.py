@@ -24,12 +24,13 @@ CHARGE_COLUMNS = """
 """
 
 
-def _sql_list(paths: list[str]) -> str:
-    return "[" + ", ".join("'" + p.replace("'", "''") + "'" for p in paths) + "]"
+def parquet_source(paths: list[str], empty: str) -> str:
+    """A SQL list of Parquet paths (or globs) for `read_parquet`; `[empty]` when none."""
+    return "[" + ", ".join("'" + p.replace("'", "''") + "'" for p in (paths or [empty])) + "]"
 
 
 def _parquet_view(name: str, folders: list[str], empty: str) -> str:
-    source = _sql_list([f"{folder}/*.parquet" for folder in folders] or [empty])
+    source = parquet_source([f"{folder}/*.parquet" for folder in folders], empty)
     return (
         f"CREATE OR REPLACE VIEW {name} AS SELECT {CHARGE_COLUMNS} "
         f"FROM read_parquet({source}, union_by_name = true)"

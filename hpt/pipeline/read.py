@@ -25,6 +25,7 @@ from quality.conformance import Conformance, is_valid
 from quality.json_schema import JsonSchemaCheck, schema_version
 from quality.suites import gate_facts
 from transform.normalise import BatchNotes, normalise_batch
+from warehouse.marts import stage_file
 
 #: Charge parts are written with LZ4: 15% less CPU than Polars' default zstd, for parts
 #: about twice the size (~115 MB per GB of tall CSV); DuckDB reads either as fast.
@@ -130,6 +131,9 @@ def write_charges(
             empty.with_columns(gate_facts(empty)).write_parquet(
                 tmp / "part-00000.parquet", compression=PARQUET_COMPRESSION
             )
+        # The file's share of the comparison marts, derived here in the worker so a
+        # publish only folds it in (warehouse.marts).
+        stage_file(tmp)
         shutil.rmtree(path, ignore_errors=True)
         tmp.rename(path)
     finally:

@@ -39,6 +39,7 @@ from quality.gate import (
 )
 from warehouse.db import Warehouse
 from warehouse.load import known_file, load_staged, log_attempt, previous_rows
+from warehouse.marts import folded_in_last_build
 from warehouse.publish import publish
 from warehouse.quality_log import accept_held, last_pass, record_gate, record_warehouse_check
 from warehouse.retention import Policy, PruneReport, plan, pruning
@@ -277,7 +278,10 @@ def _check(wh: Warehouse, snapshot: Path, today: dt.date | None, *, new: bool) -
     A `new` snapshot (about to be published) gets the results too, and is not validated
     when it is in the same state as at the last check, which passed: `unchanged`."""
     max_age = settings.current().quality_max_age_days
-    queries, state = warehouse_state(snapshot, today or dt.date.today(), max_age)
+    # A new snapshot's charge data is checked for the files it made current; `hpt quality
+    # check` reads all of it.
+    files = folded_in_last_build(snapshot) if new else None
+    queries, state = warehouse_state(snapshot, today or dt.date.today(), max_age, files)
     if new and (last := last_pass(wh, state)):
         return unchanged(*last)
     result = validate_warehouse(snapshot, queries, max_age, docs_dir(wh))

@@ -183,23 +183,60 @@ def test_compliance_score_follows_the_compliance_view(wh: Warehouse) -> None:
         assert one(con, "SELECT compliance_score FROM facility_summary")[0] is None
 
 
-def test_rebuild_is_idempotent_and_skips_unchanged_work(
-    wh: Warehouse, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_rebuild_is_idempotent_and_skips_unchanged_work(wh: Warehouse) -> None:
     known_warehouse(wh)
-    marts = ("price_compare", "facility_code_prices", "code_price_bounds", "code_summary")
+    marts = ("price_compare", "facility_code_prices", "code_price_bounds", "code_summary",
+             "code_catalog", "payer_map")  # fmt: skip
     with writer(wh) as con:
         before = {t: con.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall() for t in marts}
         again = rebuild(con)
-        assert again.skipped_heavy
-        # Built in parts of a few rows each (ranges of codes): the same marts.
-        monkeypatch.setenv("HPT_MART_PART_ROWS", "3")
-        forced = rebuild(con, force=True)
-        assert not forced.skipped_heavy
+        assert again.skipped_heavy and again.folded_in == 0
+        forced = rebuild(con, force=True)  # every file derived and judged again
+        assert not forced.skipped_heavy and forced.folded_in == 3
         after = {t: con.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall() for t in marts}
         assert after == before
-        codes = [r[0] for r in con.execute("SELECT code FROM price_compare").fetchall()]
-        assert codes == sorted(codes)  # stored in code order, for quick lookups
+        for (path,) in con.execute("SELECT price_compare_path FROM mart_files").fetchall():
+            codes = [r[0] for r in con.execute(f"SELECT code FROM '{path}'").fetchall()]
+            assert codes == sorted(codes)  # stored in code order, for quick lookups
+
+
+def rows(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple]:
+    """A table's rows in order, without build times."""
+    exclude = "EXCLUDE (built_at)" if table == "facility_summary" else ""
+    return con.execute(f"SELECT * {exclude} FROM {table} ORDER BY ALL").fetchall()
+
+
+def test_a_publish_folds_in_only_what_changed(wh: Warehouse) -> None:
+    """One facility's new file: only it is judged; the cross-facility marts equal those of
+    a build from scratch."""
+    known_warehouse(wh)
+    load_facility(wh, "ca-b", [rate("99213", "Aetna", "PPO", 200.0)], state="CA", version="b")
+    marts = ("price_compare", "facility_code_prices", "code_price_bounds", "code_summary",
+             "code_catalog", "facility_summary")  # fmt: skip
+    with writer(wh) as con:
+        report = rebuild(con)
+        assert (report.folded_in, report.folded_out) == (1, 1)
+        folded = {t: rows(con, t) for t in marts}
+        rebuild(con, force=True)
+        scratch = {t: rows(con, t) for t in marts}
+        ca = con.execute(
+            "SELECT facilities, median_dollar FROM code_summary "
+            "WHERE code = '99213' AND state = 'CA'"
+        ).fetchall()
+    assert folded == scratch
+    assert ca == [(1, 200.0)]
+
+
+def test_a_facility_that_moves_state_moves_in_code_summary(wh: Warehouse) -> None:
+    known_warehouse(wh)
+    with writer(wh) as con:
+        con.execute("UPDATE facilities SET license_state = 'NM' WHERE facility_id = 'tx-c'")
+    publish(wh)
+    with reader(wh) as con:
+        states = con.execute(
+            "SELECT state, facilities FROM code_summary WHERE code = '99213' ORDER BY state"
+        ).fetchall()
+    assert states == [("ALL", 3), ("CA", 1), ("NM", 1), ("TX", 1)]
 
 
 def test_new_file_replaces_the_facility_prices(wh: Warehouse) -> None:

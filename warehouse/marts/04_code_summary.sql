@@ -1,11 +1,24 @@
+-- The cross-facility marts, for the groups whose facility prices changed: temp tables
+-- affected_groups (code_type, code, setting, price_unit) and affected_codes (code_type,
+-- code) say which; mart_facility_code_prices holds every current facility's prices.
+
 -- code_summary: per code, setting and unit, for each state and for all states ('ALL'):
 -- how many facilities price it, the spread of facility prices (p10/median/p90 of the
 -- facility medians), the spread ratio (highest ÷ lowest facility median: "the same service
 -- costs 5× more"), and the cheapest and most expensive facility.
-CREATE OR REPLACE TABLE code_summary AS
+DELETE FROM code_summary s USING affected_groups a
+WHERE s.code_type = a.code_type AND s.code = a.code
+    AND s.setting IS NOT DISTINCT FROM a.setting
+    AND s.price_unit IS NOT DISTINCT FROM a.price_unit;
+
+INSERT INTO code_summary
 WITH priced AS (
     SELECT p.*, l.state
-    FROM facility_code_prices p
+    FROM mart_facility_code_prices p
+    SEMI JOIN affected_groups a
+        ON a.code_type = p.code_type AND a.code = p.code
+        AND a.setting IS NOT DISTINCT FROM p.setting
+        AND a.price_unit IS NOT DISTINCT FROM p.price_unit
     LEFT JOIN facility_locations l USING (facility_id)
     WHERE p.median_dollar IS NOT NULL
 )
@@ -34,23 +47,38 @@ ORDER BY code, code_type, setting, state;
 -- code_catalog: a display name for each code with prices: the curated plain-language name
 -- of a common shoppable service, else the description most hospitals give it.
 -- search_text holds the code, names and description in lower case for word search.
-CREATE OR REPLACE TABLE code_catalog AS
-WITH present AS (
+DELETE FROM code_catalog c USING affected_codes a
+WHERE c.code_type = a.code_type AND c.code = a.code;
+
+INSERT INTO code_catalog
+WITH rows AS (
+    SELECT p.* FROM mart_facility_code_prices p
+    SEMI JOIN affected_codes a ON a.code_type = p.code_type AND a.code = p.code
+),
+named AS (  -- the description most facilities use (ties: the first in order)
+    SELECT code_type, code,
+           first(description ORDER BY uses DESC, description) AS hospital_description
+    FROM (SELECT code_type, code, description, count(*) AS uses FROM rows
+          WHERE description IS NOT NULL GROUP BY ALL)
+    GROUP BY ALL
+),
+present AS (
     SELECT code_type, code, count(DISTINCT facility_id) AS facilities,
-           sum(rates)::BIGINT AS rates, mode(description) AS hospital_description
-    FROM facility_code_prices
+           sum(rates)::BIGINT AS rates
+    FROM rows
     GROUP BY ALL
 )
 SELECT
     p.code_type, p.code,
-    coalesce(s.name, p.hospital_description, p.code) AS display_name,
+    coalesce(s.name, n.hospital_description, p.code) AS display_name,
     s.category,
     s.name IS NOT NULL AS curated,
-    p.hospital_description,
+    n.hospital_description,
     p.facilities,
     p.rates,
-    lower(concat_ws(' ', p.code_type, p.code, s.name, s.category, p.hospital_description))
+    lower(concat_ws(' ', p.code_type, p.code, s.name, s.category, n.hospital_description))
         AS search_text
 FROM present p
+LEFT JOIN named n USING (code_type, code)
 LEFT JOIN shoppable_services s USING (code_type, code)
 ORDER BY p.code, p.code_type;

@@ -1,10 +1,19 @@
 """The comparison marts: comparable prices by code, facility, payer and plan type.
 
-`rebuild(con)` runs in the writer's catalog after every publish (before the snapshot copy),
-so readers get marts that match the charges they see. The heavy part (every current rate
-× code) is skipped when neither the current files nor the rules changed since the last
-build; the small marts (code_summary, code_catalog, facility_summary) are always rebuilt,
-as facility locations and compliance scores change without a new file. Idempotent.
+Built incrementally, so their cost follows the files that changed, not the warehouse:
+
+* `stage_file(folder)` runs when a file is ingested, in the worker, without the catalog:
+  it writes the file's derived data beside its charges (`<folder>/marts/`): its rate × code
+  rows with the comparable-price rules applied, its payer map, its payer prices counted
+  per distinct value, and its counts.
+* `rebuild(con)` runs in the writer's catalog on every publish and folds in only the files
+  that became current or stopped being current since the last build: their price values
+  update the outlier bands of the codes they price; each new current file is judged
+  against those bands once, into its own `price_compare` and `facility_code_prices`
+  Parquet files; the cross-facility marts (`code_summary`, `code_catalog`) are recomputed
+  for the codes whose facility prices changed. A facility whose file did not change keeps
+  the judgement made when its file was folded in (`rebuild(con, force=True)` re-judges all).
+  The small `facility_summary` is rebuilt each time. Idempotent.
 """
 
 from __future__ import annotations
@@ -12,30 +21,56 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import shutil
 import time
 from dataclasses import dataclass
 from importlib import resources
+from pathlib import Path
 
 import duckdb
 import polars as pl
 
 from core import settings
 from transform.payers import payer_map
+from warehouse.views import CHARGE_COLUMNS, parquet_source
 
 log = logging.getLogger("hpt.marts")
-_SQL = ("01_comparable_charges.sql", "02_rate_codes.sql", "03_price_compare.sql")
-_PART_SQL = "03_price_compare.sql"
-_SMALL_SQL = ("04_code_summary.sql",)
+_STAGE_SQL = ("01_comparable_charges.sql", "02_rate_codes.sql")
+_JUDGE_SQL = "03_price_compare.sql"
+_SUMMARY_SQL = "04_code_summary.sql"
+_BOUNDS_SQL = "05_bounds.sql"
+_VIEWS_SQL = ("01_comparable_charges.sql", "06_views.sql")
 _DATA = ("payers.csv", "payer_aliases.csv", "shoppable_services.csv")
+
+#: The folder of a file's derived data, inside its charges folder.
+MARTS = "marts"
+
+#: Catalog tables only the writer needs (published snapshots leave them out).
+WRITER_ONLY = ("mart_price_values", "mart_facility_code_prices")
+
+PRICE_COMPARE_COLUMNS = {
+    "code_type": "VARCHAR", "code": "VARCHAR", "setting": "VARCHAR", "price_unit": "VARCHAR",
+    "facility_id": "VARCHAR", "payer": "VARCHAR", "plan_type": "VARCHAR", "rates": "BIGINT",
+    "comparable_rates": "BIGINT", "min_dollar": "DOUBLE", "median_dollar": "DOUBLE",
+    "max_dollar": "DOUBLE", "gross_charge": "DOUBLE", "discounted_cash": "DOUBLE",
+}  # fmt: skip
+FACILITY_PRICES_COLUMNS = {
+    "code_type": "VARCHAR", "code": "VARCHAR", "setting": "VARCHAR", "price_unit": "VARCHAR",
+    "facility_id": "VARCHAR", "rates": "BIGINT", "comparable_rates": "BIGINT",
+    "median_dollar": "DOUBLE", "gross_charge": "DOUBLE", "discounted_cash": "DOUBLE",
+    "description": "VARCHAR",
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
 class BuildReport:
     """What one rebuild did."""
 
+    #: No file was folded in or out: only the small marts were rebuilt.
     skipped_heavy: bool
     seconds: float
-    price_compare_rows: int
+    folded_in: int = 0
+    folded_out: int = 0
 
 
 def _sql(name: str) -> str:
@@ -46,47 +81,109 @@ def _data(name: str) -> str:
     return resources.files("transform").joinpath("data", name).read_text(encoding="utf-8")
 
 
+def _quote(path: str | Path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+def signature() -> str:
+    """What every file's derived data depends on: the rules (their data and SQL)."""
+    digest = hashlib.sha256()
+    for name in _DATA:
+        digest.update(_data(name).encode())
+    for name in (*_STAGE_SQL, _JUDGE_SQL, _BOUNDS_SQL):
+        digest.update(_sql(name).encode())
+    return digest.hexdigest()
+
+
+# --- per file, at ingest -------------------------------------------------------------------
+
+
+def stage_file(folder: str | Path) -> Path:
+    """Derive one file's marts data from its charges folder; write it to `folder/marts/`.
+
+    Reads only this file's Parquet parts and needs no catalog, so it runs in the ingesting
+    worker. Written to a temporary folder renamed at the end: `marts/` is whole or absent.
+    """
+    folder = Path(folder)
+    out = folder / MARTS
+    tmp = folder / f".{MARTS}.part"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    con = duckdb.connect()
+    try:
+        con.execute("SET memory_limit = ?", [settings.current().mart_memory_limit])
+        parts = parquet_source([str(folder / "*.parquet")], "")
+        con.execute(
+            f"CREATE VIEW standard_charges AS SELECT {CHARGE_COLUMNS} "
+            f"FROM read_parquet({parts}, union_by_name = true)"
+        )
+        pairs = con.sql(
+            "SELECT DISTINCT payer_name, plan_name FROM standard_charges "
+            "WHERE payer_name IS NOT NULL OR plan_name IS NOT NULL"
+        ).pl()
+        con.register("staged_payer_map", payer_map(pairs))
+        con.execute("CREATE TABLE payer_map AS SELECT * FROM staged_payer_map")
+        con.unregister("staged_payer_map")
+        for name in _STAGE_SQL:
+            con.execute(_sql(name))
+        con.execute(
+            f"COPY (SELECT * FROM rate_codes ORDER BY code, code_type) "
+            f"TO {_quote(tmp / 'rate_codes.parquet')}"
+        )
+        con.execute(
+            "COPY (SELECT k, comparable_dollar AS dollar, count(*)::BIGINT AS n FROM rate_codes "
+            "WHERE exclusion_reason IS NULL AND has_payer GROUP BY ALL ORDER BY k, dollar) "
+            f"TO {_quote(tmp / 'price_values.parquet')}"
+        )
+        con.execute(f"COPY payer_map TO {_quote(tmp / 'payer_map.parquet')}")
+        con.execute(
+            f"""
+            COPY (
+                SELECT
+                    count(*) FILTER (payer_name IS NOT NULL OR plan_name IS NOT NULL) AS rates,
+                    count(*) FILTER ((payer_name IS NOT NULL OR plan_name IS NOT NULL)
+                                     AND exclusion_reason IS NULL) AS comparable_rates,
+                    count(*) FILTER (payer_matched) AS mapped_rates,
+                    (SELECT count(DISTINCT (code_type, code)) FROM rate_codes) AS codes
+                FROM comparable_charges
+            ) TO {_quote(tmp / "counts.parquet")}
+            """
+        )
+    finally:
+        con.close()
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)
+    return out
+
+
+def _staged(folder: str) -> bool:
+    return (Path(folder) / MARTS / "counts.parquet").exists()
+
+
+# --- in the catalog, at publish ------------------------------------------------------------
+
+
 def _columns(con: duckdb.DuckDBPyConnection, table: str) -> set[str]:
     rows = con.execute(
-        "SELECT column_name FROM duckdb_columns() WHERE table_name = ? AND NOT internal",
+        "SELECT column_name FROM duckdb_columns() WHERE table_name = ? AND NOT internal "
+        "AND database_name = current_database()",
         [table],
     ).fetchall()
     return {r[0] for r in rows}
 
 
-def _exists(con: duckdb.DuckDBPyConnection, name: str, kind: str) -> bool:
-    catalog = "duckdb_views()" if kind == "view" else "duckdb_tables()"
-    col = "view_name" if kind == "view" else "table_name"
+def _exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
     rows = con.execute(
-        f"SELECT count(*) FROM {catalog} WHERE {col} = ? AND NOT temporary", [name]
+        "SELECT count(*) FROM duckdb_views() WHERE view_name = ? AND NOT temporary "
+        "AND database_name = current_database()",
+        [name],
     ).fetchall()
-    return bool(rows[0][0])
-
-
-def _signature(con: duckdb.DuckDBPyConnection) -> str:
-    """What the heavy marts depend on: the current files and the rules (data + SQL)."""
-    digest = hashlib.sha256()
-    for (file_id,) in con.execute(
-        "SELECT file_id FROM current_files ORDER BY facility_id"
-    ).fetchall():
-        digest.update(file_id.encode())
-    for name in _DATA:
-        digest.update(_data(name).encode())
-    for name in _SQL:
-        digest.update(_sql(name).encode())
-    return digest.hexdigest()
-
-
-def _load_payer_map(con: duckdb.DuckDBPyConnection) -> None:
-    """Canonical payer and plan type for every published payer/plan pair, old files too."""
-    pairs = con.sql(
-        "SELECT DISTINCT payer_name, plan_name FROM charge_history "
-        "WHERE payer_name IS NOT NULL OR plan_name IS NOT NULL"
-    ).pl()
-    mapping = payer_map(pairs)
-    con.register("staged_payer_map", mapping)
-    con.execute("CREATE OR REPLACE TABLE payer_map AS SELECT * FROM staged_payer_map")
-    con.unregister("staged_payer_map")
+    rows2 = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND NOT temporary "
+        "AND database_name = current_database()",
+        [name],
+    ).fetchall()
+    return bool(rows[0][0] or rows2[0][0])
 
 
 def _load_shoppable(con: duckdb.DuckDBPyConnection) -> None:
@@ -94,42 +191,6 @@ def _load_shoppable(con: duckdb.DuckDBPyConnection) -> None:
     con.register("staged_shoppable", frame)
     con.execute("CREATE OR REPLACE TABLE shoppable_services AS SELECT * FROM staged_shoppable")
     con.unregister("staged_shoppable")
-
-
-def _parts(con: duckdb.DuckDBPyConnection, rows_per_part: int) -> list[tuple[str, str]]:
-    """Contiguous code ranges of about `rows_per_part` working rows each, in code order."""
-    counts = con.execute("SELECT code, count(*) FROM rate_codes GROUP BY code ORDER BY code")
-    parts: list[tuple[str, str]] = []
-    first: str | None = None
-    last = ""
-    size = 0
-    for last, n in counts.fetchall():
-        first = last if first is None else first
-        size += n
-        if size >= rows_per_part:
-            parts.append((first, last))
-            first, size = None, 0
-    if first is not None:
-        parts.append((first, last))
-    return parts
-
-
-def _heavy(con: duckdb.DuckDBPyConnection) -> None:
-    """The working set of every rate × code, then the big marts filled part by part."""
-    _load_payer_map(con)
-    for name in _SQL:
-        if name != _PART_SQL:
-            con.execute(_sql(name))
-    part_sql = _sql(_PART_SQL)
-    for low, high in _parts(con, settings.current().mart_part_rows):
-        con.execute(
-            "CREATE OR REPLACE TEMP TABLE rate_codes_part AS "
-            "SELECT * FROM rate_codes WHERE code BETWEEN ? AND ?",
-            [low, high],
-        )
-        con.execute(part_sql)
-    con.execute("DROP TABLE IF EXISTS rate_codes_part")
-    con.execute("DROP TABLE rate_codes")
 
 
 def _facility_locations(con: duckdb.DuckDBPyConnection) -> None:
@@ -152,10 +213,225 @@ def _facility_locations(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def _empty_select(columns: dict[str, str]) -> str:
+    return "SELECT " + ", ".join(f"NULL::{t} AS {c}" for c, t in columns.items()) + " LIMIT 0"
+
+
+def _mart_views(con: duckdb.DuckDBPyConnection) -> None:
+    """The per-file marts as views over the folded files' Parquet; the analyst views."""
+    for view, column, columns in (
+        ("price_compare", "price_compare_path", PRICE_COMPARE_COLUMNS),
+        ("facility_code_prices", "facility_prices_path", FACILITY_PRICES_COLUMNS),
+    ):
+        paths = [
+            r[0]
+            for r in con.execute(f"SELECT {column} FROM mart_files ORDER BY facility_id").fetchall()
+        ]
+        names = ", ".join(columns)
+        source = (
+            f"SELECT {names} FROM read_parquet({parquet_source(paths, '')})"
+            if paths
+            else _empty_select(columns)
+        )
+        con.execute(f"CREATE OR REPLACE VIEW {view} AS {source}")
+    for name in _VIEWS_SQL:
+        con.execute(_sql(name))
+
+
+def _files_to_fold(
+    con: duckdb.DuckDBPyConnection, full: bool
+) -> tuple[list[tuple[str, str, str]], list[tuple[str, str]]]:
+    """(file_id, facility_id, data_path) of current files not folded in yet, and
+    (file_id, facility_id) of folded files no longer current (all of them when `full`)."""
+    added = con.execute(
+        "SELECT c.file_id, c.facility_id, c.data_path FROM current_files c "
+        + ("" if full else "ANTI JOIN mart_files m USING (file_id) ")
+        + "ORDER BY c.facility_id"
+    ).fetchall()
+    removed = con.execute(
+        "SELECT m.file_id, m.facility_id FROM mart_files m "
+        + ("" if full else "ANTI JOIN current_files c USING (file_id) ")
+        + "ORDER BY m.facility_id"
+    ).fetchall()
+    return added, removed
+
+
+def _moved_facilities(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
+    """Folded files whose facility's state changed since (registry data, a new license)."""
+    return con.execute(
+        "SELECT m.file_id, m.facility_id FROM mart_files m JOIN facility_locations l "
+        "USING (facility_id) WHERE m.state IS DISTINCT FROM l.state"
+    ).fetchall()
+
+
+def _fold(
+    con: duckdb.DuckDBPyConnection,
+    added: list[tuple[str, str, str]],
+    removed: list[tuple[str, str]],
+    moved: list[tuple[str, str]],
+    built_at: dt.datetime,
+) -> None:
+    """Fold files out of and into the marts (see the module docstring)."""
+    for _, _, folder in added:
+        if not _staged(folder):  # loaded before derived data existed, or by hand
+            stage_file(folder)
+    marts = [Path(folder) / MARTS for _, _, folder in added]
+    out_ids = [file_id for file_id, _ in removed]
+    stamp = built_at.strftime("%Y%m%dT%H%M%S%f")
+    # Groups whose facility prices change: of the files going out, and (below) coming in.
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE folded_out AS SELECT unnest(?::VARCHAR[]) AS file_id",
+        [out_ids],
+    )
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE affected_groups AS
+        SELECT DISTINCT code_type, code, setting, price_unit
+        FROM mart_facility_code_prices SEMI JOIN folded_out USING (file_id)
+        """
+    )
+    if moved:  # a facility in another state: its groups' per-state rows change
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE moved AS SELECT unnest(?::VARCHAR[]) AS file_id",
+            [[i for i, _ in moved]],
+        )
+        con.execute(
+            "INSERT INTO affected_groups SELECT DISTINCT code_type, code, setting, price_unit "
+            "FROM mart_facility_code_prices SEMI JOIN moved USING (file_id)"
+        )
+        con.execute(
+            "UPDATE mart_files m SET state = l.state FROM facility_locations l "
+            "WHERE l.facility_id = m.facility_id AND m.file_id IN (SELECT file_id FROM moved)"
+        )
+    # Price values: out with the old files' (their own counts, from their folders), in with
+    # the new; the bands of every group touched are recomputed.
+    gone = _data_paths(con, out_ids)
+    values = [_values(p, -1) for p in gone if _values_file(p).exists()]
+    values += [_values(m.parent, 1) for m in marts]
+    if len(values) < len(gone) + len(marts):
+        # A folded-out file's derived data is gone: count every current value again.
+        log.warning("marts: price values of a removed file are missing; recounting all")
+        con.execute("DELETE FROM mart_price_values")
+        con.execute("DELETE FROM code_price_bounds")
+        folded = [r[0] for r in con.execute("SELECT file_id FROM mart_files").fetchall()]
+        keep = set(_data_paths(con, folded)) - set(gone)
+        values = [_values(p, 1) for p in sorted(keep)] + [_values(m.parent, 1) for m in marts]
+    if values:
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE value_delta AS SELECT k, dollar, sum(n)::BIGINT AS n "
+            f"FROM ({' UNION ALL '.join(values)}) GROUP BY ALL"
+        )
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE affected_keys AS SELECT DISTINCT k FROM value_delta"
+        )
+        con.execute(
+            """
+            CREATE OR REPLACE TEMP TABLE merged_values AS
+            SELECT k, dollar, sum(n)::BIGINT AS n FROM (
+                SELECT v.* FROM mart_price_values v SEMI JOIN affected_keys USING (k)
+                UNION ALL SELECT * FROM value_delta
+            ) GROUP BY ALL HAVING sum(n) > 0
+            """
+        )
+        con.execute("DELETE FROM mart_price_values WHERE k IN (SELECT k FROM affected_keys)")
+        con.execute("INSERT INTO mart_price_values SELECT * FROM merged_values")
+        con.execute(_sql(_BOUNDS_SQL))
+        for table in ("value_delta", "merged_values", "affected_keys"):
+            con.execute(f"DROP TABLE {table}")
+    # Payer maps: every pair any folded file published (the analyst's comparable_charges).
+    if marts:
+        maps = ", ".join(_quote(m / "payer_map.parquet") for m in marts)
+        con.execute(
+            f"""
+            INSERT INTO payer_map
+            SELECT DISTINCT n.* FROM read_parquet([{maps}]) n
+            ANTI JOIN payer_map p ON p.payer_name IS NOT DISTINCT FROM n.payer_name
+                AND p.plan_name IS NOT DISTINCT FROM n.plan_name
+            """
+        )
+    # Out: the old files' facility prices and rows.
+    con.execute(
+        "DELETE FROM mart_facility_code_prices WHERE file_id IN (SELECT file_id FROM folded_out)"
+    )
+    con.execute("DELETE FROM mart_files WHERE file_id IN (SELECT file_id FROM folded_out)")
+    # In: each new file judged against the bands, its marts written beside its data.
+    judge = _sql(_JUDGE_SQL)
+    for (file_id, facility_id, _), mart in zip(added, marts, strict=True):
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE rate_codes_part AS "
+            f"SELECT * FROM read_parquet({_quote(mart / 'rate_codes.parquet')})"
+        )
+        con.execute(judge)
+        compare = mart / f"price_compare-{stamp}.parquet"
+        prices = mart / f"facility_code_prices-{stamp}.parquet"
+        con.execute(f"COPY file_price_compare TO {_quote(compare)}")
+        con.execute(f"COPY file_facility_code_prices TO {_quote(prices)}")
+        con.execute(
+            "INSERT INTO mart_facility_code_prices SELECT ?, * FROM file_facility_code_prices",
+            [file_id],
+        )
+        con.execute(
+            "INSERT INTO affected_groups SELECT DISTINCT code_type, code, setting, price_unit "
+            "FROM file_facility_code_prices"
+        )
+        counts = con.execute(
+            f"SELECT * FROM read_parquet({_quote(mart / 'counts.parquet')})"
+        ).fetchall()[0]
+        con.execute(
+            "INSERT INTO mart_files SELECT ?, ?, (SELECT state FROM facility_locations "
+            "WHERE facility_id = ?), ?, ?, ?, ?, ?, ?, ?",
+            [file_id, facility_id, facility_id, str(compare), str(prices), *counts, built_at],
+        )
+    for table in ("rate_codes_part", "file_price_compare", "file_facility_code_prices"):
+        con.execute(f"DROP TABLE IF EXISTS {table}")
+    # Cross-facility marts, for the groups that changed.
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE affected_groups AS SELECT DISTINCT * FROM affected_groups"
+    )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE affected_codes AS "
+        "SELECT DISTINCT code_type, code FROM affected_groups"
+    )
+    con.execute(_sql(_SUMMARY_SQL))
+    for table in ("affected_groups", "affected_codes", "folded_out", "moved"):
+        con.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+def _values_file(folder: str | Path) -> Path:
+    return Path(folder) / MARTS / "price_values.parquet"
+
+
+def _values(folder: str | Path, sign: int) -> str:
+    """SQL reading one file's price values, counted `sign` times (-1: taken out)."""
+    return f"SELECT k, dollar, {sign} * n AS n FROM read_parquet({_quote(_values_file(folder))})"
+
+
+def _data_paths(con: duckdb.DuckDBPyConnection, file_ids: list[str]) -> list[str]:
+    if not file_ids:
+        return []
+    rows = con.execute(
+        "SELECT data_path FROM files WHERE file_id IN (SELECT unnest(?::VARCHAR[]))", [file_ids]
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def _clear(con: duckdb.DuckDBPyConnection) -> None:
+    for table in (
+        "mart_files",
+        "mart_price_values",
+        "mart_facility_code_prices",
+        "code_price_bounds",
+        "code_summary",
+        "code_catalog",
+        "payer_map",
+    ):
+        con.execute(f"DELETE FROM {table}")
+
+
 def _facility_summary(con: duckdb.DuckDBPyConnection, built_at: dt.datetime) -> None:
     """Per facility: current file, rates, codes, share comparable, compliance, freshness."""
     compliance, join = "NULL::DOUBLE", ""
-    if _exists(con, "facility_compliance", "view") or _exists(con, "facility_compliance", "table"):
+    if _exists(con, "facility_compliance"):
         score = next(
             (c for c in ("compliance_score", "score") if c in _columns(con, "facility_compliance")),
             None,
@@ -166,32 +442,19 @@ def _facility_summary(con: duckdb.DuckDBPyConnection, built_at: dt.datetime) -> 
     con.execute(
         f"""
         CREATE OR REPLACE TABLE facility_summary AS
-        WITH rates AS (
-            SELECT facility_id,
-                   count(*) FILTER (payer_name IS NOT NULL OR plan_name IS NOT NULL) AS rates,
-                   count(*) FILTER ((payer_name IS NOT NULL OR plan_name IS NOT NULL)
-                                    AND exclusion_reason IS NULL) AS comparable_rates,
-                   count(*) FILTER (payer_matched) AS mapped_rates
-            FROM comparable_charges GROUP BY facility_id
-        ),
-        codes AS (
-            SELECT facility_id, count(DISTINCT (code_type, code)) AS codes
-            FROM facility_code_prices GROUP BY facility_id
-        )
         SELECT f.facility_id, l.hospital_name, l.state, l.city, l.zip,
                f.file_id AS current_file_id, f.version, f.layout, f.row_count,
-               coalesce(r.rates, 0) AS rates,
-               coalesce(c.codes, 0) AS codes,
-               r.comparable_rates / nullif(r.rates, 0) AS share_comparable,
-               r.mapped_rates / nullif(r.rates, 0) AS share_payer_mapped,
+               coalesce(m.rates, 0) AS rates,
+               coalesce(m.codes, 0) AS codes,
+               m.comparable_rates / nullif(m.rates, 0) AS share_comparable,
+               m.mapped_rates / nullif(m.rates, 0) AS share_payer_mapped,
                {compliance} AS compliance_score,
                f.last_updated_on, f.loaded_at,
                date_diff('day', f.last_updated_on, ?::DATE) AS days_since_update,
                ?::TIMESTAMP AS built_at
         FROM current_files f
         LEFT JOIN facility_locations l USING (facility_id)
-        LEFT JOIN rates r USING (facility_id)
-        LEFT JOIN codes c USING (facility_id)
+        LEFT JOIN mart_files m USING (file_id)
         {join}
         ORDER BY f.facility_id
         """,
@@ -200,45 +463,60 @@ def _facility_summary(con: duckdb.DuckDBPyConnection, built_at: dt.datetime) -> 
 
 
 def rebuild(con: duckdb.DuckDBPyConnection, *, force: bool = False) -> BuildReport:
-    """(Re)build the comparison marts in the writer's catalog; one transaction."""
+    """Bring the comparison marts up to date with the current files; one transaction.
+
+    Folds in only what changed since the last build (see the module docstring); everything
+    when `force` or when the rules changed (each file's derived data is derived again)."""
     started = time.monotonic()
     built_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     # Medians per group hold their values in memory: cap what the build may take (it spills
-    # to disk beyond that) so a big rebuild never starves the machine.
+    # to disk beyond that) so a big fold never starves the machine.
     con.execute("SET memory_limit = ?", [settings.current().mart_memory_limit])
     con.execute("BEGIN")
     try:
-        con.execute(
-            "CREATE TABLE IF NOT EXISTS mart_builds "
-            "(built_at TIMESTAMP, signature VARCHAR, seconds DOUBLE, heavy BOOLEAN)"
-        )
-        signature = _signature(con)
+        rules = signature()
         last = con.execute(
-            "SELECT signature FROM mart_builds WHERE heavy ORDER BY built_at DESC LIMIT 1"
+            "SELECT signature FROM mart_builds ORDER BY built_at DESC LIMIT 1"
         ).fetchall()
-        heavy = (
-            force
-            or not last
-            or last[0][0] != signature
-            or not _exists(con, "price_compare", "table")
-        )
+        full = force or not last or last[0][0] != rules
         _facility_locations(con)
         _load_shoppable(con)
-        if heavy:
-            _heavy(con)
-        for name in _SMALL_SQL:
-            con.execute(_sql(name))
+        if full:
+            _clear(con)
+        added, removed = _files_to_fold(con, full)
+        moved = _moved_facilities(con)
+        if full:
+            for _, _, folder in added:  # the rules changed: derive every file's data again
+                stage_file(folder)
+        if added or removed or moved:
+            _fold(con, added, removed, moved, built_at)
+        _mart_views(con)
         _facility_summary(con, built_at)
         seconds = time.monotonic() - started
+        heavy = bool(added or removed)
         con.execute(
-            "INSERT INTO mart_builds VALUES (?, ?, ?, ?)", [built_at, signature, seconds, heavy]
+            "INSERT INTO mart_builds VALUES (?, ?, ?, ?)", [built_at, rules, seconds, heavy]
         )
-        rows = con.execute("SELECT count(*) FROM price_compare").fetchall()[0][0]
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")
         raise
     finally:
         con.execute("RESET memory_limit")
-    log.info("marts rebuilt in %.1f s (heavy part %s)", seconds, "run" if heavy else "skipped")
-    return BuildReport(skipped_heavy=not heavy, seconds=seconds, price_compare_rows=rows)
+    log.info("marts: %d file(s) folded in, %d out, in %.2f s", len(added), len(removed), seconds)
+    return BuildReport(
+        skipped_heavy=not heavy, seconds=seconds, folded_in=len(added), folded_out=len(removed)
+    )
+
+
+def folded_in_last_build(snapshot: Path) -> list[str]:
+    """Ids of the files the snapshot's mart build folded in (made current)."""
+    con = duckdb.connect(str(snapshot), read_only=True)
+    try:
+        rows = con.execute(
+            "SELECT file_id FROM mart_files "
+            "WHERE built_at = (SELECT max(built_at) FROM mart_builds) ORDER BY file_id"
+        ).fetchall()
+    finally:
+        con.close()
+    return [r[0] for r in rows]

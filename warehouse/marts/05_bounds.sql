@@ -1,0 +1,57 @@
+-- code_price_bounds for the groups in temp table affected_keys (k): the robust band of
+-- ordinary prices per code, setting and unit, from the log prices of every comparable payer
+-- rate of every current facility (at least 5 rates). A rate outside median ÷ f … median × f
+-- is an outlier, where f = max(10, exp(4 × 1.4826 × MAD)): more than four robust standard
+-- deviations *and* more than tenfold away from the median, so the ordinary 3–5× spread
+-- between hospitals is never called an outlier.
+--
+-- The prices are kept counted per distinct value (mart_price_values), so the median and the
+-- median absolute deviation are computed exactly from (value, count) pairs: the middle
+-- positions of the sorted values, averaged when the count is even, as median() does.
+DELETE FROM code_price_bounds WHERE k IN (SELECT k FROM affected_keys);
+
+INSERT INTO code_price_bounds
+WITH vals AS (
+    SELECT v.k, ln(v.dollar) AS lp, v.n
+    FROM mart_price_values v SEMI JOIN affected_keys a ON a.k = v.k
+    WHERE v.dollar > 0
+),
+totals AS (
+    SELECT k, sum(n)::BIGINT AS total FROM vals GROUP BY k HAVING sum(n) >= 5
+),
+ranked AS (
+    SELECT v.k, v.lp, v.n, t.total,
+           sum(v.n) OVER (PARTITION BY v.k ORDER BY v.lp ROWS UNBOUNDED PRECEDING) AS upto
+    FROM vals v JOIN totals t USING (k)
+),
+medians AS (
+    SELECT k, any_value(total) AS total,
+           (max(lp) FILTER (upto - n < (total - 1) // 2 + 1 AND (total - 1) // 2 + 1 <= upto)
+            + max(lp) FILTER (upto - n < total // 2 + 1 AND total // 2 + 1 <= upto)) / 2
+               AS log_median
+    FROM ranked GROUP BY k
+),
+deviations AS (
+    SELECT v.k, abs(v.lp - m.log_median) AS d, v.n, m.total,
+           sum(v.n) OVER (PARTITION BY v.k ORDER BY abs(v.lp - m.log_median)
+                          ROWS UNBOUNDED PRECEDING) AS upto
+    FROM vals v JOIN medians m USING (k)
+),
+mads AS (
+    SELECT k,
+           (max(d) FILTER (upto - n < (total - 1) // 2 + 1 AND (total - 1) // 2 + 1 <= upto)
+            + max(d) FILTER (upto - n < total // 2 + 1 AND total // 2 + 1 <= upto)) / 2
+               AS log_mad
+    FROM deviations GROUP BY k
+)
+SELECT
+    m.k,
+    split_part(m.k, chr(31), 1) AS code_type,
+    split_part(m.k, chr(31), 2) AS code,
+    nullif(split_part(m.k, chr(31), 3), chr(30)) AS setting,
+    nullif(split_part(m.k, chr(31), 4), chr(30)) AS price_unit,
+    m.total AS rates,
+    exp(m.log_median) AS median_dollar,
+    exp(m.log_median - greatest(4 * 1.4826 * d.log_mad, ln(10))) AS lower_dollar,
+    exp(m.log_median + greatest(4 * 1.4826 * d.log_mad, ln(10))) AS upper_dollar
+FROM medians m JOIN mads d USING (k);
