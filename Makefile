@@ -8,7 +8,7 @@ DATA ?= data
 export UV_PYTHON_DOWNLOADS := never
 export HPT_DB ?= $(DATA)/hpt.duckdb
 
-.PHONY: help install chromium lint test test-fast run airflow bench bench-warehouse clean
+.PHONY: help install chromium lint test test-fast run airflow bench bench-warehouse registry clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -52,6 +52,11 @@ bench: install  ## throughput and memory benchmarks (writes ~GB files under benc
 
 bench-warehouse: install  ## comparison marts at scale: 500 facilities × 100,000 rates (~1.5 GB, ~1 h)
 	$(BIN)/python bench/bench_warehouse.py
+
+registry: install  ## rebuild registry/us-hospitals.csv from ../shared/data/registry (the onefact list)
+	$(BIN)/hpt sources import ../shared/data/registry/onefact-hospitals-2023.csv --format onefact \
+		--sources registry/us-hospitals.csv --replace \
+		--note "onefact/payless.health-data-processing, hospital_price_transparency/data/hospitals.csv (commit 9e8e225, 2023-02-20), Apache License 2.0"
 
 clean:  ## remove generated data and benchmark files (not the venv)
 	rm -rf $(DATA) bench/out

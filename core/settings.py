@@ -8,6 +8,7 @@ test checks that it lists every name with its default).
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +52,22 @@ class Settings(BaseSettings):
         Path("sources.csv"),
         description="Source registry: the facilities `hpt run` tracks (CSV).",
     )
+    sources_state: str = Field(
+        "",
+        description="Only the registry entries of these states (comma-separated two-letter "
+        "codes, e.g. `MN,WI`) are run by `hpt run` and the nightly DAG; empty: all.",
+    )
+    sources_limit: int = Field(
+        0,
+        ge=0,
+        description="At most this many registry entries per run, in file order after the state "
+        "filter; 0: all.",
+    )
+    sources_check_interval: float = Field(
+        1.0,
+        ge=0,
+        description="Seconds between two requests of the online `hpt sources check` (politeness).",
+    )
     http_timeout: float = Field(
         30.0, gt=0, description="Seconds to wait to connect or for the next bytes of a response."
     )
@@ -71,6 +88,12 @@ class Settings(BaseSettings):
     )
     http_max_redirects: int = Field(
         10, ge=0, description="Redirects followed before a URL is declared a loop."
+    )
+    http_allowed_networks: str = Field(
+        "",
+        description="Non-public networks a redirect to another host may lead to "
+        "(comma-separated CIDRs, e.g. `10.0.0.0/8,127.0.0.0/8`); by default a redirect from one "
+        "host to a loopback, private, link-local or reserved address is refused.",
     )
     user_agent: str = Field(
         _USER_AGENT,
@@ -146,6 +169,12 @@ class Settings(BaseSettings):
         "localhost",
         description="Address `hpt dashboard` listens on (0.0.0.0 to serve other machines).",
     )
+    sql_timeout_seconds: float = Field(
+        30.0, gt=0, description="Seconds an `hpt sql` query may run before it is stopped."
+    )
+    sql_max_rows: int = Field(
+        10_000, gt=0, description="Rows an `hpt sql` query fetches at most (the rest is cut)."
+    )
     mart_memory_limit: str = Field(
         "1GB",
         description="Memory a comparison-mart build (per file at ingest, and the fold at "
@@ -178,6 +207,14 @@ class Settings(BaseSettings):
         description="Landing copies of superseded downloads and scratch leftovers are deleted "
         "once untouched this long.",
     )
+
+    @field_validator("http_allowed_networks")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        for part in value.split(","):
+            if part.strip():
+                ipaddress.ip_network(part.strip(), strict=False)  # a bad one: ValueError
+        return value
 
     @field_validator("quality_docs", mode="before")
     @classmethod

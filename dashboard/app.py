@@ -17,7 +17,7 @@ import streamlit as st
 if "--db" in sys.argv[1:-1]:
     os.environ["HPT_DB"] = sys.argv[sys.argv.index("--db") + 1]
 
-from dashboard import reads
+from dashboard import reads, ui
 from dashboard.snapshot import NoSnapshot, snapshot
 
 HERE = Path(__file__).parent
@@ -49,6 +49,6 @@ with st.sidebar:
     except NoSnapshot:
         st.caption("No published warehouse yet.")
     except duckdb.Error as error:  # a snapshot without marts yet: say so, keep serving
-        st.caption(f"Warehouse summary unavailable: {str(error).splitlines()[0]}")
+        st.caption(f"Warehouse summary unavailable: {ui.plain(str(error).splitlines()[0])}")
 
 current.run()

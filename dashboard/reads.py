@@ -346,3 +346,23 @@ def quality_failures(con: duckdb.DuckDBPyConnection) -> pl.DataFrame | None:
         ORDER BY q.validated_at DESC, q.suite, q.expectation
         """
     ).pl()
+
+
+def without_file(con: duckdb.DuckDBPyConnection) -> pl.DataFrame | None:
+    """Tracked (registry) hospitals without a current file — "no file yet" or "failing" —
+    with their place and last attempt; None in a catalog without the registry view."""
+    if not has(con, "source_status"):
+        return None
+    return con.sql(
+        """
+        SELECT facility_id, name AS hospital_name, state, city, zip_code AS zip,
+               CASE WHEN status = 'failing' THEN 'failing' ELSE 'no file yet' END AS status,
+               last_attempt_at,
+               coalesce(CASE WHEN last_download_outcome = 'failed' THEN last_download_message
+                        END, last_ingest_message, last_download_message) AS last_message,
+               website
+        FROM source_status
+        WHERE current_file_id IS NULL
+        ORDER BY status = 'failing' DESC, state, hospital_name, facility_id
+        """
+    ).pl()

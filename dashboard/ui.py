@@ -4,6 +4,7 @@ the guard that turns a missing warehouse or table into a message instead of a tr
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -51,6 +52,21 @@ PLAN_LABELS = {
 }
 
 
+# Characters with a meaning in Streamlit's Markdown (CommonMark + GFM, HTML, LaTeX `$`,
+# `:colour[…]` directives; `:` and `.` also end `http://` and `www.` autolinks). Commas,
+# quotes, slashes and parentheses mean nothing without the brackets, so they stay as typed.
+_MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]<>#|~$&:.!+=^@-])")
+
+
+def plain(text: object) -> str:
+    """Text from a hospital's file, a server or the URL, for a Streamlit call that renders
+    Markdown (`st.markdown`, `st.write`, `st.caption`, `st.info`/`warning`/`error`/
+    `success`, `st.table` cells): every Markdown or HTML special is backslash-escaped and
+    line breaks become spaces, so `[x](http://…)` shows as typed, never as a link. Not for
+    `st.dataframe` cells, `selectbox` options or chart labels: those are not Markdown."""
+    return _MARKDOWN_SPECIALS.sub(r"\\\1", " ".join(str(text).split()))
+
+
 def plan_label(plan_type: str | None) -> str:
     return PLAN_LABELS.get(plan_type or "", plan_type or "")
 
@@ -62,6 +78,21 @@ def plan_labels(plan_types: str | None) -> str:
 
 def money(value: float | None) -> str:
     return "—" if value is None else f"${value:,.2f}"
+
+
+def mapped(
+    column: pl.Series,
+    function: Callable[[Any], Any],
+    dtype: Any = pl.String,
+    *,
+    skip_nulls: bool = True,
+) -> pl.Series:
+    """`function` applied to each value of `column`, in Python — never as a Polars UDF
+    (`map_elements`): Polars runs those on its thread pool, where each needs the GIL, while
+    another session's thread may hold the GIL waiting for that pool (`DataFrame.to_pandas`
+    does): the whole server then deadlocks (seen with 50 concurrent users)."""
+    values = [None if v is None and skip_nulls else function(v) for v in column.to_list()]
+    return pl.Series(column.name, values, dtype=dtype)
 
 
 def money_column(label: str, help_key: str | None = None) -> Any:
@@ -161,15 +192,15 @@ def guarded() -> Iterator[None]:
     try:
         yield
     except NoSnapshot as error:
-        st.info(str(error))
+        st.info(plain(error))
     except duckdb.CatalogException as error:
         first = str(error).splitlines()[0]
         st.warning(
             "This part of the warehouse is not available yet (it is built by the next "
-            f"load and publish). Details: {first}"
+            f"load and publish). Details: {plain(first)}"
         )
     except duckdb.Error as error:
-        st.error(f"The warehouse could not be read: {str(error).splitlines()[0]}")
+        st.error(f"The warehouse could not be read: {plain(str(error).splitlines()[0])}")
 
 
 def page(body: Callable[[], None]) -> Callable[[], None]:

@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
@@ -35,6 +36,19 @@ def db_path(db: Path | None) -> Path:
     return db or settings.current().db
 
 
+# Text from files, URLs and servers (hospital and payer names, messages quoting them, HTTP
+# reasons) is never Rich markup: a `[/]` in a hospital name would end `hpt` with a
+# traceback, a `[x]` would vanish. It goes into tables and lines as `Text`.
+def plain(value: object) -> Text:
+    """`value` as literal text (None as nothing)."""
+    return Text("" if value is None else str(value))
+
+
+def error_line(message: object) -> Text:
+    """`error: <message>`, the message shown literally."""
+    return Text.assemble(("error:", "red"), " ", str(message))
+
+
 @app.callback()
 def main(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log details.")] = False,
@@ -44,6 +58,9 @@ def main(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # A retry is counted in the download's record and its final line says why it failed;
+    # urllib3's multi-line warning for each one is noise unless asked for.
+    logging.getLogger("urllib3").setLevel(logging.INFO if verbose else logging.ERROR)
 
 
 def print_ingest_summary(result: object) -> None:
@@ -61,17 +78,17 @@ def print_ingest_summary(result: object) -> None:
         ("size", f"{result.bytes / 1e6:,.1f} MB"),
         ("time", f"{result.seconds:,.2f} s  ({result.mb_per_s:,.1f} MB/s)"),
     ]:
-        table.add_row(f"[bold]{label}[/]", str(value))
+        table.add_row(f"[bold]{label}[/]", plain(value))
     if result.valid is not None:  # the CMS verdict, as `hpt validate` gives it
         verdict = "valid" if result.valid else f"not valid ({result.errors:,} errors)"
         table.add_row("[bold]CMS rules[/]", verdict)
     if result.message:  # e.g. why a file was held or quarantined by the quality gate
-        table.add_row("[bold]message[/]", Text(result.message))
+        table.add_row("[bold]message[/]", plain(result.message))
     console.print(table)
     if result.findings:
         findings = Table("rule", "count", title="findings by rule", title_justify="left")
         for rule, count in result.findings.items():
-            findings.add_row(rule, f"{count:,}")
+            findings.add_row(plain(rule), f"{count:,}")
         console.print(findings)
 
 
@@ -108,9 +125,16 @@ def ingest(
     ] = True,
 ) -> None:
     """Read, normalise, check and load machine-readable files into the warehouse."""
+    from core.ids import InvalidId, valid_facility_id
     from hpt.pipeline.batch import expand, single
     from warehouse.db import Warehouse
 
+    if facility_id is not None:
+        try:
+            valid_facility_id(facility_id, "--facility-id")
+        except InvalidId as error:
+            err.print(error_line(error), soft_wrap=True)
+            raise typer.Exit(2) from None
     wh = Warehouse.at(db_path(db))
     listed = expand(sources)
     if not single(sources, listed):
@@ -134,7 +158,7 @@ def ingest(
         transient=True,
         disable=as_json or not err.is_terminal,
     ) as bar:
-        task = bar.add_task(f"ingesting {Path(source).name}", total=None)
+        task = bar.add_task(f"ingesting {escape(Path(source).name)}", total=None)
         result = ingest_source(
             source,
             wh,
@@ -145,9 +169,7 @@ def ingest(
     if as_json:
         console.print_json(json.dumps(result.as_dict(), default=str))
     elif result.outcome == IngestOutcome.FAILED:
-        err.print(
-            f"[red]error:[/] {result.source}: {result.message}", highlight=False, soft_wrap=True
-        )
+        err.print(error_line(f"{result.source}: {result.message}"), soft_wrap=True)
     else:
         print_ingest_summary(result)
     if result.outcome == IngestOutcome.FAILED:
@@ -172,6 +194,7 @@ from hpt import (  # noqa: E402, F401
     cli_compare,
     cli_dashboard,
     cli_quality,
+    cli_sources,
     cli_tools,
     cli_validate,
 )

@@ -7,12 +7,13 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from core import settings
 from core.outcomes import CheckOutcome, IngestOutcome
-from hpt.cli import DbOption, app, console, db_path, err
+from hpt.cli import DbOption, app, console, db_path, err, error_line, plain
 
 sources_app = typer.Typer(help="The source registry: the facilities a run tracks.",
                           no_args_is_help=True)  # fmt: skip
@@ -39,7 +40,7 @@ def _entries(sources: Path | None) -> list:  # type: ignore[type-arg]
     try:
         return load_sources(sources or settings.current().sources)
     except UnreadableFile as error:
-        err.print(f"[red]error:[/] {error}", highlight=False, soft_wrap=True)
+        err.print(error_line(error), soft_wrap=True)
         raise typer.Exit(2) from None
 
 
@@ -50,14 +51,36 @@ def run_command(
     force: Annotated[
         bool, typer.Option("--force", help="Re-read files not modified upstream too.")
     ] = False,
+    state: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--state",
+            help="Only the entries of this state (repeatable) "
+            "[env HPT_SOURCES_STATE, comma-separated; default all].",
+        ),
+    ] = None,
+    limit: Annotated[
+        int | None,
+        typer.Option(
+            "--limit",
+            min=0,
+            help="At most N entries, in registry order after the "
+            "state filter [env HPT_SOURCES_LIMIT; default 0: all].",
+        ),
+    ] = None,
 ) -> None:
-    """Acquire and ingest every registry entry once, then publish; exit 1 if any failed."""
+    """Acquire and ingest every registry entry (or a slice) once, then publish; exit 1 if any
+    failed."""
     from hpt.pipeline.runner import FacilityRun, run_sources
+    from ingest.registry import select_sources, states_option
     from quality.gate import GateResult
     from warehouse.db import Warehouse
     from warehouse.retention import PruneReport
 
-    entries = _entries(sources)
+    now = settings.current()
+    states = states_option(",".join(state)) if state else states_option(now.sources_state)
+    entries = select_sources(_entries(sources), states,
+                             now.sources_limit if limit is None else limit)  # fmt: skip
     wh = Warehouse.at(db_path(db))
     with Progress(
         TextColumn("[bold]{task.description}"),
@@ -83,7 +106,7 @@ def run_command(
         lines = run_sources(
             entries,
             wh,
-            on_start=lambda e: bar.update(task, description=e.name[:40]),
+            on_start=lambda e: bar.update(task, description=escape(e.name[:40])),
             on_done=done,
             force=force,
             on_checked=checking,
@@ -105,8 +128,8 @@ def run_command(
             message = f"{line.stage}: {message}"
         outcome = f"[{colour.get(line.outcome, 'yellow')}]{line.outcome}"
         table.add_row(
-            line.facility_id, line.name, outcome, f"{line.rows:,}", f"{line.findings:,}",
-            f"{line.seconds:.2f}", message,
+            plain(line.facility_id), plain(line.name), outcome, f"{line.rows:,}",
+            f"{line.findings:,}", f"{line.seconds:.2f}", plain(message),
         )  # fmt: skip
     out = _wide()
     out.print(table)
@@ -131,7 +154,7 @@ def sources_list(sources: SourcesOption = None) -> None:
                   title=f"{len(entries)} sources")  # fmt: skip
     for e in entries:
         where = f"file {e.mrf_url}" if e.mrf_url else f"site {e.website}"
-        table.add_row(e.key, e.name, e.state, e.city, e.zip, where)
+        table.add_row(*map(plain, (e.key, e.name, e.state, e.city, e.zip, where)))
     _wide().print(table)
 
 
@@ -158,45 +181,9 @@ def sources_add(
     try:
         entries = add_source(path, entry)
     except UnreadableFile as error:
-        err.print(f"[red]error:[/] {error}", highlight=False, soft_wrap=True)
+        err.print(error_line(error), soft_wrap=True)
         raise typer.Exit(2) from None
-    console.print(f"added {entry.key} to {path} ({len(entries)} sources)")
-
-
-@sources_app.command("check")
-def sources_check(sources: SourcesOption = None) -> None:
-    """Discover each entry's file and check it answers (HEAD), without downloading."""
-    from hpt.pipeline.acquire import locate
-    from ingest.download import Limits, http_session
-
-    entries = _entries(sources)
-    limits = Limits.from_settings()
-    table = Table("facility", "file URL", "answer", "findings", title_justify="left",
-                  title="source check")  # fmt: skip
-    bad = 0
-    with http_session(limits) as session:
-        for entry in entries:
-            where = locate(entry, session, limits)
-            answer = _head(session, where.url, limits.timeout) if where.url else where.message
-            bad += not answer.startswith("HTTP 2") or "text/html" in answer
-            rules = "; ".join(dict.fromkeys(f.rule for f in where.findings))
-            table.add_row(entry.key, where.url or "-", answer[:80], rules[:80])
-    _wide().print(table)
-    if bad:
-        raise typer.Exit(1)
-
-
-def _head(session: object, url: str, timeout: float) -> str:
-    import requests
-
-    assert isinstance(session, requests.Session)
-    try:
-        response = session.head(url, timeout=timeout, allow_redirects=True)
-    except requests.RequestException as error:
-        return f"{type(error).__name__}"
-    kind = response.headers.get("Content-Type", "?").split(";")[0]
-    size = response.headers.get("Content-Length")
-    return f"HTTP {response.status_code} {kind}" + (f" {int(size):,} bytes" if size else "")
+    console.print(plain(f"added {entry.key} to {path} ({len(entries)} sources)"))
 
 
 @demo_app.command("generate")
@@ -230,10 +217,10 @@ def demo_serve(
     from devtools.demo_server import serve
 
     if not (folder / "sites").is_dir():
-        err.print(f"[red]error:[/] {folder} is not a demo universe (run `hpt demo generate`)")
+        err.print(error_line(f"{folder} is not a demo universe (run `hpt demo generate`)"))
         raise typer.Exit(2)
     port = port or settings.current().demo_port
-    err.print(f"serving {folder} on http://{host}:{port}/ (stop with Ctrl-C or SIGTERM)")
+    err.print(plain(f"serving {folder} on http://{host}:{port}/ (stop with Ctrl-C or SIGTERM)"))
     serve(folder, port, host)
 
 
@@ -256,6 +243,6 @@ def demo_wait(
             return
         except requests.RequestException:
             if time.monotonic() > deadline:
-                err.print(f"[red]error:[/] no demo server on {host}:{port} after {timeout:g} s")
+                err.print(error_line(f"no demo server on {host}:{port} after {timeout:g} s"))
                 raise typer.Exit(1) from None
             time.sleep(0.1)

@@ -7,12 +7,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Column, Table
 from rich.text import Text
 
 from core.outcomes import IngestOutcome
-from hpt.cli import console, err
+from hpt.cli import console, err, plain
 from hpt.pipeline.batch import BatchRun, Listed, ingest_many
 from hpt.pipeline.steps import IngestResult
 from warehouse.db import Warehouse
@@ -55,7 +56,8 @@ def ingest_batch(
 
         def start(item: Listed) -> None:
             counted["rows"] = 0
-            current.append(bar.add_task(f"  {_name(item.source)}", total=None, count="0 rows"))
+            name = escape(_name(item.source))
+            current.append(bar.add_task(f"  {name}", total=None, count="0 rows"))
 
         def rows(n: int) -> None:
             counted["rows"] += n
@@ -89,13 +91,13 @@ def print_batch(run: BatchRun) -> None:
     table = Table(name, "outcome", "facility", "rows", "s", "MB/s", "message")
     for r in run.results:
         table.add_row(
-            _name(r.source),
+            plain(_name(r.source)),
             Text(str(r.outcome), style=_STYLE[r.outcome]),
-            r.facility_id or "",
+            plain(r.facility_id),
             f"{r.rows:,}",
             f"{r.seconds:,.2f}",
             f"{r.mb_per_s:,.1f}" if r.bytes else "",
-            Text(r.message),
+            plain(r.message),
         )
     console.print(table)
     counts = ", ".join(f"{n} {outcome}" for outcome, n in run.counts().items())

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from hpt.cli import DbOption, app, console, db_path, err
+from hpt.cli import DbOption, app, console, db_path, err, error_line, plain
 
 
 def _money(value: float | None) -> str:
@@ -37,7 +37,7 @@ def compare(
     try:
         con = reader(wh)
     except FileNotFoundError as error:
-        err.print(f"[red]error:[/] {error}", highlight=False)
+        err.print(error_line(error), soft_wrap=True)
         raise typer.Exit(1) from None
     try:
         rows = compare_rows(
@@ -47,10 +47,10 @@ def compare(
     finally:
         con.close()
     if rows.is_empty():
-        err.print(f"no comparable prices for {code} with these filters", highlight=False)
+        err.print(plain(f"no comparable prices for {code} with these filters"))
         raise typer.Exit(1)
     title = code if names.is_empty() else f"{code}: {names['display_name'][0]}"
-    table = Table(title=title, title_justify="left")
+    table = Table(title=plain(title), title_justify="left")
     money = ("median", "gross", "cash")
     for column in ("facility", "state", "payer", "plan type", "rates", *money):
         if column in money or column in {"state", "rates"}:
@@ -60,15 +60,13 @@ def compare(
     for r in rows.head(limit).iter_rows(named=True):
         unit = f"/{r['price_unit']}" if r["price_unit"] else ""
         table.add_row(
-            r["hospital_name"] or r["facility_id"],
-            r["state"] or "",
-            r["payer"] or "",
-            r["plan_type"] or "",
+            *map(plain, (r["hospital_name"] or r["facility_id"], r["state"], r["payer"],
+                         r["plan_type"])),
             f"{r['comparable_rates']}/{r['rates']}",
-            _money(r["median_dollar"]) + unit,
-            _money(r["gross_charge"]) + unit,
-            _money(r["discounted_cash"]) + unit,
-        )
+            plain(_money(r["median_dollar"]) + unit),
+            plain(_money(r["gross_charge"]) + unit),
+            plain(_money(r["discounted_cash"]) + unit),
+        )  # fmt: skip
     console.print(table)
     if rows.height > limit:
         console.print(f"{rows.height - limit:,} more rows; narrow with --state/--payer/--limit")

@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.text import Text
 
 from core import settings
-from hpt.cli import DbOption, app, console, db_path
+from hpt.cli import DbOption, app, console, db_path, plain
 
 APP = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
 
@@ -52,12 +53,13 @@ def dashboard(
     port = port or settings.current().dashboard_port
     address = address or settings.current().dashboard_address
     if not wh.published_path.exists():
-        console.print(
-            f"[yellow]note:[/] nothing published at {wh.published_path} yet; the dashboard "
-            "will say so until a load publishes."
-        )
+        console.print(Text.assemble(("note:", "yellow"), " nothing published at "
+                                    f"{wh.published_path} yet; the dashboard will say so "
+                                    "until a load publishes."))  # fmt: skip
     host = "localhost" if address in ("0.0.0.0", "::") else address
-    console.print(f"Dashboard: http://{host}:{port}  (warehouse {wh.db_path}; Ctrl-C stops it)")
+    console.print(
+        plain(f"Dashboard: http://{host}:{port}  (warehouse {wh.db_path}; Ctrl-C stops it)")
+    )
     env = {**os.environ, "HPT_DB": str(wh.db_path)}
     process = subprocess.Popen(streamlit_command(port, address), env=env)
 

@@ -8,10 +8,9 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
-from rich.text import Text
 
 from core.outcomes import CheckOutcome
-from hpt.cli import DbOption, app, console, db_path, err
+from hpt.cli import DbOption, app, console, db_path, err, error_line, plain
 
 quality_app = typer.Typer(
     help="Data-quality results: quarantined files, failing expectations, Data Docs.",
@@ -39,7 +38,7 @@ def quality(
 
     wh = Warehouse.at(db_path(db))
     if not wh.db_path.exists():
-        err.print(f"[red]error:[/] no warehouse at {wh.db_path}", highlight=False)
+        err.print(error_line(f"no warehouse at {wh.db_path}"), soft_wrap=True)
         raise typer.Exit(1)
     with writer(wh) as con:
         files, held, failures = quarantined_files(con), held_files(con), latest_failures(con)
@@ -50,14 +49,17 @@ def quality(
     table = Table("file", "facility", "rows", "quarantined at", "reason", title="quarantined files")
     for f in files:
         table.add_row(
-            f["file_id"], f["facility_id"], f"{f['row_count']:,}",
-            f"{f['quarantined_at']:%Y-%m-%d %H:%M}", Text(f["reason"]),
+            plain(f["file_id"]), plain(f["facility_id"]), f"{f['row_count']:,}",
+            f"{f['quarantined_at']:%Y-%m-%d %H:%M}", plain(f["reason"]),
         )  # fmt: skip
     console.print(table if files else "no quarantined files")
     table = Table("file", "facility", "rows", "reason", title="held files (`hpt accept FILE`)")
     for f in held:
         table.add_row(
-            f["file_id"], f["facility_id"], f"{f['row_count']:,}", Text(f["status_reason"] or "")
+            plain(f["file_id"]),
+            plain(f["facility_id"]),
+            f"{f['row_count']:,}",
+            plain(f["status_reason"]),
         )
     console.print(table if held else "no held files")
     table = Table(
@@ -66,10 +68,10 @@ def quality(
     )  # fmt: skip
     for f in failures:
         table.add_row(
-            f["file_id"] or "", f["suite"], f["expectation"].removeprefix("expect_"),
-            f["column"] or "", f["severity"],
+            *map(plain, (f["file_id"], f["suite"], f["expectation"].removeprefix("expect_"),
+                         f["column"], f["severity"])),
             "" if f["unexpected_count"] is None else f"{f['unexpected_count']:,}",
-            Text(_short(f["observed_value"])),  # data, not markup
+            plain(_short(f["observed_value"])),  # data, not markup
         )  # fmt: skip
     console.print(table if failures else "no failing expectations")
 
@@ -85,7 +87,7 @@ def check(db: DbOption = None) -> None:
     try:
         result = check_warehouse(wh)
     except FileNotFoundError as error:
-        err.print(f"[red]error:[/] {error}", highlight=False)
+        err.print(error_line(error), soft_wrap=True)
         raise typer.Exit(1) from None
     console.print(
         f"{result.outcome}: {len(result.outcomes)} expectations, "
@@ -116,7 +118,7 @@ def docs(
     build_docs(docs)  # the validations stored since the last publish
     site = docs / "site"
     if not (site / "index.html").exists():
-        err.print(f"[red]error:[/] no Data Docs at {site}: ingest a file first", highlight=False)
+        err.print(error_line(f"no Data Docs at {site}: ingest a file first"), soft_wrap=True)
         raise typer.Exit(1)
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
     with http.server.ThreadingHTTPServer(("127.0.0.1", port), handler) as server:
@@ -140,6 +142,6 @@ def accept(
     try:
         message = accept_file(Warehouse.at(db_path(db)), file_id)
     except ValueError as error:
-        err.print(f"[red]error:[/] {error}", highlight=False)
+        err.print(error_line(error), soft_wrap=True)
         raise typer.Exit(1) from None
-    console.print(message, highlight=False)
+    console.print(plain(message))

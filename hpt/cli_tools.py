@@ -8,9 +8,10 @@ from typing import Annotated
 
 import duckdb
 import typer
-from rich.table import Table
+from rich.table import Column, Table
 
-from hpt.cli import DbOption, app, console, db_path, err
+from core import settings
+from hpt.cli import DbOption, app, console, db_path, err, error_line, plain
 
 
 def frame_table(frame: object, title: str | None = None, limit: int = 50) -> Table:
@@ -18,11 +19,11 @@ def frame_table(frame: object, title: str | None = None, limit: int = 50) -> Tab
     import polars as pl
 
     assert isinstance(frame, pl.DataFrame)
-    table = Table(*frame.columns, title=title, title_justify="left")
+    # Column names and values are data (a query's, a hospital's): shown literally.
+    table = Table(*(Column(plain(name)) for name in frame.columns), title=title,
+                  title_justify="left")  # fmt: skip
     for row in frame.head(limit).iter_rows():
-        table.add_row(
-            *("" if v is None else f"{v:,.2f}" if isinstance(v, float) else str(v) for v in row)
-        )
+        table.add_row(*(plain(f"{v:,.2f}" if isinstance(v, float) else v) for v in row))
     if frame.height > limit:
         table.caption = f"{frame.height - limit:,} more rows not shown"
     return table
@@ -35,7 +36,7 @@ def open_published(db: Path | None) -> duckdb.DuckDBPyConnection:
     try:
         return reader(Warehouse.at(db_path(db)))
     except FileNotFoundError as error:
-        console.print(f"[red]error:[/] {error}", soft_wrap=True, highlight=False)
+        err.print(error_line(error), soft_wrap=True)
         raise typer.Exit(1) from None
 
 
@@ -60,25 +61,41 @@ def publish(db: DbOption = None) -> None:
 
     started = time.monotonic()
     snapshot = publish_snapshot(Warehouse.at(db_path(db)))
-    console.print(f"published {snapshot} in {time.monotonic() - started:,.1f} s", soft_wrap=True)
+    console.print(plain(f"published {snapshot} in {time.monotonic() - started:,.1f} s"),
+                  soft_wrap=True)  # fmt: skip
 
 
 @app.command()
 def sql(
     query: Annotated[
-        str, typer.Argument(help="A read-only SQL query, e.g. over standard_charges.")
+        str, typer.Argument(help="One read-only SQL query, e.g. over standard_charges.")
     ],
     db: DbOption = None,
     limit: Annotated[int, typer.Option(help="Rows to print.")] = 50,
 ) -> None:
-    """Run a read-only SQL query on the published warehouse and print the result."""
-    con = open_published(db)
+    """Run one read-only query (SELECT, WITH, DESCRIBE, SHOW, EXPLAIN) on the published
+    warehouse and print the result. It reads no file outside the warehouse, is stopped
+    after HPT_SQL_TIMEOUT_SECONDS and fetches at most HPT_SQL_MAX_ROWS rows."""
+    from warehouse.db import Warehouse
+    from warehouse.sandbox import RefusedQuery, run_query, sandboxed
+
+    now = settings.current()
     try:
-        frame = con.sql(query).pl()
-    except duckdb.Error as error:
-        console.print(f"[red]error:[/] {str(error).splitlines()[0]}", soft_wrap=True)
+        con = sandboxed(Warehouse.at(db_path(db)))
+    except FileNotFoundError as error:
+        err.print(error_line(error), soft_wrap=True)
         raise typer.Exit(1) from None
-    console.print(frame_table(frame, limit=limit))
+    try:
+        result = run_query(con, query, timeout=now.sql_timeout_seconds, max_rows=now.sql_max_rows)
+    except (RefusedQuery, duckdb.Error) as error:
+        err.print(error_line(f"hpt sql: {str(error).splitlines()[0]}"), soft_wrap=True)
+        raise typer.Exit(1) from None
+    finally:
+        con.close()
+    console.print(frame_table(result.frame, limit=limit))
+    if result.truncated:  # the row cap ended the result, not the query
+        console.print(f"the result has more than {now.sql_max_rows:,} rows (HPT_SQL_MAX_ROWS)",
+                      highlight=False, soft_wrap=True)  # fmt: skip
 
 
 @app.command()
@@ -97,7 +114,7 @@ def synth(
     from devtools.synthetic.tall import tall_file
 
     if layout != "tall":
-        console.print(f"[red]error:[/] layout {layout!r} is not available here")
+        err.print(error_line(f"layout {layout!r} is not available here"))
         raise typer.Exit(2)
     target = int(size_mb * 1e6) if size_mb else None
     rows = tall_file(
@@ -128,7 +145,7 @@ def prune(
 
     wh = Warehouse.at(db_path(db))
     if not wh.db_path.exists():
-        err.print(f"[red]error:[/] no warehouse at {wh.db_path}", highlight=False)
+        err.print(error_line(f"no warehouse at {wh.db_path}"), soft_wrap=True)
         raise typer.Exit(1)
     report = prune_warehouse(wh, dry_run=dry_run)
     if as_json:
@@ -139,13 +156,13 @@ def prune(
             table = Table("file", "facility", "why", title=f"files that {verb}expire",
                           title_justify="left")  # fmt: skip
             for e in report.expired:
-                table.add_row(e.file_id, e.facility_id, e.reason)
+                table.add_row(plain(e.file_id), plain(e.facility_id), plain(e.reason))
             console.print(table)
         if report.deleted:
             table = Table("what", "path", "MB", title=f"{verb}delete", title_justify="left")
             for g in report.deleted:
-                table.add_row(g.kind, g.path, f"{g.bytes / 1e6:,.2f}")
+                table.add_row(plain(g.kind), plain(g.path), f"{g.bytes / 1e6:,.2f}")
             console.print(table)
-        console.print(report.line(), highlight=False, soft_wrap=True)
+        console.print(plain(report.line()), soft_wrap=True)
     if report.error:
         raise typer.Exit(1)

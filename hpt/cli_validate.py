@@ -8,10 +8,11 @@ from typing import Annotated
 import polars as pl
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from core.files import Layout
 from core.findings import Severity
-from hpt.cli import app, console, err
+from hpt.cli import app, console, err, plain
 from quality.versions import VERSION_CHOICES
 
 EXAMPLES_PER_RULE = 5
@@ -24,10 +25,10 @@ def print_report(validation: object) -> None:
     assert isinstance(validation, Validation)
     v = validation
     if v.unreadable:
-        err.print(f"[red]INVALID[/] {v.source}: {v.unreadable}", highlight=False, soft_wrap=True)
+        err.print(Text.assemble(("INVALID", "red"), f" {v.source}: {v.unreadable}"), soft_wrap=True)
         return
-    verdict = "[green]VALID[/]" if v.valid else "[red]INVALID[/]"
-    console.print(f"{verdict} {v.source}", highlight=False, soft_wrap=True)
+    verdict = ("VALID", "green") if v.valid else ("INVALID", "red")
+    console.print(Text.assemble(verdict, f" {v.source}"), soft_wrap=True)
     facts = Table(show_header=False, box=None)
     for label, value in [
         ("layout", v.layout),
@@ -41,7 +42,7 @@ def print_report(validation: object) -> None:
         ("alerts", f"{v.log.count(Severity.ALERT):,}"),
         ("time", f"{v.seconds:,.2f} s"),
     ]:
-        facts.add_row(f"[bold]{label}[/]", str(value))
+        facts.add_row(f"[bold]{label}[/]", plain(value))
     console.print(facts)
     if v.stopped_after is not None:
         console.print(
@@ -54,7 +55,7 @@ def print_report(validation: object) -> None:
     counts.add_column("severity")
     counts.add_column("count", justify="right")
     for rule, n in v.log.by_rule().items():
-        counts.add_row(rule, v.log.severities[rule], f"{n:,}")
+        counts.add_row(plain(rule), plain(v.log.severities[rule]), f"{n:,}")
     console.print(counts)
     examples = Table(title="examples", title_justify="left")
     examples.add_column("rule", no_wrap=True)
@@ -66,11 +67,11 @@ def print_report(validation: object) -> None:
     for row in frame.iter_rows(named=True):
         value, where = row["value"], row["path"] if json_file else row["row_no"]
         examples.add_row(
-            row["rule"],
-            "" if where is None else str(where),
-            "" if json_file and row["column"] == where else row["column"] or "",
-            "" if value is None else str(value)[:60],
-            row["message"],
+            plain(row["rule"]),
+            plain(where),
+            plain(None if json_file and row["column"] == where else row["column"]),
+            plain(None if value is None else str(value)[:60]),
+            plain(row["message"]),
         )
     console.print(examples)
 

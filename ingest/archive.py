@@ -2,8 +2,10 @@
 
 Servers gzip files unasked and hospitals zip them (with `__MACOSX/` junk). The archive is
 recognised by its magic bytes, not its name, and its one data file is streamed into the
-work directory — never held in memory — under the download caps (size and expansion
-ratio), so an archive bomb is refused, not unpacked onto the disk. An XLSX workbook is a
+work directory — never held in memory — under the download caps, so an archive bomb is
+refused, not unpacked onto the disk. The caps hold for the whole expansion at once: every
+level of a nested archive (a zip in a gzip…) counts towards one size cap, and one ratio to
+the bytes that were downloaded. An XLSX workbook is a
 zip too: it is left alone for `detect` to name. The caps (`Caps`) also bound what a
 download decodes (`ingest.download`).
 """
@@ -36,6 +38,12 @@ def is_xlsx(path: Path) -> bool:
         return False
 
 
+def _unsafe(name: str) -> bool:
+    """A member name that would point outside a folder it was extracted into."""
+    path = PurePosixPath(name.replace("\\", "/"))
+    return path.is_absolute() or ".." in path.parts or ":" in (path.parts or ("",))[0]
+
+
 def data_members(archive: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
     """The members that are data: no folders, no `__MACOSX/`, no dot-files."""
     kept = []
@@ -43,7 +51,8 @@ def data_members(archive: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
         parts = PurePosixPath(info.filename).parts
         if info.is_dir() or not parts:
             continue
-        if parts[0] == "__MACOSX" or any(part.startswith(".") for part in parts):
+        hidden = any(part.startswith(".") and part != ".." for part in parts)
+        if parts[0] == "__MACOSX" or hidden:
             continue
         kept.append(info)
     return kept
@@ -85,21 +94,29 @@ class Caps:
         return None
 
 
-def _bounded_copy(source: _Readable, sink: IO[bytes], packed: int, what: str) -> None:
-    """Copy an unpacking stream, refusing a bomb (see `Caps`)."""
-    caps = Caps.from_settings()
-    size = 0
-    while chunk := source.read(_COPY_CHUNK):
-        size += len(chunk)
-        if refusal := caps.refusal(what, size, packed):
-            raise UnreadableFile(refusal)
-        sink.write(chunk)
+@dataclass
+class _Budget:
+    """What one file's expansion has written so far, over all its nesting levels, against
+    one set of caps and the packed size it came as."""
+
+    caps: Caps
+    packed: int
+    written: int = 0
+
+    def copy(self, source: _Readable, sink: IO[bytes], what: str, packed: int) -> None:
+        """Copy an unpacking stream (`packed` bytes as stored), refusing a bomb."""
+        self.packed = min(self.packed, max(packed, 1))
+        while chunk := source.read(_COPY_CHUNK):
+            self.written += len(chunk)
+            if refusal := self.caps.refusal(what, self.written, self.packed):
+                raise UnreadableFile(refusal)
+            sink.write(chunk)
 
 
-def _gunzip(path: Path, target: Path) -> None:
+def _gunzip(path: Path, target: Path, budget: _Budget) -> None:
     try:
         with gzip.open(path, "rb") as source, target.open("wb") as sink:
-            _bounded_copy(source, sink, path.stat().st_size, f"gzip archive {path.name}")
+            budget.copy(source, sink, f"gzip archive {path.name}", path.stat().st_size)
     except UnreadableFile:
         target.unlink(missing_ok=True)
         raise
@@ -108,7 +125,7 @@ def _gunzip(path: Path, target: Path) -> None:
         raise UnreadableFile(f"corrupt gzip archive {path.name}: {error}") from error
 
 
-def _unzip(path: Path, target: Path) -> str:
+def _unzip(path: Path, target: Path, budget: _Budget) -> str:
     """Stream the one data member of a zip into `target`; return its name."""
     try:
         with zipfile.ZipFile(path) as archive:
@@ -122,9 +139,14 @@ def _unzip(path: Path, target: Path) -> str:
                     "expected exactly one"
                 )
             member = members[0]
+            if _unsafe(member.filename):
+                raise UnreadableFile(
+                    f"zip archive {path.name} holds a member named {member.filename[:100]!r}, "
+                    "a path out of the archive (zip slip): refused"
+                )
             with archive.open(member) as source, target.open("wb") as sink:
                 what = f"zip archive {path.name} ({member.filename})"
-                _bounded_copy(source, sink, member.compress_size, what)
+                budget.copy(source, sink, what, member.compress_size)
             return member.filename
     except UnreadableFile:
         target.unlink(missing_ok=True)
@@ -140,6 +162,7 @@ def unwrap(source: Path, workdir: Path, stem: str) -> tuple[Path, list[str], lis
     current = source
     containers: list[str] = []
     scratch: list[Path] = []
+    budget = _Budget(Caps.from_settings(), source.stat().st_size)
     for depth in range(MAX_DEPTH + 1):
         with current.open("rb") as handle:
             head = handle.read(4)
@@ -156,13 +179,15 @@ def unwrap(source: Path, workdir: Path, stem: str) -> tuple[Path, list[str], lis
         scratch.append(target)
         try:
             if kind == "gzip":
-                _gunzip(current, target)
+                _gunzip(current, target, budget)
                 containers.append("gzip")
             else:
-                containers.append(f"zip:{_unzip(current, target)}")
+                containers.append(f"zip:{_unzip(current, target, budget)}")
         except UnreadableFile:
             for made in scratch:
                 made.unlink(missing_ok=True)
             raise
+        if current != source:  # the level above is no longer needed on disk
+            current.unlink(missing_ok=True)
         current = target
     return current, containers, scratch

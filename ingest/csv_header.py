@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,8 @@ from ingest.values import parse_bool, parse_date
 
 _PIPE = re.compile(r"\s*\|\s*")
 _STATEMENT = "to the best of its knowledge and belief"
+#: Rows 1–3 of a CMS CSV file fit in this many characters (a header of 50,000 columns does).
+HEAD_MAX_CHARS = 16 << 20
 csv.field_size_limit(2**31 - 1)
 
 
@@ -39,17 +42,27 @@ class CsvHead:
 
 
 def read_head(path: Path) -> CsvHead:
-    """Rows 1–3 of a CSV file (quoted line breaks allowed), or a clear `UnreadableFile`."""
+    """Rows 1–3 of a CSV file (quoted line breaks allowed), or a clear `UnreadableFile`.
+
+    Only the first `HEAD_MAX_CHARS` characters are read: header rows are short, and a file
+    of one endless line must be refused, not read into memory."""
     with path.open("r", encoding="utf-8-sig", newline="") as handle:
-        reader = csv.reader(handle)
-        rows: list[list[str]] = []
-        try:
-            for row in reader:
-                rows.append(row)
-                if len(rows) == 3:
-                    break
-        except csv.Error as error:
-            raise UnreadableFile(f"not a readable CSV file: {error}") from error
+        text = handle.read(HEAD_MAX_CHARS + 1)
+    buffer = io.StringIO(text, newline="")
+    reader = csv.reader(buffer)
+    rows: list[list[str]] = []
+    try:
+        for row in reader:
+            rows.append(row)
+            if len(rows) == 3:
+                break
+    except csv.Error as error:
+        raise UnreadableFile(f"not a readable CSV file: {error}") from error
+    if len(text) > HEAD_MAX_CHARS and (len(rows) < 3 or buffer.tell() >= HEAD_MAX_CHARS):
+        raise UnreadableFile(
+            f"rows 1–3 are not complete within the first {HEAD_MAX_CHARS:,} characters: "
+            "not a CMS CSV file (one endless line?)"
+        )
     if not rows or not any(cell.strip() for cell in rows[0]):
         raise UnreadableFile("empty file: no header rows")
     if len(rows) < 3:

@@ -15,14 +15,17 @@ from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlparse
 
 import requests
+import urllib3
 
 from core.findings import Severity
-from ingest.download import TRANSIENT_STATUS, unreachable_for_now
+from ingest.download import TRANSIENT_STATUS, one_line, read_capped, unreachable_for_now
 
 KEYS = ("location-name", "source-page-url", "mrf-url", "contact-name", "contact-email")
 _LINE = re.compile(r"^\s*([A-Za-z][A-Za-z _-]{1,40}?)\s*:\s*(.*?)\s*$")
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 MAX_TXT_BYTES = 1 << 20  # a cms-hpt.txt is a few KB; anything huge is not one
+#: A cms-hpt.txt must arrive within this many read timeouts (a drip of bytes never ends).
+TXT_SECONDS = 4
 
 
 @dataclass(frozen=True)
@@ -278,10 +281,10 @@ def fetch_cms_hpt(url: str, session: requests.Session, timeout: float) -> tuple[
         return found, 0
     try:
         with session.get(url, stream=True, timeout=timeout) as response:
-            data = response.raw.read(MAX_TXT_BYTES + 1, decode_content=True)
+            data = read_capped(response, MAX_TXT_BYTES, TXT_SECONDS * timeout)
             status = response.status_code
-    except requests.RequestException as error:
-        message = f"cannot fetch cms-hpt.txt: {type(error).__name__}"
+    except (requests.RequestException, urllib3.exceptions.HTTPError) as error:
+        message = f"cannot fetch cms-hpt.txt: {one_line(error)}"
         found.findings.append(SourceFinding("hpt.unreachable", Severity.ERROR, message))
         found.transient = unreachable_for_now(error)
         return found, 0

@@ -8,8 +8,12 @@ names it), `state.json` (its validators and hash) and, after a cut transfer, `.p
   short, resuming with a Range request when the server allows it.
 * Bytes are kept as served (a `.gz` or `.zip` stays one; readers unwrap it); only a
   `Content-Encoding` is decoded, under a size cap and an expansion-ratio cap (gzip bombs).
-* An HTML page served instead of the file (captcha, login, error page) is a failure; the
-  previous file stays.
+* An HTML page served instead of the file (captcha, login, error page), or text without a
+  line break in its first `FIRST_LINE_MAX` bytes (no CSV's header rows are that long; JSON
+  may be one line), is a failure; the previous file stays.
+* Redirects go to http(s) only, and never from one host into a non-public network (loopback,
+  private, link-local, reserved) unless the network is allowed (`HPT_HTTP_ALLOWED_NETWORKS`).
+* A download never outlasts `HPT_DOWNLOAD_MAX_SECONDS`, however slowly the bytes drip in.
 
 `download()` never raises: every outcome is a `Download` value to record and show.
 """
@@ -19,8 +23,10 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import ipaddress
 import json
 import re
+import socket
 import time
 import zlib
 from collections.abc import Iterator
@@ -28,7 +34,7 @@ from dataclasses import asdict, dataclass, replace
 from email.message import Message
 from pathlib import Path
 from typing import IO, Any
-from urllib.parse import unquote, urlparse
+from urllib.parse import unquote, urljoin, urlparse
 
 import requests
 import urllib3
@@ -37,9 +43,14 @@ from urllib3.util.retry import Retry
 
 from core import settings
 from core.outcomes import AcquireOutcome
-from ingest.archive import Caps
+from ingest.archive import GZIP_MAGIC, ZIP_MAGIC, Caps
 
 CHUNK = 1 << 20
+#: The landing folder's own files. A served file can't take these names: `file_name` never
+#: gives a name starting with a dot, and `_land` renames a file called `state.json`.
+STATE, STATE_TMP = "state.json", ".state.json.tmp"
+#: Text with no line break in this many bytes is not a CSV file (its header rows are short).
+FIRST_LINE_MAX = 16 << 20
 
 
 @dataclass(frozen=True)
@@ -54,6 +65,7 @@ class Limits:
     backoff: float
     max_redirects: int
     user_agent: str
+    allowed_networks: tuple[str, ...] = ()
 
     @classmethod
     def from_settings(cls, **changes: Any) -> Limits:
@@ -68,6 +80,9 @@ class Limits:
             backoff=now.http_backoff,
             max_redirects=now.http_max_redirects,
             user_agent=now.user_agent,
+            allowed_networks=tuple(
+                n.strip() for n in now.http_allowed_networks.split(",") if n.strip()
+            ),
         )
         return replace(limits, **changes)
 
@@ -106,6 +121,48 @@ class _Cut(Exception):
     """The transfer stopped early: retry, resuming if possible."""
 
 
+class RedirectRefused(requests.RequestException):
+    """A redirect to somewhere we do not go (another scheme, a non-public network)."""
+
+
+def _non_public(host: str) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+    """The addresses of `host` that are not on the public internet."""
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except OSError:  # unknown host: the request itself fails, saying so
+        return []
+    found = {ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos}
+    return sorted((a for a in found if not a.is_global), key=str)
+
+
+class _GuardedSession(requests.Session):
+    """Follows a redirect only to http(s), and from one host into a non-public network
+    only when that network is allowed: a public site can't point the pipeline at a
+    machine of the local network (or a cloud metadata service)."""
+
+    allowed: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+
+    def get_redirect_target(self, resp: requests.Response) -> str | None:
+        location = super().get_redirect_target(resp)
+        if location is None:
+            return None
+        target = urljoin(resp.url, location)
+        parts = urlparse(target)
+        if parts.scheme.lower() not in {"http", "https"}:
+            raise RedirectRefused(
+                f"redirect to {target[:200]!r} refused: only http and https are fetched"
+            )
+        host = (parts.hostname or "").lower()
+        if host and host != (urlparse(resp.url).hostname or "").lower():
+            for address in _non_public(host):
+                if not any(address in network for network in self.allowed):
+                    raise RedirectRefused(
+                        f"redirect from {urlparse(resp.url).hostname} to {host} ({address}, a "
+                        "non-public address) refused; allow it with HPT_HTTP_ALLOWED_NETWORKS"
+                    )
+        return location
+
+
 #: Answers that may well differ on a later try: the server is busy or failing for now.
 TRANSIENT_STATUS = frozenset({429, 500, 502, 503, 504})
 
@@ -125,7 +182,8 @@ def http_session(limits: Limits) -> requests.Session:
         # A Retry-After of hours would stall the whole night's run; our backoff is polite.
         respect_retry_after_header=False,
     )
-    session = requests.Session()
+    session = _GuardedSession()
+    session.allowed = tuple(ipaddress.ip_network(n, strict=False) for n in limits.allowed_networks)
     adapter = HTTPAdapter(max_retries=retry)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
@@ -220,7 +278,24 @@ class _Stream:
             if refusal := caps.refusal("gzip", size, self.raw, bomb="a gzip bomb"):
                 raise _Refused(refusal)
         if time.monotonic() > self.deadline:
-            raise _Refused(f"download took longer than {self.limits.max_seconds:g} s")
+            raise _Refused(
+                f"download took longer than {self.limits.max_seconds:g} s "
+                f"({self.total_raw:,} bytes received): the server sends too slowly"
+            )
+
+
+def _pieces(response: requests.Response) -> Iterator[bytes]:
+    """The raw body as it arrives: each piece as soon as the socket has some (a 1 MB read
+    would wait for a 1 MB, however slowly the bytes come, and miss the deadline)."""
+    while piece := response.raw.read1(CHUNK, decode_content=False):
+        yield piece
+
+
+def _textual(head: bytes) -> bool:
+    """Whether the start of a file is text that should have line breaks: not an archive,
+    not JSON (which may be one line), not binary."""
+    text = head.lstrip(b"\xef\xbb\xbf").lstrip()
+    return not text.startswith((b"{", b"[", GZIP_MAGIC, ZIP_MAGIC)) and b"\x00" not in head[:64]
 
 
 def _copy_body(
@@ -233,8 +308,9 @@ def _copy_body(
     decoder = _Inflater() if encoding not in {"identity", ""} else None
     side: _Inflater | None = None  # inflates a served .gz only to measure it
     head = b"" if fresh else b"x" * 4096
+    line_open = fresh  # no line break yet (only judged from the start of the file)
     stream.raw = 0
-    for raw in response.raw.stream(CHUNK, decode_content=False):
+    for raw in _pieces(response):
         stream.raw += len(raw)
         stream.total_raw += len(raw)
         pieces = decoder.feed(raw) if decoder else iter((raw,))
@@ -247,6 +323,13 @@ def _copy_body(
                     side = _Inflater()
             if side is not None:
                 stream.expanded += sum(len(p) for p in side.feed(piece))
+            if line_open and (b"\n" in piece or b"\r" in piece or not _textual(head)):
+                line_open = False
+            elif line_open and stream.decoded + len(piece) > FIRST_LINE_MAX:
+                raise _Refused(
+                    f"no line break in the first {FIRST_LINE_MAX:,} bytes: not a CSV file "
+                    "(CMS header rows are short) nor JSON"
+                )
             out.write(piece)
             digest.update(piece)
             stream.decoded += len(piece)
@@ -294,7 +377,7 @@ def _download(
     result: Download,
     started: float,
 ) -> None:
-    state = _read_json(folder / "state.json")
+    state = _read_json(folder / STATE)
     if state and not (folder / str(state.get("file_name"))).is_file():
         state = None
     stream = _Stream(limits, deadline=started + limits.max_seconds)
@@ -317,8 +400,11 @@ def _download(
             result.message = f"more than {limits.max_redirects} redirects (a redirect loop?)"
             result.transient = False
             return
+        except RedirectRefused as error:
+            result.message, result.transient = str(error), False
+            return
         except requests.RequestException as error:
-            result.message = _one_line(error)
+            result.message = one_line(error)
             result.transient = unreachable_for_now(error)
             return
         with response:
@@ -335,7 +421,7 @@ def _download(
                 return
             except (_Cut, urllib3.exceptions.HTTPError, requests.RequestException) as error:
                 # The body stopped early: try again, from where it stopped if resumable.
-                result.message, result.transient = _one_line(error), True
+                result.message, result.transient = one_line(error), True
                 if not partial_meta.exists():
                     partial.unlink(missing_ok=True)
             finally:
@@ -383,6 +469,10 @@ def _receive(
         if not start or int(start.group(1)) != partial.stat().st_size:
             partial.unlink()
             raise _Cut("server resumed at the wrong offset; starting over")
+        if _changed(resume or {}, response):  # it ignored If-Range: the parts don't match
+            partial.unlink()
+            partial_meta.unlink(missing_ok=True)
+            raise _Cut("file changed on the server during the download; starting over")
         with partial.open("rb") as done:  # the hash covers the bytes already there
             while block := done.read(CHUNK):
                 digest.update(block)
@@ -412,10 +502,10 @@ def _land(
     result: Download,
 ) -> None:
     """Move a complete download into place and remember its validators."""
-    if name in {"state.json", ".partial", ".partial.json", ".lock"}:
+    if name == STATE or name.startswith("."):
         name = f"file-{name.strip('.')}"
     target = folder / name
-    old = _read_json(folder / "state.json")
+    old = _read_json(folder / STATE)
     partial.replace(target)
     if old and old.get("file_name") and old["file_name"] != name:
         (folder / old["file_name"]).unlink(missing_ok=True)
@@ -428,12 +518,33 @@ def _land(
         "url": result.url, "final_url": response.url, "file_name": name, "sha256": sha256,
         "bytes": result.bytes, "etag": result.etag, "last_modified": result.last_modified,
     }  # fmt: skip
-    tmp = folder / "state.json.tmp"
+    tmp = folder / STATE_TMP
     tmp.write_text(json.dumps(state, indent=1))
-    tmp.replace(folder / "state.json")
+    tmp.replace(folder / STATE)
 
 
-def unreachable_for_now(error: requests.RequestException) -> bool:
+def _changed(resume: dict[str, Any], response: requests.Response) -> bool:
+    """Whether a 206 answer names another version of the file than the bytes we hold."""
+    for ours, theirs in (("etag", "ETag"), ("lm", "Last-Modified")):
+        if resume.get(ours) and response.headers.get(theirs) not in (None, resume[ours]):
+            return True
+    return False
+
+
+def read_capped(response: requests.Response, cap: int, seconds: float) -> bytes:
+    """At most `cap` + 1 bytes of a small (decoded) body, within `seconds` in all; a slower
+    server is a `requests.ReadTimeout` (the read timeout alone waits for each byte)."""
+    deadline = time.monotonic() + seconds
+    data = b""
+    while len(data) <= cap and (piece := response.raw.read1(CHUNK, decode_content=True)):
+        data += piece
+        if time.monotonic() > deadline:
+            sent = f"{len(data):,} bytes"
+            raise requests.ReadTimeout(f"took longer than {seconds:g} s to send {sent}")
+    return data[: cap + 1]
+
+
+def unreachable_for_now(error: BaseException) -> bool:
     """Refused, reset, unknown host, timed out, or kept answering 5xx: may pass later.
 
     Not a malformed URL or a certificate the server will go on presenting."""
@@ -441,7 +552,7 @@ def unreachable_for_now(error: requests.RequestException) -> bool:
     return isinstance(error, for_now) and not isinstance(error, requests.exceptions.SSLError)
 
 
-def _one_line(error: BaseException) -> str:
+def one_line(error: BaseException) -> str:
     """A short message for a network error (requests nests the useful part deep)."""
     text = str(error)
     for pattern, short in (
@@ -463,5 +574,5 @@ def fetch(url: str, landing: Path) -> Path:
 
     result = download(url, landing)
     if result.path is None:
-        raise UnreadableFile(f"download failed for {url}: {result.message}")
+        raise UnreadableFile(f"download failed: {result.message}")
     return Path(result.path)

@@ -25,6 +25,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from core.ids import valid_facility_id, valid_file_id
 from core.schema import STORED_SCHEMA
 
 LOCK_WAIT_SECONDS = 600.0
@@ -62,8 +63,12 @@ class Warehouse:
         return self.charges_dir / "_empty.parquet"
 
     def charges_path(self, facility_id: str, file_id: str) -> Path:
-        """The folder of Parquet parts holding one ingested file's charges."""
-        return self.charges_dir / facility_id / file_id
+        """The folder of Parquet parts holding one ingested file's charges.
+
+        Raises `core.ids.InvalidId` for an id that is not one (`..`, `/`, a glob character):
+        the folder is always inside `charges_dir`, whoever passed the ids."""
+        facility_id = valid_facility_id(facility_id, "charges folder")
+        return self.charges_dir / facility_id / valid_file_id(file_id, "charges folder")
 
 
 def migrations() -> list[tuple[int, str, str]]:

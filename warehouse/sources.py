@@ -8,6 +8,7 @@ from typing import Any
 
 import duckdb
 
+from core.ids import valid_facility_id
 from warehouse.db import Warehouse, writer
 
 # A few log rows per facility need no checkpoint of the whole catalog on close (~200 ms
@@ -19,8 +20,8 @@ def sync_registry(wh: Warehouse, entries: Iterable[Any]) -> int:
     """Upsert registry entries (`ingest.registry.SourceEntry`) into `facilities`; facilities
     no longer listed stay (their history matters) but are marked unregistered."""
     rows = [
-        [e.key, e.name, e.state or None, e.city or None, e.zip or None, e.system or None,
-         e.website or None, e.mrf_url or None]
+        [valid_facility_id(e.key, "registry"), e.name, e.state or None, e.city or None,
+         e.zip or None, e.system or None, e.website or None, e.mrf_url or None]
         for e in entries
     ]  # fmt: skip
     with writer(wh) as con:
@@ -57,7 +58,7 @@ def sync_registry(wh: Warehouse, entries: Iterable[Any]) -> int:
 
 def record_acquisition(
     wh: Warehouse,
-    facility_id: str,
+    facility_id: str | None,
     attempt: dict[str, Any],
     findings_url: str | None = None,
     findings: Sequence[Any] = (),
@@ -91,7 +92,7 @@ def record_acquisition(
                     for f in findings
                 ],
             )
-        return _repeat(con, facility_id, *repeat_of) if repeat_of else None
+        return _repeat(con, facility_id, *repeat_of) if repeat_of and facility_id else None
 
 
 def _repeat(

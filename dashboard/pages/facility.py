@@ -29,7 +29,7 @@ def _pick(con: Any) -> str | None:
     }
     wanted = ui.value(P, "id") or ""
     if wanted and wanted not in labels:
-        st.warning(f"No facility “{wanted}” in this warehouse; showing the first one.")
+        st.warning(f"No facility “{ui.plain(wanted)}” in this warehouse; showing the first one.")
     if wanted not in labels:
         st.session_state[f"{P}.id"] = next(iter(labels))
     st.selectbox("Facility", list(labels), key=f"{P}.id", format_func=lambda f: labels[f])
@@ -46,7 +46,7 @@ def _profile(row: dict[str, Any]) -> None:
     cols[3].metric("Compliance score", "not available yet" if score is None else f"{score:.0f}")
     days = row["days_since_update"]
     fresh = (
-        f"File last updated on {row['last_updated_on']} ({days:,} days before the last "
+        f"File last updated on {ui.plain(row['last_updated_on'])} ({days:,} days before the last "
         f"publish), loaded {row['loaded_at']:%Y-%m-%d %H:%M} UTC."
         if row["last_updated_on"] is not None
         else f"The file states no update date; loaded {row['loaded_at']:%Y-%m-%d %H:%M} UTC."
@@ -56,7 +56,7 @@ def _profile(row: dict[str, Any]) -> None:
     else:
         st.write(fresh)
     st.caption(
-        f"Template version {row['version'] or 'unknown'}, {row['layout']} layout, "
+        f"Template version {ui.plain(row['version'] or 'unknown')}, {row['layout']} layout, "
         f"{row['row_count']:,} rows · file {row['current_file_id']}"
     )
 
@@ -106,9 +106,7 @@ def _coverage(con: Any, facility_id: str) -> None:
         st.info("No payer-specific rates in the current file.")
         return
     st.write(f"{payers['payer'].n_unique():,} payers, {payers.height:,} payer × plan-type pairs.")
-    labelled = payers.with_columns(
-        pl.col("plan_type").map_elements(ui.plan_label, return_dtype=pl.String)
-    )
+    labelled = payers.with_columns(ui.mapped(payers["plan_type"], ui.plan_label))
     st.dataframe(
         labelled,
         hide_index=True,

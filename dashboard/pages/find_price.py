@@ -50,7 +50,9 @@ def _service(con: Any) -> str:
     chosen = ui.value(P, "code") or ""
     options = ui.code_options(con, text, [chosen] if chosen else [])
     if text.strip() and not set(options) - {chosen}:  # nothing found besides the kept choice
-        st.warning(f"No service matches “{text}”. Try fewer words, or a CPT, HCPCS or DRG code.")
+        st.warning(
+            f"No service matches “{ui.plain(text)}”. Try fewer words, or a CPT, HCPCS or DRG code."
+        )
     if chosen and chosen not in options:
         st.session_state[f"{P}.code"] = ""
     keys = list(options)
@@ -89,7 +91,7 @@ def _where(con: Any) -> tuple[str | None, tuple[float, float] | None, int]:
     if zip_text.strip():
         point = geo.zip_point(zip_text)
         if point is None:
-            st.warning(f"ZIP code “{zip_text.strip()}” was not found: distances are not shown.")
+            st.warning(f"ZIP code “{ui.plain(zip_text)}” was not found: distances are not shown.")
     return (ui.value(P, "state") or None), point, int(ui.value(P, "miles") or 0)
 
 
@@ -193,11 +195,13 @@ def _results(
     base = reads.facility_prices(con, code_type, bare, state)
     name = ui.code_label(con, code)
     if base.is_empty():
-        where = f" in {state}" if state else ""
+        where = f" in {ui.plain(state)}" if state else ""
         if reads.code_entry(con, code_type, bare).is_empty():
-            st.warning(f"No hospital in this warehouse publishes a price for {code}.")
+            st.warning(f"No hospital in this warehouse publishes a price for {ui.plain(code)}.")
         else:
-            st.warning(f"No hospital{where} publishes a price for {name}. Try all states.")
+            st.warning(
+                f"No hospital{where} publishes a price for {ui.plain(name)}. Try all states."
+            )
         return
     settings = base["setting"].drop_nulls().unique().sort().to_list()
     if len(settings) > 1:
@@ -212,10 +216,11 @@ def _results(
     if payer:
         prices = _plan_prices(con, code, setting or "", unit, state, payer, plan)
         if prices.is_empty():
-            label = f"{payer}" + (f" ({ui.plan_label(plan)})" if plan else "")
+            label = ui.plain(payer + (f" ({ui.plan_label(plan)})" if plan else ""))
+            where = f" in {ui.plain(state)}" if state else ""
             st.warning(
-                f"No hospital{' in ' + state if state else ''} publishes a {label} rate for "
-                "this service. Cash prices and gross charges are shown instead."
+                f"No hospital{where} publishes a {label} rate for this service. Cash prices "
+                "and gross charges are shown instead."
             )
         else:
             mode = "plan"
@@ -255,36 +260,35 @@ def _ranked(
 
 
 def _show(table: pl.DataFrame, mode: str, name: str, unit: str | None, payer: str | None) -> None:
+    # Names, units and notes come from the hospitals' files: Markdown-escaped (`ui.plain`)
+    # wherever Streamlit renders Markdown, here the message and the table (not the chart).
     per = f" per {unit}" if unit else ""
+    per_md = f" per {ui.plain(unit)}" if unit else ""
     key = "plan_price" if mode == "plan" else "discounted_cash"
     best = table.filter(pl.col(key).is_not_null()).head(1)
     if best.height:
         b = best.row(0, named=True)
-        what = f"{payer} price" if mode == "plan" else "cash price"
+        what = f"{ui.plain(payer)} price" if mode == "plan" else "cash price"
         near = f" ({b['miles']:,.0f} miles away)" if b["miles"] is not None else ""
         st.success(
-            f"Lowest {what} for **{name}**: **{ui.money(b[key])}{per}** at "
-            f"{b['hospital_name']}, {b['state'] or ''}{near}."
+            f"Lowest {what} for **{ui.plain(name)}**: **{ui.money(b[key])}{per_md}** at "
+            f"{ui.plain(b['hospital_name'])}, {ui.plain(b['state'] or '')}{near}."
         )
     elif mode == "cash":
         st.info("None of these hospitals publishes a cash price for this service.")
     # The prices first: on a phone the table scrolls sideways and they stay in view.
-    columns: dict[str, Any] = {"Rank": table["rank"], "Hospital": table["hospital_name"]}
+    columns: dict[str, Any] = {"Rank": table["rank"], "Hospital": _plain(table["hospital_name"])}
     if mode == "plan":
-        columns[f"Your plan's price{per}"] = _money(table["plan_price"])
-    columns[f"Cash price{per}"] = _money(table["discounted_cash"])
-    columns[f"Gross charge{per}"] = _money(table["gross_charge"])
+        columns[f"Your plan's price{per_md}"] = _money(table["plan_price"])
+    columns[f"Cash price{per_md}"] = _money(table["discounted_cash"])
+    columns[f"Gross charge{per_md}"] = _money(table["gross_charge"])
     if table["miles"].is_not_null().any():
-        columns["Miles"] = table["miles"].map_elements(
-            lambda m: f"{m:,.0f}", return_dtype=pl.String
-        )
-    columns["State"] = table["state"]
-    columns[f"Typical insured price{per}"] = _money(table["median_dollar"])
+        columns["Miles"] = ui.mapped(table["miles"], lambda m: f"{m:,.0f}")
+    columns["State"] = _plain(table["state"])
+    columns[f"Typical insured price{per_md}"] = _money(table["median_dollar"])
     if mode == "plan":
-        columns["Plan types"] = table["plan_types"].map_elements(
-            ui.plan_labels, return_dtype=pl.String
-        )
-    columns["Notes"] = table["notes"]
+        columns["Plan types"] = _plain(ui.mapped(table["plan_types"], ui.plan_labels))
+    columns["Notes"] = _plain(table["notes"])
     shown = pl.DataFrame(columns)
     chart = _chart(table, mode, per)
     st.altair_chart(chart, width="stretch", height=160 + 34 * min(table.height, 25))
@@ -303,7 +307,12 @@ def _show(table: pl.DataFrame, mode: str, name: str, unit: str | None, payer: st
 
 
 def _money(column: pl.Series) -> pl.Series:
-    return column.map_elements(ui.money, return_dtype=pl.String, skip_nulls=False)
+    return ui.mapped(column, ui.money, skip_nulls=False)
+
+
+def _plain(column: pl.Series) -> pl.Series:
+    """A text column for `st.table` (its cells are Markdown), shown literally."""
+    return ui.mapped(column, ui.plain)
 
 
 def _chart(table: pl.DataFrame, mode: str, per: str) -> alt.Chart:

@@ -34,9 +34,14 @@ def _prices(con: Any, code: str, state: str | None, payer: str | None) -> pl.Dat
 
 
 def _placed(con: Any, state: str | None) -> tuple[pl.DataFrame, list[str]]:
-    """Facilities with coordinates from their ZIP; and the names of those without one."""
+    """Facilities with coordinates from their ZIP — those with a current file, and the
+    registry's without one ("no file yet" or "failing", in `status`); and the names of
+    those without a ZIP."""
     rows, missing = [], []
-    for r in reads.facilities(con).iter_rows(named=True):
+    unloaded = reads.without_file(con)
+    listed = [*reads.facilities(con).iter_rows(named=True),
+              *(unloaded.iter_rows(named=True) if unloaded is not None else [])]  # fmt: skip
+    for r in listed:
         if state and r["state"] != state:
             continue
         point = geo.zip_point(r["zip"])
@@ -44,7 +49,12 @@ def _placed(con: Any, state: str | None) -> tuple[pl.DataFrame, list[str]]:
             missing.append(r["hospital_name"] or r["facility_id"])
         else:
             city = r["city"] or geo.zip_city(r["zip"])
-            rows.append({**r, "city": city, "lat": point[0], "lon": point[1]})
+            status = r.get("status")
+            if status and r.get("last_attempt_at"):
+                status = f"{status} (last attempt {r['last_attempt_at']:%Y-%m-%d %H:%M} UTC)"
+            rows.append({"facility_id": r["facility_id"], "hospital_name": r["hospital_name"],
+                         "state": r["state"], "zip": r["zip"], "city": city,
+                         "status": status, "lat": point[0], "lon": point[1]})  # fmt: skip
     return pl.DataFrame(rows, infer_schema_length=None), missing
 
 
@@ -123,13 +133,15 @@ def main() -> None:
         low, high = (min(known), max(known)) if known else (0.0, 0.0)
         span = high - low
         data = data.with_columns(
-            pl.col("price").map_elements(ui.money, return_dtype=pl.String, skip_nulls=False)
-            .alias("price_text"),
-            pl.col("price").map_elements(
+            ui.mapped(data["price"], ui.money, skip_nulls=False).alias("price_text"),
+            ui.mapped(
+                data["price"],
                 lambda p: _colour(None if p is None else ((p - low) / span if span else 0.0)),
-                return_dtype=pl.List(pl.Int64), skip_nulls=False,
+                pl.List(pl.Int64), skip_nulls=False,
             ).alias("colour"),
-        ).sort("price", "hospital_name", nulls_last=True)  # fmt: skip
+        ).with_columns(
+            pl.coalesce("status", "price_text").alias("price_text"),
+        ).sort("price", "status", "hospital_name", nulls_last=True)  # fmt: skip
         if code and data["price"].is_null().all():
             st.warning("None of these hospitals has a comparable price for this service.")
         elif code:
@@ -139,7 +151,7 @@ def main() -> None:
             )
         st.pydeck_chart(_deck(data), height=460, alt="Map of hospitals coloured by price")
         st.dataframe(
-            data.select("hospital_name", "city", "state", "zip", "price"),
+            data.select("hospital_name", "city", "state", "zip", "price", "status"),
             hide_index=True,
             width="stretch",
             column_config={
@@ -148,10 +160,11 @@ def main() -> None:
                 "state": "State",
                 "zip": "ZIP",
                 "price": ui.money_column("Median comparable price"),
+                "status": "File (tracked hospitals without one)",
             },
         )
         if missing:
-            st.caption("Not on the map (no known ZIP code): " + ", ".join(missing))
+            st.caption("Not on the map (no known ZIP code): " + ui.plain(", ".join(missing)))
     finally:
         ui.write_url(P, list(DEFAULTS), DEFAULTS)
 

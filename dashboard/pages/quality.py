@@ -34,6 +34,7 @@ def _runs(con: Any) -> None:
     runs = reads.last_runs(con)
     if runs.is_empty():
         st.info("No download or ingest has been recorded yet.")
+        _without_file(con)
         return
     counts = dict(runs.group_by("outcome").len().iter_rows())
     for col, outcome in zip(st.columns(len(OUTCOMES)), OUTCOMES, strict=True):
@@ -68,6 +69,33 @@ def _runs(con: Any) -> None:
             "ingest_outcome": "Ingest",
         },
     )
+    _without_file(con)
+
+
+def _without_file(con: Any) -> None:
+    """The registry's hospitals that have no current file: no file yet, or failing."""
+    rows = reads.without_file(con)
+    if rows is None or rows.is_empty():
+        return
+    failing = rows.filter(pl.col("status") == "failing").height
+    st.subheader(f"Tracked hospitals without a file: {rows.height:,}")
+    st.caption(f"{rows.height - failing:,} no file yet, {failing:,} failing — from the source "
+               "registry, with their last attempt.")  # fmt: skip
+    st.dataframe(
+        rows.select("hospital_name", "status", "last_attempt_at", "last_message", "state",
+                    "city", "facility_id", "website"),
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "hospital_name": "Hospital",
+            "status": "Status",
+            "last_attempt_at": st.column_config.DatetimeColumn("Last attempt (UTC)"),
+            "last_message": st.column_config.TextColumn("Why", width="large"),
+            "state": "State",
+            "city": "City",
+            "website": st.column_config.LinkColumn("Website"),
+        },
+    )  # fmt: skip
 
 
 def _checks(con: Any) -> None:

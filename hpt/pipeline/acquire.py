@@ -69,7 +69,9 @@ class Located:
 
 
 def locate(entry: SourceEntry, session: requests.Session, limits: Limits) -> Located:
-    """The MRF URL of an entry: given directly, or read from its site's `cms-hpt.txt`."""
+    """The MRF URL of an entry: given directly, or read from its site's `cms-hpt.txt` — or,
+    when that names no file for good (not for now: a 503 is tried again later), the
+    registry's `fallback_url`."""
     if entry.mrf_url:
         return Located(entry.mrf_url)
     txt = cms_hpt_url(entry.website)
@@ -77,7 +79,14 @@ def locate(entry: SourceEntry, session: requests.Session, limits: Limits) -> Loc
     url, how = pick_mrf_url(found, entry.name, entry.location)
     errors = [f.message for f in found.findings if f.severity == Severity.ERROR]
     message = "" if url else (errors[0] if errors else f"cms-hpt.txt: {how}")
-    return Located(url, message, txt, status or None, found.findings, found.transient)
+    findings = list(found.findings)
+    if not url and entry.fallback_url and not found.transient:
+        url = entry.fallback_url
+        findings.append(SourceFinding("hpt.fallback_url", Severity.WARNING,
+                                      f"{message}; trying the registry's fallback_url",
+                                      value=url))  # fmt: skip
+        message = f"{message}; fallback_url"
+    return Located(url, message, txt, status or None, findings, found.transient)
 
 
 def acquire(
@@ -110,6 +119,8 @@ def acquire(
             result.outcome, result.message, result.path = got.outcome, got.message, got.path
             result.transient, result.sha256, result.bytes = got.transient, got.sha256, got.bytes
             result.downloaded_bytes = got.downloaded_bytes
+            if where.message and got.outcome == AcquireOutcome.FAILED:  # the fallback failed too
+                result.message = attempt["message"] = f"{where.message}: {got.message}"
     unchanged = result.outcome == AcquireOutcome.NOT_MODIFIED and result.sha256 and not force
     repeat = (str(result.sha256), str(result.url)) if unchanged else None
     previous = record_acquisition(

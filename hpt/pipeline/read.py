@@ -3,6 +3,7 @@ ingesting, write its Parquet parts — and `hpt validate`, which is that pass al
 
 from __future__ import annotations
 
+import re
 import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -11,10 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
+import duckdb
 import polars as pl
 
 from core import settings
-from core.errors import UnreadableFile
+from core.errors import CannotStore, UnreadableFile
 from core.files import Layout
 from core.findings import FindingLog, Severity
 from core.schema import STORED_SCHEMA
@@ -100,7 +102,8 @@ def write_charges(
 
     Parts are written to `<path>.part/` and the folder is renamed to `path` at the end, so
     a load that dies midway leaves no charge data behind (Polars writes a part ~2.5x
-    faster than an incremental single-file writer).
+    faster than an incremental single-file writer). A write the file system refuses (disk
+    full, no access) raises `CannotStore`, after the parts written so far are deleted.
     """
     tmp = path.with_name(path.name + ".part")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -136,8 +139,28 @@ def write_charges(
         stage_file(tmp)
         shutil.rmtree(path, ignore_errors=True)
         tmp.rename(path)
+    except Exception as error:
+        refused = _refused_write(error)
+        if refused is None:
+            raise
+        raise CannotStore(f"cannot write the charges to {path.parent}: {refused}") from error
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _refused_write(error: Exception) -> str | None:
+    """Why the file system refused a write (`No space left on device (os error 28)`), or
+    None for any other failure. Polars reports its own writes' I/O errors as a
+    `ComputeError` that quotes the OS error."""
+    if isinstance(error, OSError) and error.errno is not None:
+        return f"{error.strerror} (os error {error.errno})"
+    if isinstance(error, pl.exceptions.ComputeError):
+        found = re.search(r"IO error: (.+?\(os error \d+\))", str(error))
+        return found.group(1) if found else None
+    if isinstance(error, duckdb.IOException):  # the file's marts data (warehouse.marts)
+        found = re.search(r"No space left on device|Disk quota exceeded|File too large", str(error))
+        return found.group(0) if found else None
+    return None
 
 
 def local_file(source: str) -> Path:

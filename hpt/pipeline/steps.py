@@ -17,13 +17,15 @@ from pathlib import Path
 from typing import Any
 
 from core import settings
-from core.errors import UnreadableFile
+from core.errors import CannotStore, UnreadableFile
 from core.files import FileMeta, StagedFile
 from core.findings import FindingLog, Severity
+from core.ids import InvalidId, slug_facility_id, valid_facility_id, valid_file_id
 from core.outcomes import AcquireOutcome, CheckOutcome, IngestOutcome
 from hpt.pipeline.acquire import AcquireResult
 from hpt.pipeline.read import CheckedBatches, Progress, local_file, write_charges
 from ingest.detect import open_file
+from ingest.download import download
 from ingest.encoding import prepare
 from quality.conformance import Conformance, is_valid
 from quality.gate import (
@@ -43,6 +45,7 @@ from warehouse.marts import folded_in_last_build
 from warehouse.publish import publish
 from warehouse.quality_log import accept_held, last_pass, record_gate, record_warehouse_check
 from warehouse.retention import Policy, PruneReport, plan, pruning
+from warehouse.sources import record_acquisition
 from warehouse.sweep import needs_publish
 
 log = logging.getLogger("hpt")
@@ -77,24 +80,26 @@ class IngestResult:
         return {**self.__dict__, "mb_per_s": round(self.mb_per_s, 1)}
 
 
-def slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:60]
-
-
 def facility_id_for(meta: FileMeta) -> str:
     """The facility id a file implies: license state + number, else first type-2 NPI,
-    else a slug of the hospital name."""
+    else a slug of the hospital name; always a valid id (`core.ids`), since the header is
+    the hospital's text."""
     if meta.license_number and meta.license_state:
         number = re.sub(r"[^A-Za-z0-9-]+", "", meta.license_number)
-        if number:
-            return f"{meta.license_state.lower()}-{number.lower()}"
+        state = re.sub(r"[^a-z0-9]+", "", meta.license_state.lower())
+        if number.strip("-") and state:
+            return slug_facility_id(f"{state}-{number}")
     for npi in meta.npis:
         digits = re.sub(r"\D", "", npi)
         if len(digits) == 10 and digits != "0" * 10:
             return f"npi-{digits}"
-    if meta.hospital_name:
-        return slug(meta.hospital_name)
-    raise UnreadableFile("cannot derive a facility id: no license, NPI or hospital name")
+    try:
+        return slug_facility_id(meta.hospital_name or "")
+    except InvalidId:
+        raise UnreadableFile(
+            "cannot derive a facility id: no license, NPI or hospital name in letters or "
+            "digits; give one with --facility-id"
+        ) from None
 
 
 def docs_dir(wh: Warehouse) -> Path:
@@ -132,10 +137,12 @@ def ingest_file(
     """Read, normalise, check and load one local file; never raises for a bad file."""
     started = time.monotonic()
     source = source or str(path)
-    result = IngestResult(source=source, outcome=IngestOutcome.FAILED, facility_id=facility_id)
+    result = IngestResult(source=source, outcome=IngestOutcome.FAILED)
     now = settings.current()
     prepared = None
     try:
+        if facility_id is not None:
+            result.facility_id = valid_facility_id(facility_id, "--facility-id")
         prepared = prepare(path, now.work_dir)
         result.bytes = prepared.bytes
         findings = FindingLog(cap_per_rule=now.findings_cap)
@@ -184,7 +191,7 @@ def ingest_file(
             result.findings = findings.by_rule()
             result.errors = findings.count(Severity.ERROR)
             result.valid = is_valid(findings) if check is not None else None
-    except UnreadableFile as error:
+    except (UnreadableFile, InvalidId, CannotStore) as error:
         result.message = str(error)
     finally:
         if prepared is not None:
@@ -216,15 +223,16 @@ def ingest_source(
 ) -> IngestResult:
     """Ingest a local path or an http(s) URL (downloaded to the landing area first)."""
     try:
+        if facility_id is not None:
+            valid_facility_id(facility_id, "--facility-id")
+    except InvalidId as error:  # refused before anything is fetched
+        return IngestResult(source, IngestOutcome.FAILED, str(error))
+    if "://" in source:
+        return _ingest_url(source, wh, facility_id, publish_after, progress)
+    try:
         path = local_file(source)
-    except UnreadableFile as error:
-        result = IngestResult(source, IngestOutcome.FAILED, str(error), facility_id)
-        if "://" in source:  # a failed download is an attempt operators see; a typo is not
-            log_attempt(
-                wh, facility_id=facility_id, source=source, sha256=None,
-                outcome=result.outcome, message=result.message, file_id=None, seconds=0.0,
-            )  # fmt: skip
-        return result
+    except UnreadableFile as error:  # a typo is not an attempt operators need to see
+        return IngestResult(source, IngestOutcome.FAILED, str(error), facility_id)
     return ingest_file(
         path,
         wh,
@@ -233,6 +241,33 @@ def ingest_source(
         publish_after=publish_after,
         progress=progress,
     )
+
+
+def _ingest_url(
+    url: str,
+    wh: Warehouse,
+    facility_id: str | None,
+    publish_after: bool,
+    progress: Progress | None,
+) -> IngestResult:
+    """Download `url` (unless not modified) and ingest it; the download attempt is recorded
+    in `download_attempts` as `hpt run`'s are, under the facility id the ingest used."""
+    got = download(url, settings.current().landing)
+    if got.path is None:
+        result = IngestResult(url, IngestOutcome.FAILED, f"download failed: {got.message}",
+                              facility_id)  # fmt: skip
+        record_acquisition(wh, facility_id, got.as_dict())
+        log_attempt(
+            wh, facility_id=facility_id, source=url, sha256=None,
+            outcome=result.outcome, message=result.message, file_id=None, seconds=got.seconds,
+        )  # fmt: skip
+        return result
+    result = ingest_file(Path(got.path), wh, source=url, facility_id=facility_id,
+                         publish_after=False, progress=progress)  # fmt: skip
+    record_acquisition(wh, result.facility_id or facility_id, got.as_dict())
+    if publish_after:  # also after a failure: operators see the attempt, data is unchanged
+        _publish(wh)
+    return result
 
 
 def ingest_acquired(
@@ -345,8 +380,8 @@ def check_warehouse(wh: Warehouse, today: dt.date | None = None) -> GateResult:
 def accept(wh: Warehouse, file_id: str) -> str:
     """An operator accepts a held file: it becomes loaded (current if newest), published.
 
-    Raises ValueError when there is no such held file."""
-    facility_id = accept_held(wh, file_id)
+    Raises ValueError when there is no such held file (`InvalidId` for no file id)."""
+    facility_id = accept_held(wh, valid_file_id(file_id, "hpt accept"))
     _publish(wh)
     return f"accepted {file_id}: loaded and published for {facility_id}"
 

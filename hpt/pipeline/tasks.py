@@ -66,11 +66,15 @@ def overrides(raw: str | None) -> Iterator[dict[str, str]]:
 
 
 def registry() -> list[dict[str, str]]:
-    """The registry's entries (setting `HPT_SOURCES`), synced into the catalog's facilities."""
-    from ingest.registry import load_sources
+    """The registry's entries the run takes (setting `HPT_SOURCES`, sliced by
+    `HPT_SOURCES_STATE` and `HPT_SOURCES_LIMIT`), synced into the catalog's facilities."""
+    from ingest.registry import load_sources, select_sources, states_option
     from warehouse.sources import sync_registry
 
-    entries = load_sources(settings.current().sources)
+    now = settings.current()
+    entries = select_sources(
+        load_sources(now.sources), states_option(now.sources_state), now.sources_limit
+    )
     sync_registry(warehouse(), entries)
     return [entry.as_dict() for entry in entries]
 

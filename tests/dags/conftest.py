@@ -34,6 +34,12 @@ os.environ.update(AIRFLOW_ENV)
 atexit.register(shutil.rmtree, AIRFLOW_HOME, ignore_errors=True)
 
 
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Remove the AIRFLOW_HOME when the session ends: the root conftest ends the process
+    with `os._exit` right after (see hpt.quiet_exit), so `atexit` handlers never run."""
+    shutil.rmtree(AIRFLOW_HOME, ignore_errors=True)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -3,6 +3,7 @@ results, shared links restore a view, and bad input gives a message, never a tra
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,8 @@ def run(name: str, wh: Warehouse, monkeypatch: pytest.MonkeyPatch, **params: Any
 
 
 def texts(at: AppTest, kind: str) -> list[str]:
-    return [e.value for e in getattr(at, kind)]
+    """The messages of a kind as a reader sees them: Markdown escapes (`ui.plain`) undone."""
+    return [re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", e.value) for e in getattr(at, kind)]
 
 
 def best_plan(wh: Warehouse, code: str, state: str) -> tuple[str, str]:

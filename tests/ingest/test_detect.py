@@ -51,7 +51,7 @@ def files(tmp_path: Path) -> dict[str, Path]:
 
 def test_layout_from_content_not_name(files: dict[str, Path], wh: Warehouse) -> None:
     for layout, path in files.items():
-        result = ingest_file(path, wh, facility_id=f"f-{layout}")
+        result = ingest_file(path, wh, facility_id=f"f-{layout}".replace("_", "-"))
         assert (result.outcome, result.layout) == ("loaded", layout), result.message
 
 

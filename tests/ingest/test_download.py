@@ -259,3 +259,17 @@ def test_browser_like_user_agent_is_sent(httpserver: HTTPServer, landing: Path) 
     download(httpserver.url_for("/f.csv"), landing)
     agent = httpserver.log[0][0].headers["User-Agent"]
     assert agent.startswith("Mozilla/5.0") and "hpt" in agent
+
+
+@pytest.mark.parametrize("name", ["state.json.tmp", "state.json", ".lock"])
+def test_a_served_file_cannot_take_the_state_files_name(
+    site: tuple[DemoServer, Path], landing: Path, name: str
+) -> None:
+    server, folder = site
+    put(folder, "/m/get", BODY, disposition=name)
+    first = download(f"{server.base_url}/m/get", landing, limits=FAST)
+    assert first.outcome == "downloaded" and first.path is not None
+    assert Path(first.path).read_bytes() == BODY
+    second = download(f"{server.base_url}/m/get", landing, limits=FAST)
+    assert second.outcome == "not_modified" and second.path == first.path
+    assert Path(first.path).read_bytes() == BODY

@@ -77,7 +77,8 @@ def test_synthetic_v3_and_v2_with_metadata_last_and_bom(tmp_path: Path, wh: Ware
         path = tmp_path / f"h-{version}.json"
         json_file(path, n_items=300, version=version, seed=4, pathologies=patho)
         rows, dollars, _ = independent_counts(path)
-        result = ingest_file(path, wh, facility_id=f"f-{version}")
+        facility = f"f-{version.replace('.', '-')}"
+        result = ingest_file(path, wh, facility_id=facility)
         assert result.outcome == "loaded", result.message
         assert result.rows == rows
         assert result.version == version
@@ -86,7 +87,7 @@ def test_synthetic_v3_and_v2_with_metadata_last_and_bom(tmp_path: Path, wh: Ware
             reader(wh)
             .sql(
                 "SELECT sum(negotiated_dollar) FROM standard_charges WHERE facility_id = ?",
-                params=[f"f-{version}"],
+                params=[facility],
             )
             .fetchall()[0][0]
         )

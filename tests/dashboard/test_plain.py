@@ -1,0 +1,102 @@
+"""Names from hospitals' files reach the dashboard's Markdown as literal text: a link, an
+image, HTML or LaTeX in a hospital name shows as typed, never as what it would render."""
+
+from __future__ import annotations
+
+import html
+import re
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from streamlit.testing.v1 import AppTest
+
+from dashboard.ui import plain
+from tests.warehouse.charges import load_facility, rate
+from warehouse.db import Warehouse
+from warehouse.publish import publish
+
+PAGES = Path(__file__).resolve().parents[2] / "dashboard" / "pages"
+HOSTILE = "West Mercy [click](http://evil.example/x) ![i](x) Hospital"
+NASTY = [
+    HOSTILE,
+    "<img src=x onerror=alert(1)> & &amp; <b>bold</b>",
+    "**bold** _it_ `code` ~~gone~~ $x^2$ :red[red] :smile:",
+    "# Heading\n- item\n> quote | a | b |",
+    "www.evil.example, mail@evil.example, https://evil.example",
+    "back\\slash\\ [x]\\",
+]
+
+
+def rendered_text(markdown: str) -> tuple[str, str]:
+    """(HTML, its text) as a GFM renderer with autolinks makes them."""
+    markdown_it = pytest.importorskip("markdown_it")
+    pytest.importorskip("linkify_it")
+    page = markdown_it.MarkdownIt("gfm-like").render(markdown)
+    return page, html.unescape(re.sub(r"<[^>]+>", "", page)).strip()
+
+
+@pytest.mark.parametrize("text", NASTY)
+def test_plain_renders_as_the_text_itself(text: str) -> None:
+    page, shown = rendered_text(f"Lowest price at **{plain(text)}**.")
+    assert "<a " not in page and "<img" not in page and "<h1" not in page
+    assert "<code" not in page and "<s>" not in page and "<li" not in page
+    assert shown == f"Lowest price at {' '.join(text.split())}."
+
+
+@given(st.text(st.characters(codec="ascii", exclude_categories=("Cc",)), max_size=60))
+def test_plain_round_trips_any_ascii_text(text: str) -> None:
+    _, shown = rendered_text(plain(text))
+    assert shown == " ".join(text.split())
+
+
+@pytest.fixture(scope="module")
+def hostile_wh(tmp_path_factory: pytest.TempPathFactory) -> Warehouse:
+    wh = Warehouse.at(tmp_path_factory.mktemp("hostile") / "hpt.duckdb")
+    for facility, name, dollar in (("tx-h", HOSTILE, 100.0), ("tx-i", "Plain Hospital", 140.0)):
+        load_facility(wh, facility, [
+            rate("99213", "Aetna [x](http://evil.example)", "PPO", dollar, discounted_cash=dollar),
+        ], name=name)  # fmt: skip
+    publish(wh)
+    return wh
+
+
+def run(wh: Warehouse, monkeypatch: pytest.MonkeyPatch, page: str, **params: str) -> AppTest:
+    monkeypatch.setenv("HPT_DB", str(wh.db_path))
+    at = AppTest.from_file(str(PAGES / f"{page}.py"), default_timeout=120)
+    for key, value in params.items():
+        at.query_params[key] = value
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_find_price_escapes_names_in_the_message_and_table(
+    hostile_wh: Warehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = run(hostile_wh, monkeypatch, "find_price", code="CPT:99213", pay="cash")
+    [success] = [e.value for e in at.success]
+    assert plain(HOSTILE) in success
+    assert list(at.table[0].value["Hospital"]) == [plain(HOSTILE), plain("Plain Hospital")]
+    _, shown = rendered_text(success)
+    assert HOSTILE in shown
+
+
+def test_find_price_escapes_a_payer_from_a_link(
+    hostile_wh: Warehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    payer = "Aetna [x](http://evil.example)"
+    at = run(hostile_wh, monkeypatch, "find_price", code="CPT:99213", payer=payer + " ![i](x)")
+    for message in [e.value for e in (*at.warning, *at.success)]:
+        page, _ = rendered_text(message)
+        assert "<a " not in page and "<img" not in page, message
+
+
+def test_facility_page_escapes_an_id_from_a_link(
+    hostile_wh: Warehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = run(hostile_wh, monkeypatch, "facility", id="[click](http://evil.example/x)")
+    [warning] = [e.value for e in at.warning]
+    page, shown = rendered_text(warning)
+    assert "<a " not in page and "[click](http://evil.example/x)" in shown
