@@ -55,12 +55,14 @@ def main(
 ) -> None:
     """Hospital price transparency pipeline."""
     logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # `-v` tells what the pipeline did (loggers `hpt.*`); libraries (Great Expectations,
+    # Airflow, …) only speak up with a warning.
+    logging.getLogger("hpt").setLevel(logging.INFO if verbose else logging.WARNING)
     # A retry is counted in the download's record and its final line says why it failed;
     # urllib3's multi-line warning for each one is noise unless asked for.
-    logging.getLogger("urllib3").setLevel(logging.INFO if verbose else logging.ERROR)
+    logging.getLogger("urllib3").setLevel(logging.WARNING if verbose else logging.ERROR)
 
 
 def print_ingest_summary(result: object) -> None:

@@ -40,7 +40,7 @@ from quality.gate import (
     warm_up,
 )
 from warehouse.db import Warehouse
-from warehouse.load import known_file, load_staged, log_attempt, previous_rows
+from warehouse.load import current_file, known_file, load_staged, log_attempt, previous_rows
 from warehouse.marts import folded_in_last_build
 from warehouse.publish import publish
 from warehouse.quality_log import accept_held, last_pass, record_gate, record_warehouse_check
@@ -71,6 +71,9 @@ class IngestResult:
     #: None when the checks did not run (not read, or HPT_VALIDATE=0).
     valid: bool | None = None
     errors: int = 0
+    #: Loaded as history, not current: this file of the facility, which another process
+    #: loaded while this one was read, stays current (see `warehouse.load.load_staged`).
+    superseded_by: str | None = None
 
     @property
     def mb_per_s(self) -> float:
@@ -108,10 +111,23 @@ def docs_dir(wh: Warehouse) -> Path:
     return configured if configured else wh.root / f"{wh.db_path.stem}-quality"
 
 
-def gated_load(wh: Warehouse, staged: StagedFile) -> GateResult:
+def superseded(other: str) -> str:
+    """The one line an ingest says when another process loaded a file of its facility
+    while it read its own (that file stays current)."""
+    return (
+        f"superseded: another process loaded {other} of this facility while this file was "
+        f"read; {other} stays current, this file is kept as history"
+    )
+
+
+def gated_load(
+    wh: Warehouse, staged: StagedFile, current_at_start: str | None
+) -> tuple[GateResult, str | None]:
     """The data-quality gate on a staged file, its verdict recorded, then the load: a
     quarantined file is not loaded, a truncated-looking one is loaded as `held` (the
-    previous file stays current)."""
+    previous file stays current). Also returns the file that superseded this one (loaded
+    by another process since `current_at_start`, the facility's current file when the
+    ingest began, read), if any."""
     if enabled():
         previous = previous_rows(wh, staged.facility_id, staged.file_id)
         verdict = validate_batch(staged, previous, docs_dir(wh))
@@ -121,8 +137,8 @@ def gated_load(wh: Warehouse, staged: StagedFile) -> GateResult:
     if verdict.status is not None:
         staged.status = verdict.status
         staged.status_reason = verdict.message if verdict.status == IngestOutcome.HELD else None
-        load_staged(wh, staged)
-    return verdict
+        return verdict, load_staged(wh, staged, current_at_start=current_at_start)
+    return verdict, None
 
 
 def ingest_file(
@@ -160,6 +176,7 @@ def ingest_file(
             result.outcome, result.file_id = IngestOutcome.UNCHANGED, known
             result.message = "same content as the file already loaded; nothing to do"
         else:
+            current_at_start = current_file(wh, facility_id)
             # The gate's imports (2.5 s of CPU) load in a thread while the file is parsed,
             # and only for a file that is new: an unchanged one needs no gate.
             warm_up()
@@ -185,8 +202,12 @@ def ingest_file(
                 finding_counts={r: (findings.severities[r], n) for r, n in findings.counts.items()},
                 seconds=result.seconds,
             )
-            verdict = gated_load(wh, staged)
+            verdict, result.superseded_by = gated_load(wh, staged, current_at_start)
             result.file_id, result.message = file_id, verdict.message
+            if result.superseded_by:
+                result.message = "; ".join(
+                    filter(None, [superseded(result.superseded_by), verdict.message])
+                )
             result.outcome = verdict.status or IngestOutcome.QUARANTINED
             result.findings = findings.by_rule()
             result.errors = findings.count(Severity.ERROR)

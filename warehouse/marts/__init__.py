@@ -126,13 +126,11 @@ def stage_file(folder: str | Path) -> Path:
         con.unregister("staged_payer_map")
         for name in _STAGE_SQL:
             con.execute(_sql(name))
-        con.execute(
-            f"COPY (SELECT * FROM rate_codes ORDER BY code, code_type) "
-            f"TO {_quote(tmp / 'rate_codes.parquet')}"
-        )
+        # Unsorted: the judged marts made from it at publish are sorted.
+        con.execute(f"COPY rate_codes TO {_quote(tmp / 'rate_codes.parquet')}")
         con.execute(
             "COPY (SELECT k, comparable_dollar AS dollar, count(*)::BIGINT AS n FROM rate_codes "
-            "WHERE exclusion_reason IS NULL AND has_payer GROUP BY ALL ORDER BY k, dollar) "
+            "WHERE exclusion_reason IS NULL AND has_payer GROUP BY ALL) "
             f"TO {_quote(tmp / 'price_values.parquet')}"
         )
         con.execute(f"COPY payer_map TO {_quote(tmp / 'payer_map.parquet')}")
