@@ -174,6 +174,11 @@ def ingest(
         err.print(error_line(f"{result.source}: {result.message}"), soft_wrap=True)
     else:
         print_ingest_summary(result)
+    if result.superseded_by:  # another process loaded a file of this facility meanwhile
+        from hpt.pipeline.steps import superseded
+
+        line = f"{result.source}: {superseded(result.superseded_by)}"
+        err.print(Text.assemble(("warning:", "yellow"), " ", line), soft_wrap=True)
     if result.outcome == IngestOutcome.FAILED:
         raise typer.Exit(1)
 

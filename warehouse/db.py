@@ -15,6 +15,7 @@ Layout for `--db data/hpt.duckdb`:
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -158,7 +159,8 @@ def ensure_empty_charges(wh: Warehouse) -> None:
     """A typed Parquet file with no rows, for views over a warehouse with no data yet."""
     if not wh.empty_charges.exists():
         wh.empty_charges.parent.mkdir(parents=True, exist_ok=True)
-        tmp = wh.empty_charges.with_suffix(".tmp")
+        # Named per process: two first loads of a new warehouse may both write one.
+        tmp = wh.empty_charges.with_name(f"_empty.{os.getpid()}.tmp")
         pl.DataFrame(schema=STORED_SCHEMA).write_parquet(tmp)
         tmp.replace(wh.empty_charges)
 

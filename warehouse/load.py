@@ -96,7 +96,7 @@ def _superseding(
 
 
 def load_staged(
-    wh: Warehouse, staged: StagedFile, *, current_at_start: str | None | _Unseen = UNSEEN
+    wh: Warehouse, staged: StagedFile, *, current_at_start: str | _Unseen | None = UNSEEN
 ) -> str | None:
     """Make a staged file visible: one transaction, so a failure leaves nothing of it.
 

@@ -8,9 +8,11 @@ charge data is copied: a publish costs what changed plus the catalog's small tab
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import fcntl
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import duckdb
@@ -29,26 +31,42 @@ def publish(wh: Warehouse, inspect: Callable[[Path], None] | None = None) -> Pat
     get the new one. Returns the snapshot path. `inspect`, if given, gets the new snapshot
     before readers do (the warehouse check validates it and adds its results to it), so
     readers see data and check together.
+
+    Publishes of several processes go in the order they held the writer's lock: a snapshot
+    is stamped under it, and readers are never switched to an older one than theirs (a
+    process whose snapshot was overtaken leaves the newer one current).
     """
     wh.published_dir.mkdir(parents=True, exist_ok=True)
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    snapshot = wh.published_dir / f"hpt-{stamp}.duckdb"
-    tmp = snapshot.with_suffix(".part")
     with writer(wh) as con:
         refresh_charge_views(con, wh)
         # The marts fold in the files that changed, so the snapshot carries matching ones.
         rebuild_marts(con)
-        # Written while we hold the writer's lock: no other load can change the catalog now.
+        # Stamped and written while we hold the writer's lock: no other load can change
+        # the catalog now, and snapshots' names follow the order of what they hold.
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        snapshot = wh.published_dir / f"hpt-{stamp}.duckdb"
+        tmp = snapshot.with_suffix(".part")
         tmp.unlink(missing_ok=True)
         write_snapshot(con, tmp)
     tmp.replace(snapshot)
     if inspect is not None:
         inspect(snapshot)
-    link_tmp = wh.published_dir / f".current-{stamp}"
-    os.symlink(snapshot.name, link_tmp)
-    os.replace(link_tmp, wh.published_path)
+    with _switching(wh):
+        current = wh.published_path.resolve() if wh.published_path.exists() else None
+        if current is None or current.name < snapshot.name:
+            link_tmp = wh.published_dir / f".current-{stamp}"
+            os.symlink(snapshot.name, link_tmp)
+            os.replace(link_tmp, wh.published_path)
     _prune(wh, keep=snapshot)
     return snapshot
+
+
+@contextlib.contextmanager
+def _switching(wh: Warehouse) -> Iterator[None]:
+    """Held while a process compares readers' snapshot with its own and switches them."""
+    with (wh.published_dir / ".switch.lock").open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # released when closed
+        yield
 
 
 def _catalog_objects(con: duckdb.DuckDBPyConnection) -> tuple[list[str], list[str]]:

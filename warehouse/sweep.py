@@ -2,8 +2,8 @@
 references any more.
 
 A Parquet folder of expired data is deleted once no kept snapshot can list it. A
-snapshot's name carries the time its stamp was taken, before publish takes the writer's
-lock and copies the catalog; an expiry takes its time under that lock. So a snapshot
+snapshot's name carries the time its stamp was taken, under the writer's lock, just before
+publish copies the catalog; an expiry takes its time under that lock too. So a snapshot
 stamped after an expiry was copied after it and cannot list the expired folder; one
 stamped before may. Readers keep every kept snapshot whole.
 

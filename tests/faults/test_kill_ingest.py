@@ -1,10 +1,11 @@
-"""`hpt ingest` killed (SIGKILL) at ten points while it loads a facility's second file:
+"""`hpt ingest` killed (SIGKILL) at twelve points while it loads a facility's second file:
 readers keep the first file, whole; a re-run loads the second exactly once.
 
 A reference run times the load and names the new file. Each kill then runs on the warehouse
 restored as it was before the load (views name their Parquet files by absolute path, so it
-is restored in place, not copied elsewhere): three right after an event (the first charge
-part written, the parts' folder renamed into place, the new snapshot started) and seven at
+is restored in place, not copied elsewhere): five right after an event (the first charge
+part written, the file's share of the marts being derived, the parts' folder renamed into
+place, the publish folding the file into the marts, the new snapshot started) and seven at
 seeded random times spread over the load (from half the time its first part took to the
 end of the run).
 """
@@ -64,7 +65,7 @@ def run_until(
 
 
 @pytest.mark.timeout(600)
-def test_ingest_killed_at_ten_points_keeps_the_published_file_and_converges(
+def test_ingest_killed_at_twelve_points_keeps_the_published_file_and_converges(
     tmp_path: Path,
 ) -> None:
     hospital = make_hospital(SEED, state="NY")
@@ -109,8 +110,12 @@ def test_ingest_killed_at_ten_points_keeps_the_published_file_and_converges(
     points: list[tuple[str, Callable[[Warehouse, set[Path]], Callable[[float], bool]]]] = [
         ("first part written", lambda wh, _: lambda _t: any(
             (wh.charges_dir / facility).glob("*.part/part-*"))),
+        ("marts being derived", lambda wh, _: lambda _t: any(
+            (wh.charges_dir / facility).glob("*.part/.marts.part"))),
         ("parts renamed into place", lambda wh, _: lambda _t: (
             wh.charges_dir / facility / new_id).is_dir()),
+        ("marts being folded at publish", lambda wh, _: lambda _t: any(
+            (wh.charges_dir / facility / new_id / "marts").glob("price_compare-*"))),
         ("new snapshot started", lambda wh, old: lambda _t: bool(
             set(wh.published_dir.glob("hpt-*")) - old)),
         *((f"{at:.2f} s of {total:.2f} s", lambda _wh, _old, at=at: lambda t: t >= at)
@@ -146,7 +151,9 @@ def test_ingest_killed_at_ten_points_keeps_the_published_file_and_converges(
 
     print("\n".join(outcomes))
     killed_count = sum(": killed" in line for line in outcomes)
-    assert killed_count >= 8, f"only {killed_count} of 10 runs were killed mid-way: {outcomes}"
+    assert killed_count >= len(points) - 2, (
+        f"only {killed_count} of {len(points)} runs were killed mid-way: {outcomes}"
+    )
 
 
 def converged(wh: Warehouse, facility: str, point: str, old_id: str, new_id: str,
