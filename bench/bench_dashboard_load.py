@@ -1,6 +1,6 @@
 """The dashboard under load: concurrent simulated users against a local Streamlit server.
 
-    python bench/bench_dashboard_load.py [--users 50] [--seconds 60] [--think 1 3]
+    python bench/bench_dashboard_load.py [--users 50] [--seconds 60] [--think 5 20]
                                          [--db PATH | --url http://127.0.0.1:PORT]
 
 Each simulated user speaks the browser's own protocol — a websocket to `/_stcore/stream`
@@ -11,6 +11,13 @@ waits again, thinks, and starts over with the next page. Timed:
 
 * page load — connect → script finished (the whole page sent);
 * interaction — widget change sent → script finished.
+
+Think time (`--think`, uniform between the two values) is what a patient spends on a page
+before the next click. The default, 5–20 s, is on the busy side of real use: the result line
+("Lowest cash price for … at …") takes a few seconds to read, scanning a ranked table of up to
+25 hospitals with their cash, gross and insured prices 10–20 s, and after a change the user
+reads the new ranking again. `--think 1 3` is a stress setting (a user clicking through
+without reading), not a patient.
 
 A page counts as an error when the socket fails, the run does not finish successfully
 within `--timeout`, the page shows a traceback (`exception` element) or an `st.error`, or
@@ -54,6 +61,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.measure import BIN, OUT
 
 TARGET_P95 = 2.0
+THINK = (5.0, 20.0)  # seconds between a page and the next click: see the module docstring
 
 
 @dataclass(frozen=True)
@@ -237,7 +245,7 @@ def _checked(results: Results, scenario: Scenario, step: str, rendered: Rendered
     return not rendered.problems
 
 
-async def load(base_url: str, users: int, seconds: float, think: tuple[float, float] = (1, 3),
+async def load(base_url: str, users: int, seconds: float, think: tuple[float, float] = THINK,
                timeout: float = 60.0, seed: int = 1) -> Results:  # fmt: skip
     """`users` simulated users for `seconds` against the dashboard at `base_url`; each user
     starts on its own page (user n on scenario n) and goes through them all in turn."""
@@ -359,8 +367,8 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument(
-        "--think", type=float, nargs=2, default=(1.0, 3.0), metavar=("MIN", "MAX"),
-        help="seconds a user pauses after each page and change (uniform)",
+        "--think", type=float, nargs=2, default=THINK, metavar=("MIN", "MAX"),
+        help="seconds a user pauses after each page and change (uniform; default %(default)s)",
     )  # fmt: skip
     parser.add_argument("--timeout", type=float, default=60.0, help="per script run")
     group = parser.add_mutually_exclusive_group()

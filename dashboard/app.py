@@ -40,7 +40,7 @@ current = st.navigation(pages)
 with st.sidebar:
     try:
         snap = snapshot()
-        info = reads.overview(snap.cursor())
+        info = snap.lookup(reads.overview)
         built = info["built_at"]
         st.caption(
             f"{info['facilities']:,} hospitals · {info['codes']:,} services"

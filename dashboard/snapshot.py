@@ -6,19 +6,34 @@ it and it never waits on a load. One read-only connection per snapshot file is c
 the whole server; a page asks for it on every run, and as soon as the symlink points at a
 new file the next run opens that one (the old file stays readable until its last reader
 lets go, even after the publisher prunes it).
+
+A snapshot file never changes once published (a publish writes a new file and switches the
+link), so what a query returned for one file is what it returns for that file forever: pages
+read through `Snapshot.lookup` and `Snapshot.read`, which keep results per snapshot path and
+query parameters, and a publish is picked up by the very next run (its path is a new key).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 
 import duckdb
 import streamlit as st
 
 from core import settings
 from warehouse.db import Warehouse
+
+P = ParamSpec("P")
+R = TypeVar("R")
+Query = Callable[Concatenate[duckdb.DuckDBPyConnection, P], R]
+
+#: Cached results are dropped after this long (and the least recently used first beyond
+#: each cache's size): what an older snapshot returned does not stay in memory for good.
+CACHE_SECONDS = 3600
 
 
 @dataclass(frozen=True)
@@ -31,6 +46,38 @@ class Snapshot:
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A cursor for this script run: DuckDB connections are not shared across threads."""
         return self.con.cursor()
+
+    def lookup(self, query: Query[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+        """`query(cursor, *args, **kwargs)` on this snapshot, cached for every session: for
+        small answers (lists of states and payers, labels, one facility's rows)."""
+        return cast(R, _lookups(str(self.path), _name(query), args, kwargs, query, self))
+
+    def read(self, query: Query[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+        """`lookup` for answers that grow with the warehouse (a service's prices at every
+        hospital, per payer): fewer of them are kept."""
+        return cast(R, _results(str(self.path), _name(query), args, kwargs, query, self))
+
+
+def _name(query: Callable[..., Any]) -> str:
+    """The query's full name; with its file, since every page script runs as `__main__`."""
+    code = getattr(query, "__code__", None)
+    where = f"@{code.co_filename}" if code is not None else ""
+    return f"{query.__module__}.{query.__qualname__}{where}"
+
+
+# The key is the snapshot file, the query's name and its arguments; the query and the
+# snapshot object (underscored) are not part of it. Each result is pickled once and every
+# hit gets its own copy, so a page cannot change what another session is shown.
+@st.cache_data(max_entries=2000, ttl=CACHE_SECONDS, show_spinner=False)
+def _lookups(target: str, name: str, args: tuple[Any, ...], kwargs: dict[str, Any],
+             _query: Callable[..., Any], _snap: Snapshot) -> Any:  # fmt: skip
+    return _query(_snap.cursor(), *args, **kwargs)
+
+
+@st.cache_data(max_entries=200, ttl=CACHE_SECONDS, show_spinner=False)
+def _results(target: str, name: str, args: tuple[Any, ...], kwargs: dict[str, Any],
+             _query: Callable[..., Any], _snap: Snapshot) -> Any:  # fmt: skip
+    return _query(_snap.cursor(), *args, **kwargs)
 
 
 class NoSnapshot(Exception):

@@ -14,7 +14,7 @@ import polars as pl
 import streamlit as st
 
 from dashboard import reads
-from dashboard.snapshot import NoSnapshot
+from dashboard.snapshot import NoSnapshot, Snapshot
 from warehouse.queries import search_codes
 
 PRICE_HELP = {
@@ -150,21 +150,25 @@ def split_key(key: str) -> tuple[str | None, str]:
     return (code_type or None), code
 
 
-def code_label(con: duckdb.DuckDBPyConnection, key: str) -> str:
+def code_label(snap: Snapshot, key: str) -> str:
     """`MRI of knee joint, without contrast — CPT 73721` for `CPT:73721`."""
     code_type, code = split_key(key)
-    entry = reads.code_entry(con, code_type, code)
+    entry = snap.lookup(reads.code_entry, code_type, code)
     return _label(entry.row(0, named=True)) if entry.height else f"{key} (no prices)"
 
 
-def code_labels(con: duckdb.DuckDBPyConnection, keys: list[str]) -> dict[str, str]:
-    return {key: code_label(con, key) for key in keys}
+def code_labels(snap: Snapshot, keys: list[str]) -> dict[str, str]:
+    return {key: code_label(snap, key) for key in keys}
 
 
-def code_options(con: duckdb.DuckDBPyConnection, text: str, keep: list[str]) -> dict[str, str]:
+def code_options(snap: Snapshot, text: str, keep: list[str]) -> dict[str, str]:
     """Codes matching the words typed (plus those already chosen): key → label."""
-    found = search_codes(con, text, limit=30) if text.strip() else reads.popular_codes(con)
-    options = code_labels(con, keep)
+    found = (
+        snap.lookup(search_codes, text, limit=30)
+        if text.strip()
+        else snap.lookup(reads.popular_codes)
+    )
+    options = code_labels(snap, keep)
     for row in found.iter_rows(named=True):
         options.setdefault(code_key(row["code_type"], row["code"]), _label(row))
     return options
@@ -174,14 +178,33 @@ def _label(row: dict[str, Any]) -> str:
     return f"{row['display_name']} — {row['code_type']} {row['code']}"
 
 
+#: A Vega-Lite chart: the spec without its data (`chart` sends the frame alongside).
+Spec = dict[str, Any]
+
+
+def nominal(name: str, **props: Any) -> dict[str, Any]:
+    return {"field": name, "type": "nominal", **props}
+
+
+def quantitative(name: str, **props: Any) -> dict[str, Any]:
+    return {"field": name, "type": "quantitative", **props}
+
+
+def chart(data: pl.DataFrame, spec: Spec, height: int) -> None:
+    """A Vega-Lite chart of a Polars frame, written as the spec Altair would produce: the
+    frame goes to the browser as Arrow directly (no pandas copy) and no chart object is
+    built and validated on every run. The height goes to Streamlit (a height set on the
+    chart itself is not honoured everywhere)."""
+    st.vega_lite_chart(data, spec, width="stretch", height=height)
+
+
 def show_chart_and_table(
-    chart: Any, table: pl.DataFrame, config: dict[str, Any], height: int
+    data: pl.DataFrame, spec: Spec, table: pl.DataFrame, config: dict[str, Any], height: int
 ) -> None:
-    """A chart with its table in a second tab: the table is the text equivalent. The height
-    goes to Streamlit (a height set on the chart itself is not honoured everywhere)."""
+    """A chart with its table in a second tab: the table is the text equivalent."""
     chart_tab, table_tab = st.tabs(["Chart", "Table"])
     with chart_tab:
-        st.altair_chart(chart, width="stretch", height=height)
+        chart(data, spec, height)
     with table_tab:
         st.dataframe(table, column_config=config, hide_index=True, width="stretch")
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 import io
 from typing import Any
 
-import altair as alt
 import polars as pl
 import streamlit as st
 
 from dashboard import reads, ui
-from dashboard.snapshot import snapshot
+from dashboard.snapshot import Snapshot, snapshot
 from warehouse.queries import compare, payer_matrix
 
 P = "cmp"
@@ -37,10 +36,10 @@ MONEY = {
 }
 
 
-def _codes(con: Any) -> list[str]:
+def _codes(snap: Snapshot) -> list[str]:
     text = st.text_input("Find services", key=f"{P}.q", placeholder="MRI, 73721, DRG 470 …")
     chosen = [c for c in ui.value(P, "codes") or [] if c]
-    options = ui.code_options(con, text, chosen)
+    options = ui.code_options(snap, text, chosen)
     st.session_state[f"{P}.codes"] = [c for c in chosen if c in options]
     st.multiselect(
         "Services to compare",
@@ -52,10 +51,10 @@ def _codes(con: Any) -> list[str]:
     return list(ui.value(P, "codes") or [])
 
 
-def _rows(con: Any, codes: list[str], state: str | None) -> pl.DataFrame:
-    names = ui.code_labels(con, codes)
+def _rows(snap: Snapshot, codes: list[str], state: str | None) -> pl.DataFrame:
+    names = ui.code_labels(snap, codes)
     frames = [
-        compare(con, code, state=state).with_columns(pl.lit(names[code]).alias("service"))
+        snap.read(compare, code, state=state).with_columns(pl.lit(names[code]).alias("service"))
         for code in codes
     ]
     frames = [f for f in frames if f.height]
@@ -125,32 +124,39 @@ def _spread(rows: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _distribution(rows: pl.DataFrame) -> Any:
-    data = rows.drop_nulls("median_dollar").to_pandas()
-    base = alt.Chart(data).encode(
-        x=alt.X("median_dollar:Q", title="Median rate (US$)", axis=alt.Axis(format="$,.0f")),
-        y=alt.Y("service:N", title=None, axis=alt.Axis(labelLimit=260)),
-    )
-    box = base.mark_boxplot(extent="min-max", opacity=0.35, size=28)
-    strip = base.mark_circle(size=40, opacity=0.8).encode(
-        color=alt.Color("hospital_name:N", title="Facility"),
-        yOffset=alt.YOffset("jitter:Q"),
-        tooltip=[
-            "hospital_name", "payer", "plan_type",
-            alt.Tooltip("median_dollar:Q", format="$,.2f"),
-        ],
-    ).transform_calculate(jitter="random()")  # fmt: skip
-    return alt.layer(box, strip)
+def _distribution(rows: pl.DataFrame) -> tuple[pl.DataFrame, ui.Spec]:
+    """A box per service, with each facility's rates as jittered dots over it."""
+    position = {
+        "x": ui.quantitative("median_dollar", title="Median rate (US$)",
+                             axis={"format": "$,.0f"}),
+        "y": ui.nominal("service", title=None, axis={"labelLimit": 260}),
+    }  # fmt: skip
+    box = {"mark": {"type": "boxplot", "extent": "min-max", "opacity": 0.35, "size": 28},
+           "encoding": position}  # fmt: skip
+    strip = {
+        "mark": {"type": "circle", "opacity": 0.8, "size": 40},
+        "encoding": {
+            **position,
+            "color": ui.nominal("hospital_name", title="Facility"),
+            "yOffset": ui.quantitative("jitter"),
+            "tooltip": [
+                ui.nominal("hospital_name"), ui.nominal("payer"), ui.nominal("plan_type"),
+                ui.quantitative("median_dollar", format="$,.2f"),
+            ],
+        },
+        "transform": [{"calculate": "random()", "as": "jitter"}],
+    }  # fmt: skip
+    return rows.drop_nulls("median_dollar"), {"layer": [box, strip]}
 
 
-def _heatmap(con: Any, rows: pl.DataFrame, codes: list[str]) -> None:
-    names = ui.code_labels(con, codes)
+def _heatmap(snap: Snapshot, rows: pl.DataFrame, codes: list[str]) -> None:
+    names = ui.code_labels(snap, codes)
     if ui.value(P, "heat") not in codes:
         st.session_state[f"{P}.heat"] = codes[0]
     st.selectbox(
         "Payer × facility heatmap for", codes, key=f"{P}.heat", format_func=lambda k: names[k]
     )
-    wide = payer_matrix(con, str(ui.value(P, "heat")))
+    wide = snap.read(payer_matrix, str(ui.value(P, "heat")))
     keep_ids = rows["facility_id"].unique().to_list()
     keep_payers = set(rows["payer"].drop_nulls().unique().to_list())
     long = (
@@ -166,18 +172,20 @@ def _heatmap(con: Any, rows: pl.DataFrame, codes: list[str]) -> None:
     if long.is_empty():
         st.info("No payer rates to map for this service with these filters.")
         return
-    chart = (
-        alt.Chart(long.to_pandas())
-        .mark_rect()
-        .encode(
-            x=alt.X("payer:N", title="Payer"),
-            y=alt.Y("hospital_name:N", title=None, axis=alt.Axis(labelLimit=220)),
-            color=alt.Color("median_dollar:Q", title="Median $", scale=alt.Scale(scheme="viridis")),
-            tooltip=["hospital_name", "payer", alt.Tooltip("median_dollar:Q", format="$,.2f")],
-        )
-    )
+    spec = {
+        "mark": {"type": "rect"},
+        "encoding": {
+            "x": ui.nominal("payer", title="Payer"),
+            "y": ui.nominal("hospital_name", title=None, axis={"labelLimit": 220}),
+            "color": ui.quantitative("median_dollar", title="Median $",
+                                     scale={"scheme": "viridis"}),
+            "tooltip": [ui.nominal("hospital_name"), ui.nominal("payer"),
+                        ui.quantitative("median_dollar", format="$,.2f")],
+        },
+    }  # fmt: skip
     ui.show_chart_and_table(
-        chart,
+        long,
+        spec,
         long.sort("hospital_name", "payer"),
         {"median_dollar": ui.money_column("Median rate")},
         140 + 30 * long["facility_id"].n_unique(),
@@ -208,17 +216,17 @@ def main() -> None:
         "(placeholders, outliers, formula-only) are left out of every figure."
     )
     ui.init_from_url(P, DEFAULTS)
-    con = snapshot().cursor()
+    snap = snapshot()
     try:
-        codes = _codes(con)
-        states = reads.states(con)
+        codes = _codes(snap)
+        states = snap.lookup(reads.states)
         if ui.value(P, "state") not in ["", *states]:
             st.session_state[f"{P}.state"] = ""
         st.selectbox("State", ["", *states], key=f"{P}.state", format_func=lambda s: s or "All")
         if not codes:
             st.info("Choose one or more services to compare.")
             return
-        rows = _rows(con, codes, ui.value(P, "state") or None)
+        rows = _rows(snap, codes, ui.value(P, "state") or None)
         if rows.is_empty():
             st.warning("No comparable prices for these services with this state.")
             return
@@ -247,10 +255,10 @@ def main() -> None:
         )
         st.subheader("Distribution of rates")
         ui.show_chart_and_table(
-            _distribution(rows), rows, MONEY, 80 + 90 * rows["service"].n_unique()
+            *_distribution(rows), rows, MONEY, 80 + 90 * rows["service"].n_unique()
         )
         st.subheader("Payers × facilities")
-        _heatmap(con, rows, codes)
+        _heatmap(snap, rows, codes)
         st.subheader("Download")
         st.caption(f"{rows.height:,} rows: exactly the rates shown above.")
         _downloads(rows)

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import altair as alt
 import polars as pl
 import streamlit as st
 
 from dashboard import reads, ui
-from dashboard.snapshot import snapshot
+from dashboard.snapshot import Snapshot, snapshot
 from warehouse.queries import facility_profile
 
 P = "fac"
@@ -17,8 +16,8 @@ DEFAULTS: dict[str, Any] = {"id": ""}
 STALE_DAYS = 365  # CMS expects a file updated at least once a year
 
 
-def _pick(con: Any) -> str | None:
-    facilities = reads.facilities(con)
+def _pick(snap: Snapshot) -> str | None:
+    facilities = snap.lookup(reads.facilities)
     if facilities.is_empty():
         st.info("No hospital has been loaded into this warehouse yet.")
         return None
@@ -61,9 +60,9 @@ def _profile(row: dict[str, Any]) -> None:
     )
 
 
-def _compliance(con: Any, facility_id: str) -> None:
+def _compliance(snap: Snapshot, facility_id: str) -> None:
     st.subheader("Compliance")
-    view = reads.compliance(con, facility_id)
+    view = snap.read(reads.compliance, facility_id)
     if view is None:
         st.info("Compliance scores: not available yet in this warehouse.")
     elif view.height:
@@ -86,7 +85,7 @@ def _compliance(con: Any, facility_id: str) -> None:
                 hide_index=True,
                 column_config={"part": "Part", "points": "Points", "out_of": "Out of"},
             )
-    findings = reads.facility_findings(con, facility_id)
+    findings = snap.read(reads.facility_findings, facility_id)
     if findings.is_empty():
         st.success("The current file has no conformance findings.")
         return
@@ -99,9 +98,9 @@ def _compliance(con: Any, facility_id: str) -> None:
     )
 
 
-def _coverage(con: Any, facility_id: str) -> None:
+def _coverage(snap: Snapshot, facility_id: str) -> None:
     st.subheader("Coverage")
-    payers = reads.facility_payers(con, facility_id)
+    payers = snap.read(reads.facility_payers, facility_id)
     if payers.is_empty():
         st.info("No payer-specific rates in the current file.")
         return
@@ -114,9 +113,9 @@ def _coverage(con: Any, facility_id: str) -> None:
     )
 
 
-def _position(con: Any, facility_id: str) -> None:
+def _position(snap: Snapshot, facility_id: str) -> None:
     st.subheader("Price position against other hospitals")
-    pos = reads.price_position(con, facility_id)
+    pos = snap.read(reads.price_position, facility_id)
     if pos.is_empty():
         st.info("No service of this facility is priced by another hospital yet.")
         return
@@ -126,16 +125,16 @@ def _position(con: Any, facility_id: str) -> None:
         f"Across {pos.height:,} services also priced elsewhere, this hospital's median rate is "
         f"typically **{abs(typical - 1):.0%} {word}** the median hospital."
     )
-    chart = (
-        alt.Chart(pos.head(300).to_pandas())
-        .mark_bar()
-        .encode(
-            x=alt.X("vs_peers:Q", bin=alt.Bin(maxbins=30), title="Price ÷ median hospital"),
-            y=alt.Y("count():Q", title="Services"),
-        )
-    )
+    spec = {
+        "mark": {"type": "bar"},
+        "encoding": {
+            "x": ui.quantitative("vs_peers", bin={"maxbins": 30}, title="Price ÷ median hospital"),
+            "y": {"aggregate": "count", "type": "quantitative", "title": "Services"},
+        },
+    }
     ui.show_chart_and_table(
-        chart,
+        pos.head(300),
+        spec,
         pos,
         {
             "median_dollar": ui.money_column("This facility"),
@@ -150,19 +149,19 @@ def _position(con: Any, facility_id: str) -> None:
 def main() -> None:
     st.title("Facility")
     ui.init_from_url(P, DEFAULTS)
-    con = snapshot().cursor()
+    snap = snapshot()
     try:
-        facility_id = _pick(con)
+        facility_id = _pick(snap)
         if facility_id is None:
             return
-        profile = facility_profile(con, facility_id)
+        profile = snap.lookup(facility_profile, facility_id)
         if profile.is_empty():
             st.warning("This facility has no current file.")
             return
         _profile(profile.row(0, named=True))
-        _compliance(con, facility_id)
-        _coverage(con, facility_id)
-        _position(con, facility_id)
+        _compliance(snap, facility_id)
+        _coverage(snap, facility_id)
+        _position(snap, facility_id)
     finally:
         ui.write_url(P, list(DEFAULTS), DEFAULTS)
 

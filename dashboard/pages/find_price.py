@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import altair as alt
+import duckdb
 import polars as pl
 import streamlit as st
 
 from dashboard import geo, reads, ui
-from dashboard.snapshot import snapshot
+from dashboard.snapshot import Snapshot, snapshot
 from warehouse.queries import compare, search_codes
 
 P = "fp"
@@ -31,7 +31,7 @@ RADII = [0, 10, 25, 50, 100, 250]
 def _first_match() -> None:
     """A new search selects its best match (the user may pick another one)."""
     text = st.session_state.get(f"{P}.q", "")
-    found = search_codes(snapshot().cursor(), text, limit=1) if text.strip() else None
+    found = snapshot().lookup(search_codes, text, limit=1) if text.strip() else None
     st.session_state[f"{P}.code"] = (
         ui.code_key(found["code_type"][0], found["code"][0])
         if found is not None and found.height
@@ -39,7 +39,7 @@ def _first_match() -> None:
     )
 
 
-def _service(con: Any) -> str:
+def _service(snap: Snapshot) -> str:
     """The search box and the service chosen among its suggestions ('' when none)."""
     text = st.text_input(
         "What do you need?",
@@ -48,7 +48,7 @@ def _service(con: Any) -> str:
         on_change=_first_match,
     )
     chosen = ui.value(P, "code") or ""
-    options = ui.code_options(con, text, [chosen] if chosen else [])
+    options = ui.code_options(snap, text, [chosen] if chosen else [])
     if text.strip() and not set(options) - {chosen}:  # nothing found besides the kept choice
         st.warning(
             f"No service matches “{ui.plain(text)}”. Try fewer words, or a CPT, HCPCS or DRG code."
@@ -67,8 +67,8 @@ def _service(con: Any) -> str:
     return ui.value(P, "code") or ""
 
 
-def _where(con: Any) -> tuple[str | None, tuple[float, float] | None, int]:
-    states = reads.states(con)
+def _where(snap: Snapshot) -> tuple[str | None, tuple[float, float] | None, int]:
+    states = snap.lookup(reads.states)
     if ui.value(P, "state") not in ["", *states]:
         st.session_state[f"{P}.state"] = ""
     left, mid, right = st.columns(3)
@@ -95,7 +95,7 @@ def _where(con: Any) -> tuple[str | None, tuple[float, float] | None, int]:
     return (ui.value(P, "state") or None), point, int(ui.value(P, "miles") or 0)
 
 
-def _payment(con: Any) -> tuple[str | None, str | None]:
+def _payment(snap: Snapshot) -> tuple[str | None, str | None]:
     st.radio(
         "How will you pay?",
         ["insurance", "cash"],
@@ -105,7 +105,7 @@ def _payment(con: Any) -> tuple[str | None, str | None]:
     )
     if ui.value(P, "pay") == "cash":
         return None, None
-    plans = reads.payer_plans(con)
+    plans = snap.lookup(reads.payer_plans)
     payers = plans["payer"].unique().sort().to_list()
     chosen = ui.value(P, "payer") or ""
     if chosen and chosen not in payers:
@@ -132,11 +132,11 @@ def _payment(con: Any) -> tuple[str | None, str | None]:
 
 
 def _plan_prices(
-    con: Any, code: str, setting: str, unit: str | None, state: str | None, payer: str,
+    snap: Snapshot, code: str, setting: str, unit: str | None, state: str | None, payer: str,
     plan: str | None,
 ) -> pl.DataFrame:  # fmt: skip
     """Per facility, the payer's negotiated price: the median over the matching plans."""
-    rows = compare(con, code, setting=setting, state=state, payer=payer, plan_type=plan)
+    rows = snap.read(compare, code, setting=setting, state=state, payer=payer, plan_type=plan)
     rows = rows.filter(pl.col("price_unit").eq_missing(unit))
     return rows.group_by("facility_id").agg(
         pl.col("median_dollar").median().alias("plan_price"),
@@ -161,12 +161,12 @@ def _mart_notes(base: pl.DataFrame, mode: str) -> dict[str, str]:
     return notes
 
 
-def _notes(con: Any, code: str, ids: list[str], payer: str | None) -> dict[str, str]:
+def _notes(snap: Snapshot, code: str, ids: list[str], payer: str | None) -> dict[str, str]:
     """From the rates themselves (reads the charge files: only on request): estimated rates
     and the reasons for exclusions."""
     code_type, bare = ui.split_key(code)
     notes = {}
-    for r in reads.rate_notes(con, code_type, bare, ids, payer).iter_rows(named=True):
+    for r in snap.read(reads.rate_notes, code_type, bare, ids, payer).iter_rows(named=True):
         parts = []
         if r["estimated_rates"]:
             parts.append(f"{r['estimated_rates']} estimated rate(s)")
@@ -176,9 +176,8 @@ def _notes(con: Any, code: str, ids: list[str], payer: str | None) -> dict[str, 
     return notes
 
 
-def _distances(con: Any, point: tuple[float, float] | None) -> dict[str, float]:
-    if point is None:
-        return {}
+def _distances(con: duckdb.DuckDBPyConnection, point: tuple[float, float]) -> dict[str, float]:
+    """Miles from `point` to each facility (read through `Snapshot.lookup`)."""
     out = {}
     for r in reads.facilities(con).iter_rows(named=True):
         where = geo.zip_point(r["zip"])
@@ -188,15 +187,15 @@ def _distances(con: Any, point: tuple[float, float] | None) -> dict[str, float]:
 
 
 def _results(
-    con: Any, code: str, state: str | None, point: Any, radius: int, payer: str | None,
+    snap: Snapshot, code: str, state: str | None, point: Any, radius: int, payer: str | None,
     plan: str | None,
 ) -> None:  # fmt: skip
     code_type, bare = ui.split_key(code)
-    base = reads.facility_prices(con, code_type, bare, state)
-    name = ui.code_label(con, code)
+    base = snap.read(reads.facility_prices, code_type, bare, state)
+    name = ui.code_label(snap, code)
     if base.is_empty():
         where = f" in {ui.plain(state)}" if state else ""
-        if reads.code_entry(con, code_type, bare).is_empty():
+        if snap.lookup(reads.code_entry, code_type, bare).is_empty():
             st.warning(f"No hospital in this warehouse publishes a price for {ui.plain(code)}.")
         else:
             st.warning(
@@ -214,7 +213,7 @@ def _results(
     base = base.filter(pl.col("price_unit").eq_missing(unit))
     mode = "cash"
     if payer:
-        prices = _plan_prices(con, code, setting or "", unit, state, payer, plan)
+        prices = _plan_prices(snap, code, setting or "", unit, state, payer, plan)
         if prices.is_empty():
             label = ui.plain(payer + (f" ({ui.plan_label(plan)})" if plan else ""))
             where = f" in {ui.plain(state)}" if state else ""
@@ -225,17 +224,17 @@ def _results(
         else:
             mode = "plan"
             base = base.join(prices, on="facility_id", how="left")
-    table = _ranked(con, base, mode, code, payer, point, radius)
+    table = _ranked(snap, base, mode, code, payer, point, radius)
     if table is None:
         return
     _show(table, mode, name, unit, payer)
 
 
 def _ranked(
-    con: Any, base: pl.DataFrame, mode: str, code: str, payer: str | None, point: Any,
+    snap: Snapshot, base: pl.DataFrame, mode: str, code: str, payer: str | None, point: Any,
     radius: int,
 ) -> pl.DataFrame | None:  # fmt: skip
-    distance = _distances(con, point)
+    distance = snap.lookup(_distances, point) if point else {}
     if distance:
         base = base.with_columns(
             pl.col("facility_id").replace_strict(distance, default=None).alias("miles")
@@ -250,7 +249,7 @@ def _ranked(
     key = "plan_price" if mode == "plan" else "discounted_cash"
     base = base.sort([key, "median_dollar", "facility_id"], nulls_last=True)
     if ui.value(P, "why"):
-        notes = _notes(con, code, base["facility_id"].to_list(), payer if mode == "plan" else None)
+        notes = _notes(snap, code, base["facility_id"].to_list(), payer if mode == "plan" else None)
     else:
         notes = _mart_notes(base, mode)
     return base.with_columns(
@@ -290,8 +289,7 @@ def _show(table: pl.DataFrame, mode: str, name: str, unit: str | None, payer: st
         columns["Plan types"] = _plain(ui.mapped(table["plan_types"], ui.plan_labels))
     columns["Notes"] = _plain(table["notes"])
     shown = pl.DataFrame(columns)
-    chart = _chart(table, mode, per)
-    st.altair_chart(chart, width="stretch", height=160 + 34 * min(table.height, 25))
+    ui.chart(*_chart(table, mode, per), height=160 + 34 * min(table.height, 25))
     st.caption("The table below lists the same prices, ranked.")
     st.table(shown, hide_index=True)
     st.toggle(
@@ -315,7 +313,7 @@ def _plain(column: pl.Series) -> pl.Series:
     return ui.mapped(column, ui.plain)
 
 
-def _chart(table: pl.DataFrame, mode: str, per: str) -> alt.Chart:
+def _chart(table: pl.DataFrame, mode: str, per: str) -> tuple[pl.DataFrame, ui.Spec]:
     kinds = {"discounted_cash": "Cash price", "gross_charge": "Gross charge"}
     if mode == "plan":
         kinds = {"plan_price": "Your plan's price", **kinds}
@@ -327,19 +325,21 @@ def _chart(table: pl.DataFrame, mode: str, per: str) -> alt.Chart:
         .drop_nulls("price")
     )
     order = table.head(25)["hospital_name"].to_list()
-    return (
-        alt.Chart(long.to_pandas())
-        .mark_circle(size=120)
-        .encode(
-            x=alt.X("price:Q", title=f"Price{per} (US$)", axis=alt.Axis(format="$,.0f")),
-            y=alt.Y("hospital_name:N", sort=order, title=None, axis=alt.Axis(labelLimit=150)),
+    return long, {
+        "mark": {"type": "circle", "size": 120},
+        "encoding": {
+            "x": ui.quantitative("price", title=f"Price{per} (US$)", axis={"format": "$,.0f"}),
+            "y": ui.nominal("hospital_name", sort=order, title=None, axis={"labelLimit": 150}),
             # Below the plot, so a phone-width chart keeps its width for the prices.
-            color=alt.Color(
-                "kind:N", title=None, legend=alt.Legend(orient="bottom", direction="vertical")
+            "color": ui.nominal(
+                "kind", title=None, legend={"orient": "bottom", "direction": "vertical"}
             ),
-            tooltip=["hospital_name", "kind", alt.Tooltip("price:Q", format="$,.2f")],
-        )
-    )
+            "tooltip": [
+                ui.nominal("hospital_name"), ui.nominal("kind"),
+                ui.quantitative("price", format="$,.2f"),
+            ],
+        },
+    }  # fmt: skip
 
 
 @ui.page
@@ -350,15 +350,15 @@ def main() -> None:
         "the lowest price."
     )
     ui.init_from_url(P, DEFAULTS)
-    con = snapshot().cursor()
-    code = _service(con)
-    state, point, radius = _where(con)
-    payer, plan = _payment(con)
+    snap = snapshot()
+    code = _service(snap)
+    state, point, radius = _where(snap)
+    payer, plan = _payment(snap)
     try:
         if not code:
             st.info("Type what you need above — for example “knee MRI” — and choose a service.")
             return
-        _results(con, code, state, point, radius, payer, plan)
+        _results(snap, code, state, point, radius, payer, plan)
     finally:
         ui.write_url(P, list(DEFAULTS), DEFAULTS)
 

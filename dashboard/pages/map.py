@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import duckdb
 import polars as pl
 import pydeck as pdk
 import streamlit as st
 
 from dashboard import geo, reads, ui
-from dashboard.snapshot import snapshot
+from dashboard.snapshot import Snapshot, snapshot
 from warehouse.queries import compare
 
 P = "map"
@@ -24,19 +25,19 @@ def _colour(share: float | None) -> list[int]:
     return [int(40 + 200 * share), int(170 - 110 * share), 60, 220]
 
 
-def _prices(con: Any, code: str, state: str | None, payer: str | None) -> pl.DataFrame:
+def _prices(snap: Snapshot, code: str, state: str | None, payer: str | None) -> pl.DataFrame:
     code_type, bare = ui.split_key(code)
     if payer:
-        rows = compare(con, code, state=state, payer=payer)
+        rows = snap.read(compare, code, state=state, payer=payer)
         return rows.group_by("facility_id").agg(pl.col("median_dollar").median().alias("price"))
-    rows = reads.facility_prices(con, code_type, bare, state)
+    rows = snap.read(reads.facility_prices, code_type, bare, state)
     return rows.group_by("facility_id").agg(pl.col("median_dollar").median().alias("price"))
 
 
-def _placed(con: Any, state: str | None) -> tuple[pl.DataFrame, list[str]]:
+def _placed(con: duckdb.DuckDBPyConnection, state: str | None) -> tuple[pl.DataFrame, list[str]]:
     """Facilities with coordinates from their ZIP — those with a current file, and the
     registry's without one ("no file yet" or "failing", in `status`); and the names of
-    those without a ZIP."""
+    those without a ZIP. Read through `Snapshot.lookup`: placed once per snapshot."""
     rows, missing = [], []
     unloaded = reads.without_file(con)
     listed = [*reads.facilities(con).iter_rows(named=True),
@@ -94,11 +95,11 @@ def main() -> None:
     st.title("Map")
     st.caption("Hospitals placed by ZIP code; choose a service to colour them by its price.")
     ui.init_from_url(P, DEFAULTS)
-    con = snapshot().cursor()
+    snap = snapshot()
     try:
         text = st.text_input("Service", key=f"{P}.q", placeholder="knee MRI, 99213 …")
         chosen = ui.value(P, "code") or ""
-        options = ui.code_options(con, text, [chosen] if chosen else [])
+        options = ui.code_options(snap, text, [chosen] if chosen else [])
         if chosen not in options:
             st.session_state[f"{P}.code"] = ""
         left, mid, right = st.columns(3)
@@ -108,23 +109,23 @@ def main() -> None:
             key=f"{P}.code",
             format_func=lambda k: options.get(k, "No service (just the hospitals)"),
         )
-        states = reads.states(con)
+        states = snap.lookup(reads.states)
         if ui.value(P, "state") not in ["", *states]:
             st.session_state[f"{P}.state"] = ""
         mid.selectbox("State", ["", *states], key=f"{P}.state", format_func=lambda s: s or "All")
-        payers = reads.payer_plans(con)["payer"].unique().sort().to_list()
+        payers = snap.lookup(reads.payer_plans)["payer"].unique().sort().to_list()
         if ui.value(P, "payer") not in ["", *payers]:
             st.session_state[f"{P}.payer"] = ""
         right.selectbox(
             "Payer", ["", *payers], key=f"{P}.payer", format_func=lambda p: p or "All payers"
         )
         code, state = ui.value(P, "code") or "", ui.value(P, "state") or None
-        placed, missing = _placed(con, state)
+        placed, missing = snap.lookup(_placed, state)
         if placed.is_empty():
             st.info("No hospital could be placed on the map (no ZIP code known).")
             return
         prices = (
-            _prices(con, code, state, ui.value(P, "payer") or None)
+            _prices(snap, code, state, ui.value(P, "payer") or None)
             if code
             else pl.DataFrame(schema={"facility_id": pl.String, "price": pl.Float64})
         )

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import altair as alt
 import polars as pl
 import streamlit as st
 
 from dashboard import reads, ui
-from dashboard.snapshot import snapshot
+from dashboard.snapshot import Snapshot, snapshot
 
 P = "dq"
 DEFAULTS: dict[str, Any] = {"view": "runs", "outcome": []}
@@ -17,8 +16,8 @@ VIEWS = {"runs": "Last run per hospital", "checks": "Quality checks", "rules": "
 OUTCOMES = ["downloaded", "loaded", "unchanged", "held", "quarantined", "failed"]
 
 
-def _nightly(con: Any) -> None:
-    last = reads.last_pipeline_run(con)
+def _nightly(snap: Snapshot) -> None:
+    last = snap.lookup(reads.last_pipeline_run)
     if last is None:
         st.caption("No scheduled (nightly) run recorded yet: the outcomes below are per hospital.")
         return
@@ -29,12 +28,12 @@ def _nightly(con: Any) -> None:
     )
 
 
-def _runs(con: Any) -> None:
-    _nightly(con)
-    runs = reads.last_runs(con)
+def _runs(snap: Snapshot) -> None:
+    _nightly(snap)
+    runs = snap.read(reads.last_runs)
     if runs.is_empty():
         st.info("No download or ingest has been recorded yet.")
-        _without_file(con)
+        _without_file(snap)
         return
     counts = dict(runs.group_by("outcome").len().iter_rows())
     for col, outcome in zip(st.columns(len(OUTCOMES)), OUTCOMES, strict=True):
@@ -69,12 +68,12 @@ def _runs(con: Any) -> None:
             "ingest_outcome": "Ingest",
         },
     )
-    _without_file(con)
+    _without_file(snap)
 
 
-def _without_file(con: Any) -> None:
+def _without_file(snap: Snapshot) -> None:
     """The registry's hospitals that have no current file: no file yet, or failing."""
-    rows = reads.without_file(con)
+    rows = snap.read(reads.without_file)
     if rows is None or rows.is_empty():
         return
     failing = rows.filter(pl.col("status") == "failing").height
@@ -98,8 +97,8 @@ def _without_file(con: Any) -> None:
     )  # fmt: skip
 
 
-def _checks(con: Any) -> None:
-    runs = reads.quality_runs(con)
+def _checks(snap: Snapshot) -> None:
+    runs = snap.read(reads.quality_runs)
     if runs is None:
         st.info("Data-quality checks: not available yet in this warehouse.")
         return
@@ -111,7 +110,7 @@ def _checks(con: Any) -> None:
     for col, verdict in zip(cols, ["passed", "warning", "hold", "blocking"], strict=True):
         col.metric(f"Suite runs: {verdict}", verdicts.get(verdict, 0))
     st.dataframe(runs, hide_index=True, width="stretch")
-    failures = reads.quality_failures(con)
+    failures = snap.read(reads.quality_failures)
     st.subheader("Failed expectations (latest run of each suite and file)")
     if failures is None or failures.is_empty():
         st.success("Every expectation of the latest runs passed.")
@@ -119,9 +118,9 @@ def _checks(con: Any) -> None:
         st.dataframe(failures, hide_index=True, width="stretch")
 
 
-def _rules(con: Any) -> None:
-    rules = reads.findings_by_rule(con)
-    scores = reads.compliance(con)
+def _rules(snap: Snapshot) -> None:
+    rules = snap.read(reads.findings_by_rule)
+    scores = snap.read(reads.compliance)
     if scores is not None:
         st.subheader("Compliance by facility (lowest score first)")
         st.dataframe(scores, hide_index=True, width="stretch")
@@ -131,35 +130,35 @@ def _rules(con: Any) -> None:
     if rules.is_empty():
         st.success("The current files have no conformance findings.")
         return
-    chart = (
-        alt.Chart(rules.head(30).to_pandas())
-        .mark_bar()
-        .encode(
-            x=alt.X("findings:Q", title="Findings"),
-            y=alt.Y("rule:N", sort="-x", title=None, axis=alt.Axis(labelLimit=300)),
-            color=alt.Color("severity:N", title="Severity"),
-            tooltip=["rule", "severity", "facilities", "findings"],
-        )
-    )
-    ui.show_chart_and_table(chart, rules, {}, 60 + 26 * min(rules.height, 30))
+    spec = {
+        "mark": {"type": "bar"},
+        "encoding": {
+            "x": ui.quantitative("findings", title="Findings"),
+            "y": ui.nominal("rule", sort="-x", title=None, axis={"labelLimit": 300}),
+            "color": ui.nominal("severity", title="Severity"),
+            "tooltip": [ui.nominal("rule"), ui.nominal("severity"),
+                        ui.quantitative("facilities"), ui.quantitative("findings")],
+        },
+    }  # fmt: skip
+    ui.show_chart_and_table(rules.head(30), spec, rules, {}, 60 + 26 * min(rules.height, 30))
 
 
 @ui.page
 def main() -> None:
     st.title("Data quality")
     ui.init_from_url(P, DEFAULTS)
-    con = snapshot().cursor()
+    snap = snapshot()
     try:
         if ui.value(P, "view") not in VIEWS:
             st.session_state[f"{P}.view"] = "runs"
         st.radio("Show", list(VIEWS), key=f"{P}.view", format_func=VIEWS.get, horizontal=True)
         view = ui.value(P, "view")
         if view == "runs":
-            _runs(con)
+            _runs(snap)
         elif view == "checks":
-            _checks(con)
+            _checks(snap)
         else:
-            _rules(con)
+            _rules(snap)
     finally:
         ui.write_url(P, list(DEFAULTS), DEFAULTS)
 
