@@ -476,14 +476,17 @@ def rebuild(con: duckdb.DuckDBPyConnection, *, force: bool = False) -> BuildRepo
         last = con.execute(
             "SELECT signature FROM mart_builds ORDER BY built_at DESC LIMIT 1"
         ).fetchall()
-        full = force or not last or last[0][0] != rules
+        # Derived again only when asked or when the rules changed: a first build folds in
+        # what each file's ingest derived.
+        rederive = force or bool(last and last[0][0] != rules)
+        full = rederive or not last
         _facility_locations(con)
         _load_shoppable(con)
         if full:
             _clear(con)
         added, removed = _files_to_fold(con, full)
         moved = _moved_facilities(con)
-        if full:
+        if rederive:
             for _, _, folder in added:  # the rules changed: derive every file's data again
                 stage_file(folder)
         if added or removed or moved:
