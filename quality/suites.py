@@ -276,9 +276,11 @@ def warehouse_queries(
             FROM current_files c
         """,
         WAREHOUSE_CODES: f"""
-            SELECT s.file_id, s.code_type, s.code, (c.file_id IS NOT NULL) AS has_current_file
-            FROM standard_charge_codes s LEFT JOIN current_files c USING (file_id)
-            {only}
+            SELECT s.file_id, u.code.type AS code_type, u.code.code AS code,
+                   (c.file_id IS NOT NULL) AS has_current_file
+            FROM (SELECT s.file_id, s.codes FROM standard_charges s {only}) s
+            CROSS JOIN UNNEST(s.codes) AS u(code)
+            LEFT JOIN current_files c USING (file_id)
         """,
         WAREHOUSE_REGISTRY: f"""
             SELECT f.facility_id,

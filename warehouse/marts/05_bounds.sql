@@ -5,24 +5,26 @@
 -- deviations *and* more than tenfold away from the median, so the ordinary 3–5× spread
 -- between hospitals is never called an outlier.
 --
--- The prices are kept counted per distinct value (mart_price_values), so the median and the
--- median absolute deviation are computed exactly from (value, count) pairs: the middle
--- positions of the sorted values, averaged when the count is even, as median() does.
+-- The prices are kept as counts per 1 %-wide bin of log price (mart_price_bins: bin =
+-- round(100 × ln(dollar))), summed over files: a file's counts fold in and out without
+-- reading any other file, and a group's band is computed from its bins alone, however many
+-- facilities price it. The median and the median absolute deviation are those of the bin
+-- values (the middle positions, averaged when the count is even, as median() does): within
+-- 1 % of the exact ones, for a band at least tenfold wide.
 DELETE FROM code_price_bounds WHERE k IN (SELECT k FROM affected_keys);
 
 INSERT INTO code_price_bounds
-WITH vals AS (
-    SELECT v.k, ln(v.dollar) AS lp, v.n
-    FROM mart_price_values v SEMI JOIN affected_keys a ON a.k = v.k
-    WHERE v.dollar > 0
+WITH bins AS (
+    SELECT v.k, v.bin / 100.0 AS lp, v.n
+    FROM mart_price_bins v SEMI JOIN affected_keys a ON a.k = v.k
 ),
 totals AS (
-    SELECT k, sum(n)::BIGINT AS total FROM vals GROUP BY k HAVING sum(n) >= 5
+    SELECT k, sum(n)::BIGINT AS total FROM bins GROUP BY k HAVING sum(n) >= 5
 ),
 ranked AS (
-    SELECT v.k, v.lp, v.n, t.total,
-           sum(v.n) OVER (PARTITION BY v.k ORDER BY v.lp ROWS UNBOUNDED PRECEDING) AS upto
-    FROM vals v JOIN totals t USING (k)
+    SELECT b.k, b.lp, b.n, t.total,
+           sum(b.n) OVER (PARTITION BY b.k ORDER BY b.lp ROWS UNBOUNDED PRECEDING) AS upto
+    FROM bins b JOIN totals t USING (k)
 ),
 medians AS (
     SELECT k, any_value(total) AS total,
@@ -32,10 +34,10 @@ medians AS (
     FROM ranked GROUP BY k
 ),
 deviations AS (
-    SELECT v.k, abs(v.lp - m.log_median) AS d, v.n, m.total,
-           sum(v.n) OVER (PARTITION BY v.k ORDER BY abs(v.lp - m.log_median)
+    SELECT b.k, abs(b.lp - m.log_median) AS d, b.n, m.total,
+           sum(b.n) OVER (PARTITION BY b.k ORDER BY abs(b.lp - m.log_median)
                           ROWS UNBOUNDED PRECEDING) AS upto
-    FROM vals v JOIN medians m USING (k)
+    FROM bins b JOIN medians m USING (k)
 ),
 mads AS (
     SELECT k,

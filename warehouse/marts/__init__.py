@@ -4,8 +4,9 @@ Built incrementally, so their cost follows the files that changed, not the wareh
 
 * `stage_file(folder)` runs when a file is ingested, in the worker, without the catalog:
   it writes the file's derived data beside its charges (`<folder>/marts/`): its rate × code
-  rows with the comparable-price rules applied, its payer map, its payer prices counted
-  per distinct value, and its counts.
+  rows that may be compared (the comparable-price rules applied), the counts and medians per
+  group that no judgement changes, its payer map, its payer prices counted per distinct
+  value, and its counts.
 * `rebuild(con)` runs in the writer's catalog on every publish and folds in only the files
   that became current or stopped being current since the last build: their price values
   update the outlier bands of the codes they price; each new current file is judged
@@ -46,7 +47,7 @@ _DATA = ("payers.csv", "payer_aliases.csv", "shoppable_services.csv")
 MARTS = "marts"
 
 #: Catalog tables only the writer needs (published snapshots leave them out).
-WRITER_ONLY = ("mart_price_values", "mart_facility_code_prices")
+WRITER_ONLY = ("mart_price_bins", "mart_facility_code_prices")
 
 PRICE_COMPARE_COLUMNS = {
     "code_type": "VARCHAR", "code": "VARCHAR", "setting": "VARCHAR", "price_unit": "VARCHAR",
@@ -85,9 +86,13 @@ def _quote(path: str | Path) -> str:
     return "'" + str(path).replace("'", "''") + "'"
 
 
+#: The shape of a file's derived data (`stage_file`): a new one derives every file again.
+_STAGE_VERSION = "3"
+
+
 def signature() -> str:
     """What every file's derived data depends on: the rules (their data and SQL)."""
-    digest = hashlib.sha256()
+    digest = hashlib.sha256(_STAGE_VERSION.encode())
     for name in _DATA:
         digest.update(_data(name).encode())
     for name in (*_STAGE_SQL, _JUDGE_SQL, _BOUNDS_SQL):
@@ -126,12 +131,31 @@ def stage_file(folder: str | Path) -> Path:
         con.unregister("staged_payer_map")
         for name in _STAGE_SQL:
             con.execute(_sql(name))
-        # Unsorted: the judged marts made from it at publish are sorted.
-        con.execute(f"COPY rate_codes TO {_quote(tmp / 'rate_codes.parquet')}")
+        # What no judgement changes, computed here once: the rates that may be compared
+        # (judged at publish against the cross-facility bands), and per group the counts
+        # and medians of gross charge, cash price and description.
         con.execute(
-            "COPY (SELECT k, comparable_dollar AS dollar, count(*)::BIGINT AS n FROM rate_codes "
-            "WHERE exclusion_reason IS NULL AND has_payer GROUP BY ALL) "
-            f"TO {_quote(tmp / 'price_values.parquet')}"
+            "COPY (SELECT k, payer, plan_type, has_payer, comparable_dollar AS dollar "
+            "FROM rate_codes WHERE exclusion_reason IS NULL) "
+            f"TO {_quote(tmp / 'candidates.parquet')}"
+        )
+        con.execute(
+            "COPY (SELECT k, code_type, code, setting, price_unit, facility_id, payer, "
+            "plan_type, count(*) FILTER (has_payer) AS rates, "
+            "median(gross_per_unit) AS gross_charge, median(cash_per_unit) AS discounted_cash "
+            f"FROM rate_codes GROUP BY ALL) TO {_quote(tmp / 'groups.parquet')}"
+        )
+        con.execute(
+            "COPY (SELECT k, code_type, code, setting, price_unit, facility_id, "
+            "count(*) FILTER (has_payer) AS rates, median(gross_per_unit) AS gross_charge, "
+            "median(cash_per_unit) AS discounted_cash, mode(description) AS description "
+            f"FROM rate_codes GROUP BY ALL) TO {_quote(tmp / 'codes.parquet')}"
+        )
+        con.execute(
+            "COPY (SELECT k, round(100 * ln(comparable_dollar))::INTEGER AS bin, "
+            "count(*)::BIGINT AS n FROM rate_codes "
+            "WHERE exclusion_reason IS NULL AND has_payer AND comparable_dollar > 0 "
+            f"GROUP BY ALL) TO {_quote(tmp / 'price_bins.parquet')}"
         )
         con.execute(f"COPY payer_map TO {_quote(tmp / 'payer_map.parquet')}")
         con.execute(
@@ -309,14 +333,14 @@ def _fold(
     if len(values) < len(gone) + len(marts):
         # A folded-out file's derived data is gone: count every current value again.
         log.warning("marts: price values of a removed file are missing; recounting all")
-        con.execute("DELETE FROM mart_price_values")
+        con.execute("DELETE FROM mart_price_bins")
         con.execute("DELETE FROM code_price_bounds")
         folded = [r[0] for r in con.execute("SELECT file_id FROM mart_files").fetchall()]
         keep = set(_data_paths(con, folded)) - set(gone)
         values = [_values(p, 1) for p in sorted(keep)] + [_values(m.parent, 1) for m in marts]
     if values:
         con.execute(
-            "CREATE OR REPLACE TEMP TABLE value_delta AS SELECT k, dollar, sum(n)::BIGINT AS n "
+            "CREATE OR REPLACE TEMP TABLE value_delta AS SELECT k, bin, sum(n)::BIGINT AS n "
             f"FROM ({' UNION ALL '.join(values)}) GROUP BY ALL"
         )
         con.execute(
@@ -325,14 +349,14 @@ def _fold(
         con.execute(
             """
             CREATE OR REPLACE TEMP TABLE merged_values AS
-            SELECT k, dollar, sum(n)::BIGINT AS n FROM (
-                SELECT v.* FROM mart_price_values v SEMI JOIN affected_keys USING (k)
+            SELECT k, bin, sum(n)::BIGINT AS n FROM (
+                SELECT v.* FROM mart_price_bins v SEMI JOIN affected_keys USING (k)
                 UNION ALL SELECT * FROM value_delta
             ) GROUP BY ALL HAVING sum(n) > 0
             """
         )
-        con.execute("DELETE FROM mart_price_values WHERE k IN (SELECT k FROM affected_keys)")
-        con.execute("INSERT INTO mart_price_values SELECT * FROM merged_values")
+        con.execute("DELETE FROM mart_price_bins WHERE k IN (SELECT k FROM affected_keys)")
+        con.execute("INSERT INTO mart_price_bins SELECT * FROM merged_values")
         con.execute(_sql(_BOUNDS_SQL))
         for table in ("value_delta", "merged_values", "affected_keys"):
             con.execute(f"DROP TABLE {table}")
@@ -355,10 +379,15 @@ def _fold(
     # In: each new file judged against the bands, its marts written beside its data.
     judge = _sql(_JUDGE_SQL)
     for (file_id, facility_id, _), mart in zip(added, marts, strict=True):
-        con.execute(
-            "CREATE OR REPLACE TEMP TABLE rate_codes_part AS "
-            f"SELECT * FROM read_parquet({_quote(mart / 'rate_codes.parquet')})"
-        )
+        for view, name in (
+            ("file_candidates", "candidates"),
+            ("file_groups", "groups"),
+            ("file_codes", "codes"),
+        ):
+            con.execute(
+                f"CREATE OR REPLACE TEMP VIEW {view} AS "
+                f"SELECT * FROM read_parquet({_quote(mart / f'{name}.parquet')})"
+            )
         con.execute(judge)
         compare = mart / f"price_compare-{stamp}.parquet"
         prices = mart / f"facility_code_prices-{stamp}.parquet"
@@ -380,8 +409,10 @@ def _fold(
             "WHERE facility_id = ?), ?, ?, ?, ?, ?, ?, ?",
             [file_id, facility_id, facility_id, str(compare), str(prices), *counts, built_at],
         )
-    for table in ("rate_codes_part", "file_price_compare", "file_facility_code_prices"):
+    for table in ("file_price_compare", "file_facility_code_prices"):
         con.execute(f"DROP TABLE IF EXISTS {table}")
+    for view in ("file_candidates", "file_groups", "file_codes"):
+        con.execute(f"DROP VIEW IF EXISTS {view}")
     # Cross-facility marts, for the groups that changed.
     con.execute(
         "CREATE OR REPLACE TEMP TABLE affected_groups AS SELECT DISTINCT * FROM affected_groups"
@@ -396,12 +427,12 @@ def _fold(
 
 
 def _values_file(folder: str | Path) -> Path:
-    return Path(folder) / MARTS / "price_values.parquet"
+    return Path(folder) / MARTS / "price_bins.parquet"
 
 
 def _values(folder: str | Path, sign: int) -> str:
     """SQL reading one file's price values, counted `sign` times (-1: taken out)."""
-    return f"SELECT k, dollar, {sign} * n AS n FROM read_parquet({_quote(_values_file(folder))})"
+    return f"SELECT k, bin, {sign} * n AS n FROM read_parquet({_quote(_values_file(folder))})"
 
 
 def _data_paths(con: duckdb.DuckDBPyConnection, file_ids: list[str]) -> list[str]:
@@ -416,7 +447,7 @@ def _data_paths(con: duckdb.DuckDBPyConnection, file_ids: list[str]) -> list[str
 def _clear(con: duckdb.DuckDBPyConnection) -> None:
     for table in (
         "mart_files",
-        "mart_price_values",
+        "mart_price_bins",
         "mart_facility_code_prices",
         "code_price_bounds",
         "code_summary",

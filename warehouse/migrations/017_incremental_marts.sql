@@ -28,12 +28,12 @@ CREATE TABLE IF NOT EXISTS mart_files (
     built_at                TIMESTAMP NOT NULL
 );
 
--- Writer-only working tables (not in published snapshots): every comparable payer price
--- of every folded file, counted per distinct value (the outlier bands' exact medians);
--- and every folded facility's price per code (code_summary's input).
-CREATE TABLE IF NOT EXISTS mart_price_values (
+-- Writer-only working tables (not in published snapshots): the comparable payer prices
+-- of every folded file, counted per 1 %-wide bin of log price (the outlier bands); and
+-- every folded facility's price per code (code_summary's input).
+CREATE TABLE IF NOT EXISTS mart_price_bins (
     k            VARCHAR NOT NULL,
-    dollar       DOUBLE NOT NULL,
+    bin          INTEGER NOT NULL,   -- round(100 × ln(dollar))
     n            BIGINT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS mart_facility_code_prices (
