@@ -223,7 +223,16 @@ def warehouse_state(
             "WHERE table_name = 'facilities' AND column_name = 'registered'"
         ).fetchall()[0][0]
         shape = (f"DATE '{day.isoformat()}'", bool(registered), "download_attempts" in tables)
-        queries = suites.warehouse_queries(*shape, files=files)
+        facility_of = None
+        if files is not None:  # the facilities of the files to read
+            facility_of = dict(
+                con.execute(
+                    "SELECT file_id, facility_id FROM files "
+                    "WHERE file_id IN (SELECT unnest(?::VARCHAR[]))",
+                    [files],
+                ).fetchall()
+            )
+        queries = suites.warehouse_queries(*shape, files=facility_of)
         # The state is that of the whole warehouse: the files a publish made current are
         # only what needs reading again when it differs from a check that passed.
         whole = suites.warehouse_queries(*shape)

@@ -13,6 +13,7 @@ why); a whole column going wrong still fails.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -246,18 +247,27 @@ def charges_suite(price_ceiling: float) -> ExpectationSuite:
 
 
 def warehouse_queries(
-    today_sql: str, has_registry: bool, has_downloads: bool, files: list[str] | None = None
+    today_sql: str,
+    has_registry: bool,
+    has_downloads: bool,
+    files: dict[str, str] | None = None,
 ) -> dict[str, str]:
     """The published warehouse as GX sees it, one query per suite.
 
-    With `files` (ids), the charge data read is only theirs (the files a publish made
-    current: a check costs what changed); the catalog rows are always all read."""
+    With `files` (file id → facility id), the charge data read is only theirs (the files a
+    publish made current: a check costs what changed); the catalog rows are always all read."""
+
+    def quoted(values: Iterable[str]) -> str:
+        return ", ".join("'" + v.replace("'", "''") + "'" for v in values) or "NULL"
+
     if files is None:
-        only, only_c = "", ""
+        only, checked, charges = "", "TRUE", "standard_charges"
     else:
-        listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files) or "NULL"
-        only = f"WHERE s.file_id IN ({listed})"
-        only_c = f"AND c.file_id IN ({listed})"
+        only = f"WHERE s.file_id IN ({quoted(files)})"
+        facilities = quoted(files.values())
+        checked = f"c.facility_id IN ({facilities})"
+        # A constant list: the filter reaches the Parquet scan, other files are skipped.
+        charges = f"(SELECT * FROM standard_charges WHERE facility_id IN ({facilities}))"
     registered = "WHERE f.registered" if has_registry else ""
     downloads = (
         "OR EXISTS (SELECT 1 FROM download_attempts d "
@@ -269,11 +279,11 @@ def warehouse_queries(
         WAREHOUSE_FILES: f"""
             SELECT c.facility_id, c.file_id,
                    date_diff('day', c.last_updated_on, {today_sql}) AS age_days,
-                   CASE WHEN TRUE {only_c} THEN
-                       (SELECT count(DISTINCT s.file_id) FROM standard_charges s
-                        WHERE s.facility_id = c.facility_id)
-                   END AS published_files
+                   CASE WHEN {checked} THEN coalesce(p.published_files, 0) END
+                       AS published_files
             FROM current_files c
+            LEFT JOIN (SELECT facility_id, count(DISTINCT file_id) AS published_files
+                       FROM {charges} GROUP BY facility_id) p USING (facility_id)
         """,
         WAREHOUSE_CODES: f"""
             SELECT s.file_id, u.code.type AS code_type, u.code.code AS code,
