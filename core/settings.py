@@ -119,6 +119,12 @@ class Settings(BaseSettings):
     quality_docs: Path | None = Field(
         None, description="Data Docs folder; default `<db stem>-quality` beside the catalog."
     )
+    quality_docs_index_minutes: float = Field(
+        60.0,
+        ge=0,
+        description="A publish renders the new Data Docs pages, and their index (which reads "
+        "every stored result) at most this often; `hpt quality docs` always does. 0: always.",
+    )
     validate_files: bool = Field(
         True,
         alias="HPT_VALIDATE",

@@ -104,11 +104,16 @@ def warm_up() -> threading.Thread | None:
 
 #: The newest validation time whose Data Docs page is rendered (in the site folder).
 _RENDERED = ".rendered-until"
+_INDEXED = ".index-rendered"
+_UNINDEXED = ".pages-not-in-index"
 
 
-def build_docs(docs: Path) -> int:
+def build_docs(docs: Path, *, index: bool = True) -> int:
     """Render the Data Docs pages of the validations stored in `docs` since the last build,
     and the index; return how many pages were rendered (0: nothing new, nothing done).
+
+    With `index=False` (a publish) the index, whose cost grows with every result stored, is
+    rendered only when older than `HPT_QUALITY_DOCS_INDEX_MINUTES`.
 
     Validations only store their results: pages are rendered once per publish (`hpt
     ingest`, `hpt run`, the DAG's publish task, `hpt quality check`) and by `hpt quality
@@ -117,8 +122,22 @@ def build_docs(docs: Path) -> int:
     """
     if not enabled() or not (docs / "results").is_dir():
         return 0
-    marker = docs / "site" / _RENDERED
-    if marker.exists() and (docs / "site" / "index.html").exists():
+    site = docs / "site"
+    marker, page, stamp, pending = (
+        site / _RENDERED,
+        site / "index.html",
+        site / _INDEXED,
+        site / _UNINDEXED,
+    )
+    minutes = settings.current().quality_docs_index_minutes
+    due = (
+        index
+        or not page.exists()
+        or not stamp.exists()
+        or time.time() - stamp.stat().st_mtime >= 60 * minutes
+    )
+    stale = pending.exists()  # pages rendered since the index was
+    if marker.exists() and page.exists() and not (stale and due):
         since = marker.stat().st_mtime
         if all(p.stat().st_mtime < since for p in (docs / "results").rglob("*.json")):
             return 0  # decided without importing GX (2.5 s)
@@ -135,8 +154,13 @@ def build_docs(docs: Path) -> int:
         for key in ctx.validation_results_store.list_keys()
         if isinstance(key, ValidationResultIdentifier) and _run_time(key) > rendered
     ]
-    if keys or not (docs / "site" / "index.html").exists():
-        ctx.build_data_docs(resource_identifiers=keys)
+    if keys or not page.exists() or (stale and due):
+        ctx.build_data_docs(resource_identifiers=keys, build_index=due)
+        if due:
+            stamp.touch()
+            pending.unlink(missing_ok=True)
+        else:
+            pending.touch()
     # Written every time, so that its file time serves the quick check above next time.
     marker.write_text(max([rendered, *(_run_time(key) for key in keys)]))
     return len(keys)

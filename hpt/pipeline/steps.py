@@ -324,7 +324,7 @@ def _publish(wh: Warehouse, inspect: Callable[[Path], None] | None = None) -> Pa
     """Publish a snapshot (`inspect` sees it before readers do), then render the Data Docs
     pages of the validations stored since the last publish."""
     snapshot = publish(wh, inspect)
-    build_docs(docs_dir(wh))
+    build_docs(docs_dir(wh), index=False)
     return snapshot
 
 

@@ -189,6 +189,23 @@ def test_data_docs_are_rendered_once_per_publish(tmp_path: Path, wh: Warehouse) 
     published_now = ingest_file(second, wh)  # publishes, then renders its page
     assert published_now.outcome == "loaded"
     assert len(list(site.rglob("validations/**/*.html"))) == 2
-    assert build_docs(docs) == 0
+    # The index (its cost grows with every stored result) waits: rendered an instant ago.
+    assert str(published_now.file_id) not in (site / "index.html").read_text()
+    assert build_docs(docs) == 0  # `hpt quality docs`: no new page, the index caught up
     index = (site / "index.html").read_text()
     assert str(held.file_id) in index and str(published_now.file_id) in index
+
+
+def test_a_publish_renders_the_index_when_it_is_due(
+    wh: Warehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hpt.pipeline.steps import docs_dir
+
+    monkeypatch.setenv("HPT_QUALITY_DOCS_INDEX_MINUTES", "0")
+    path = tmp_path / "a.csv"
+    tall_file(path, n_items=40, seed=23)
+    first = ingest_file(path, wh)
+    tall_file(path, n_items=41, seed=24)
+    second = ingest_file(path, wh)
+    index = (docs_dir(wh) / "site" / "index.html").read_text()
+    assert str(first.file_id) in index and str(second.file_id) in index
