@@ -72,17 +72,31 @@ def decoder(version: str) -> msgspec.json.Decoder[Any]:
     return msgspec.json.Decoder(list[item_type(version)])  # type: ignore[misc]
 
 
+def _unlabelled_ndc(item: Any) -> bool:
+    """An NDC code without drug information."""
+    return item.drug_information is UNSET and any(
+        code.type == "NDC" for code in item.code_information
+    )
+
+
+def _unpriced_item(charge: Any) -> bool:
+    """A charge with no payer, no gross charge and no discounted cash."""
+    return (
+        charge.payers_information is UNSET
+        and charge.gross_charge is UNSET
+        and charge.discounted_cash is UNSET
+    )
+
+
 def _suspect_v2(item: Any, ndc: bool, estimated: bool) -> bool:
     """v2.1.0 and v2.2.x conditional rules over a decoded item; True if one may be broken."""
-    if ndc and item.drug_information is UNSET:
-        for code in item.code_information:
-            if code.type == "NDC":
-                return True
+    if ndc and _unlabelled_ndc(item):
+        return True
     for charge in item.standard_charges:
+        if _unpriced_item(charge):
+            return True
         payers = charge.payers_information
         if payers is UNSET:
-            if charge.gross_charge is UNSET and charge.discounted_cash is UNSET:
-                return True
             continue
         dollar = False
         priced = True
@@ -121,15 +135,13 @@ def _count_ok(count: str) -> bool:
 def _suspect_v3(item: Any) -> bool:
     """v3.0.0 conditional rules (and the `count` pattern) over a decoded item; True if one
     may be broken."""
-    if item.drug_information is UNSET:
-        for code in item.code_information:
-            if code.type == "NDC":
-                return True
+    if _unlabelled_ndc(item):
+        return True
     for charge in item.standard_charges:
+        if _unpriced_item(charge):
+            return True
         payers = charge.payers_information
         if payers is UNSET:
-            if charge.gross_charge is UNSET and charge.discounted_cash is UNSET:
-                return True
             continue
         dollar = False
         for payer in payers:
