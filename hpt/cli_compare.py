@@ -23,7 +23,11 @@ def compare(
     ] = None,
     setting: Annotated[str | None, typer.Option(help="inpatient, outpatient or both.")] = None,
     plan_type: Annotated[
-        str | None, typer.Option(help="Plan type, e.g. commercial_ppo, medicare_advantage.")
+        str | None,
+        typer.Option(
+            help="Plan type, e.g. commercial_ppo, medicare_advantage_hmo, medicaid_managed_care "
+            "(all in docs/payers.md)."
+        ),
     ] = None,
     limit: Annotated[int, typer.Option(help="Rows to print (cheapest first).")] = 50,
     db: DbOption = None,

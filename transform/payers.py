@@ -1,16 +1,22 @@
 """Canonical payers and plan types for published payer and plan names.
 
 Hospitals name the same insurer differently (`BLUE CROSS BLUE SHIELD [110001]`,
-`BCBS HMO IP/OP ONLY`, `Blue_Cross_Blue_Shield_of_Texas`). A published name is *cleaned*
-(bracketed and parenthesised ids dropped, lower case, `_` and punctuation to spaces), then
-matched against the alias list `transform/data/payer_aliases.csv`: an alias matches when its
-words occur, in order and adjacent, among the name's words; the match that starts earliest
-wins, then the longest. Every alias names a payer of `transform/data/payers.csv`, which also
-gives the payer's kind (commercial, medicare, medicaid, …) used for the plan type when the
-plan name says nothing.
+`BlueCrossBlueShield`, `BCBS OF TEXAS [1045]`, `Blue_Cross_Blue_Shield - PPO`). A published
+name is *normalised* (ids dropped, CamelCase and `_` split, lower case, `&` → `and`, the
+spellings of Blue Cross Blue Shield → `bcbs` and of UnitedHealthcare → `uhc`, a trailing
+`Inc`/`LLC`/`Co` dropped), then looked up in the registry: `transform/data/payers.csv`
+(one row per canonical payer: kind, carrier, state) and `transform/data/payer_aliases.csv`
+(the names that denote it). An alias matches when its words occur adjacent among the
+name's words, spaces ignored (`health net` = `healthnet`); scanning left to right, the
+longest alias at each position wins. A named company beats a *generic* payer (`Medicare`,
+`Blue Cross Blue Shield`, the categories), and an alias with no payer marks a name as
+ambiguous (`Healthfirst`: New York or Florida), which then maps to nothing. Only when no
+alias matches (or only a generic one) is a misspelling looked for with rapidfuzz (see
+`FUZZY_THRESHOLD`); such a match is recorded as `match_method = 'fuzzy'`.
+docs/payers.md has the whole story, including how to add an alias.
 
-The mapping runs when the marts are built (on the few distinct payer/plan pairs), so an
-edit of the alias file applies to every loaded file, old ones included, at the next build.
+The mapping runs once per ingested file on its distinct payer/plan pairs, cached per
+spelling, so it costs milliseconds whatever the number of rates.
 """
 
 from __future__ import annotations
@@ -22,32 +28,30 @@ from dataclasses import dataclass
 from importlib import resources
 
 import polars as pl
+from rapidfuzz import fuzz, process
 
 PLAN_TYPES = (
     "commercial_ppo",
     "commercial_hmo",
     "commercial_epo",
     "commercial_pos",
+    "commercial_hdhp",
     "commercial_other",
     "medicare_advantage",
+    "medicare_advantage_hmo",
+    "medicare_advantage_ppo",
+    "medicare_advantage_snp",
     "medicare",
     "medicaid_managed_care",
     "medicaid",
+    "chip",
     "exchange",
+    "tricare",
+    "va",
+    "workers_comp",
+    "auto",
     "other",
     "unknown",
-)
-PAYER_KINDS = frozenset(
-    {
-        "commercial",
-        "medicare",
-        "medicare_advantage",
-        "medicaid",
-        "medicaid_managed_care",
-        "government",
-        "network",
-        "other",
-    }
 )
 #: Plan type of a payer's rates when the plan name names no line of business or network.
 DEFAULT_PLAN_TYPE = {
@@ -56,68 +60,221 @@ DEFAULT_PLAN_TYPE = {
     "medicare_advantage": "medicare_advantage",
     "medicaid": "medicaid",
     "medicaid_managed_care": "medicaid_managed_care",
+    "chip": "chip",
+    "tricare": "tricare",
+    "va": "va",
+    "workers_comp": "workers_comp",
+    "auto": "auto",
+    "property_casualty": "other",  # auto, workers' comp or liability: the plan name says
+    "tpa": "commercial_other",  # self-funded employer plans
+    "union_trust": "commercial_other",  # Taft-Hartley and employer trusts
+    "network": "other",  # rented by commercial plans, workers' comp and auto alike
+    "international": "other",
     "government": "other",
-    "network": "other",
     "other": "other",
 }
+PAYER_KINDS = frozenset(DEFAULT_PLAN_TYPE)
+#: Kinds whose line of business the plan name's network words (HMO, PPO) don't change.
+_KIND_FIRST = frozenset(
+    {"medicare", "medicare_advantage", "medicaid", "medicaid_managed_care", "chip"}
+    | {"tricare", "va", "workers_comp", "auto", "property_casualty"}
+)
 
-_IDS = re.compile(r"\[[^\]]*\]|\([^)]*\)")
+#: Fuzzy matching: rapidfuzz `fuzz.ratio` (normalised Indel similarity, 0-100) of a run of
+#: the name's words against an alias, spaces removed. 88 lets one letter in or out through
+#: from 5 letters (`humanna`) and one letter changed from 9 (`geisenger`), no more.
+FUZZY_THRESHOLD = 88.0
+#: A fuzzy hit is dropped when a payer of another carrier (or an ambiguous name) scores
+#: within this margin of it: a near miss must point to one carrier only.
+FUZZY_MARGIN = 5.0
+#: Runs of words shorter than this (letters, spaces removed) are never fuzzy-matched.
+FUZZY_MIN_LENGTH = 6
+_MAX_RUN = 8  # words in the longest alias
+_FUZZY_RUN = 5  # words in a run compared by fuzzy matching
+
+_IDS = re.compile(r"\[[^\]]*\]|\([^)]*\d[^)]*\)")  # [1045] always, (…) when it holds a digit
+_TRAILING_ID = re.compile(r"\s+(?:-|#|:)\s*[A-Za-z]{0,3}\d[\w-]*\s*$")  # `- 12345`, `# A12`
+_CAMEL = re.compile(
+    r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])|(?<=[A-Za-z])(?=\d)|(?<=\d)(?=[A-Za-z])"
+)
 _NOT_WORD = re.compile(r"[^a-z0-9]+")
-
-# Plan-type evidence, searched in the cleaned plan name + payer name.
-_EXCHANGE = re.compile(
-    r"\b(exchange|marketplace|ambetter|aca|qhp|ifp|individual (and )?family|bronze|silver|"
-    r"platinum|connector|covered california)\b"
+_BCBS = re.compile(r"\b(?:blue ?cross(?: and)? ?blue ?shield|bc(?: and)? ?bs)\b")
+_UHC = re.compile(r"\bunited ?health ?care\b")
+_MEDI_CAL = re.compile(r"\bmedi cal\b")  # one token: spaces removed it would read `medical`
+_LEGAL = frozenset({"inc", "llc", "ltd", "corp", "corporation", "incorporated", "co", "company"})
+_LEGAL |= {"plc", "lp", "llp"}
+#: Words that name no payer on their own: a run made only of these is never fuzzy-matched.
+_COMMON_WORDS = (
+    "health healthcare care plan plans medical medicare medicaid insurance company services "
+    "service benefit benefits group network community national united american first general "
+    "family partners alliance choice select advantage senior mutual life and of the for hmo "
+    "ppo epo pos commercial options solutions systems center hospital physicians human plus "
+    "premier total complete state county department dept government program trust fund "
+    "union local employee employees retiree administrators management managed behavioral "
+    "dental vision optimal optimum alternate all other self pay payer payers ind individual "
+    "international new north south east west central medicine bcbs blue cross shield"
 )
-_MEDICARE_ADVANTAGE = re.compile(
-    r"\b(medicare advantage|mapd|ma (hmo|ppo|pffs)|d ?snp|c ?snp|snp|dual|duals|senior|"
-    r"gold plus|medicare replacement|medicare (hmo|ppo)|wellcare)\b"
-)
-_MEDICARE = re.compile(r"\bmedicare\b")
-_MEDICAID = re.compile(
-    r"\b(medicaid|masshealth|medi cal|chip|community plan|mco|managed medicaid|"
-    r"medical assistance|wholecare)\b"
-)
-_MEDICAID_MANAGED = re.compile(r"\b(managed care|mco|aco|community plan|hmo)\b")
-_COMMERCIAL = re.compile(r"\bcommercial\b")
-_GOVERNMENT = re.compile(r"\b(tricare|champva|veterans|workers comp|workers compensation)\b")
-_NETWORKS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("commercial_ppo", re.compile(r"\b(ppo|choice plus|federal employee|fep|open access ppo)\b")),
-    ("commercial_hmo", re.compile(r"\bhmo\b")),
-    ("commercial_epo", re.compile(r"\bepo\b")),
-    ("commercial_pos", re.compile(r"\b(pos|open access plus|oap)\b")),
-)
+_COMMON = frozenset(_COMMON_WORDS.split())
 
 
-def clean(name: str | None) -> str:
-    """A published name reduced to lower-case words: ids in brackets, punctuation and `_` gone."""
+def clean(name: str | None, camel: bool = True) -> str:
+    """A published name reduced to lower-case words: ids, punctuation, `_` (and CamelCase) gone."""
     if not name:
         return ""
-    text = _IDS.sub(" ", name.lower()).replace("_", " ")
-    return " ".join(_NOT_WORD.sub(" ", text).split())
+    text = _TRAILING_ID.sub(" ", _IDS.sub(" ", name))
+    text = _CAMEL.sub(" ", text) if camel else text
+    text = text.lower().replace("&", " and ").replace("'", "").replace("\u2019", "")
+    return " ".join(w for w in _NOT_WORD.sub(" ", text).split() if not _is_id(w))
+
+
+def _is_id(word: str) -> bool:
+    return word.isdigit() and len(word) >= 3
+
+
+def normalise(name: str | None) -> tuple[str, ...]:
+    """The words a name is matched on: `clean`, BCBS and UHC spellings unified, `Inc` dropped."""
+    text = _MEDI_CAL.sub("medi-cal", _UHC.sub("uhc", _BCBS.sub("bcbs", clean(name))))
+    words = text.split()
+    while len(words) > 1 and words[-1] in _LEGAL:
+        words.pop()
+    return tuple(words)
 
 
 @dataclass(frozen=True)
-class PayerRules:
-    """The canonical payers (with their kind) and the aliases that name them."""
+class Payer:
+    """A canonical payer of the registry."""
 
-    kinds: dict[str, str]
-    #: Alias word tuples grouped by their first word, for a quick scan of a name.
-    aliases: dict[str, list[tuple[tuple[str, ...], str]]]
+    name: str
+    kind: str
+    carrier: str
+    state: str
+    #: A program or category (`Medicare`, `Blue Cross Blue Shield`): a named company wins.
+    generic: bool
+
+
+@dataclass(frozen=True)
+class PayerMatch:
+    """The canonical payer a name denotes, and how it was found."""
+
+    payer: str
+    method: str  # 'exact' | 'fuzzy'
+    score: float  # 100 for exact
+
+
+@dataclass(frozen=True, eq=False)
+class PayerRules:
+    """The canonical payers and the aliases that name them."""
+
+    payers: dict[str, Payer]
+    #: Alias with spaces removed → payer ('' = ambiguous: the name maps to nothing).
+    aliases: dict[str, str]
+    #: Fuzzy choices by first letter (a misspelling keeps it): aliases, their payers and
+    #: whether each may be a fuzzy match (not an abbreviation) or only a rival of one.
+    choices: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[bool, ...]]]
+
+    @functools.cached_property
+    def kinds(self) -> dict[str, str]:
+        return {name: payer.kind for name, payer in self.payers.items()}
 
     def match(self, name: str | None) -> str | None:
         """The canonical payer a published name refers to, or None."""
-        words = clean(name).split()
-        best: tuple[int, int, str] | None = None  # (start, -length, payer)
-        for start, word in enumerate(words):
-            for alias, payer in self.aliases.get(word, ()):
-                if tuple(words[start : start + len(alias)]) == alias:
-                    candidate = (start, -len(alias), payer)
-                    if best is None or candidate < best:
-                        best = candidate
-            if best is not None:
-                break  # the earliest start wins; longer aliases at it were all compared
-        return best[2] if best else None
+        found = self.lookup(name)
+        return found.payer if found else None
+
+    def lookup(self, name: str | None) -> PayerMatch | None:
+        """The canonical payer of a name, exact or fuzzy, or None (unknown or ambiguous)."""
+        words = normalise(name)
+        hits = self._exact(words)
+        specific = [h for h in hits if h.payer and not self.payers[h.payer].generic]
+        generic = [h for h in hits if h.payer and self.payers[h.payer].generic]
+        found = specific[0] if specific else generic[0] if generic else None
+        if found is None and hits:
+            return None  # an ambiguous name: no guess, fuzzy or not
+        covered = {i for h in hits for i in range(h.start, h.end)}
+        rest = [w for i, w in enumerate(words) if i not in covered and w not in _COMMON]
+        fuzzy = self._fuzzy(words) if found is None or not specific or rest else None
+        if fuzzy and (
+            found is None
+            # a misspelt company beats a generic exact match (`BCBS of Texsa`) ...
+            or (not specific and not self.payers[fuzzy.payer].generic)
+            # ... and a longer misspelt name the alias it contains (`Inland Empire Helth`)
+            or (
+                fuzzy.start <= found.start
+                and fuzzy.end >= found.end
+                and fuzzy.payer != found.payer
+                and fuzzy.end - fuzzy.start > found.end - found.start
+            )
+        ):
+            return PayerMatch(fuzzy.payer, "fuzzy", fuzzy.score)
+        return PayerMatch(found.payer, "exact", 100.0) if found else None
+
+    def _exact(self, words: tuple[str, ...]) -> list[_Hit]:
+        """Left to right, the longest alias at each position (its words then skipped)."""
+        hits: list[_Hit] = []
+        start = 0
+        while start < len(words):
+            for end in range(min(len(words), start + _MAX_RUN), start, -1):
+                payer = self.aliases.get("".join(words[start:end]))
+                if payer is not None:
+                    hits.append(_Hit(100.0, start, end, payer))
+                    start = end
+                    break
+            else:
+                start += 1
+        return hits
+
+    def _fuzzy(self, words: tuple[str, ...]) -> _Hit | None:
+        """The one carrier a run of the name's words is a near miss of, or None."""
+        hits: list[_Hit] = []
+        for start in range(len(words)):
+            for end in range(start + 1, min(len(words), start + _FUZZY_RUN) + 1):
+                run = words[start:end]
+                text = "".join(run)
+                if len(text) < FUZZY_MIN_LENGTH or all(w in _COMMON for w in run):
+                    continue
+                choices, payers, targets = self.choices.get(text[0], ((), (), ()))
+                for _, score, i in process.extract(
+                    text,
+                    choices,
+                    scorer=fuzz.ratio,
+                    score_cutoff=FUZZY_THRESHOLD - FUZZY_MARGIN,
+                    limit=None,
+                ):
+                    hits.append(_Hit(round(score, 1), start, end, payers[i], targets[i]))
+        # As with exact aliases the longest wins: a hit inside a longer one is no rival
+        # (`blu shield` = Blue Cross Blue Shield inside `blu shield of california`).
+        strong = [h for h in hits if h.score >= FUZZY_THRESHOLD]
+        hits = [h for h in hits if not any(h.inside(o) for o in strong)]
+        if not hits:
+            return None
+        best = max(hits, key=lambda h: h.score)
+        if best.score < FUZZY_THRESHOLD or not best.target or not best.payer:
+            return None  # an abbreviation or an ambiguous name is no target, only a rival
+        carrier = self.payers[best.payer].carrier
+        for other in hits:
+            if other.score >= best.score - FUZZY_MARGIN and (
+                not other.payer or self.payers[other.payer].carrier != carrier
+            ):
+                return None  # near another carrier or an ambiguous name: no guess
+        return best
+
+
+@dataclass(frozen=True)
+class _Hit:
+    """An alias found in words[start:end] (score 100 when exact)."""
+
+    score: float
+    start: int
+    end: int
+    payer: str  # '' for an ambiguous name
+    target: bool = True  # False: a fuzzy rival only (an alias with an abbreviation)
+
+    def inside(self, other: _Hit) -> bool:
+        return (
+            other.start <= self.start
+            and self.end <= other.end
+            and other.end - other.start > self.end - self.start
+        )
 
 
 def _read_csv(name: str) -> list[dict[str, str]]:
@@ -127,14 +284,52 @@ def _read_csv(name: str) -> list[dict[str, str]]:
 
 @functools.cache
 def rules() -> PayerRules:
-    """The rules from the shipped data files (read once per process)."""
-    kinds = {row["payer"]: row["kind"] for row in _read_csv("payers.csv")}
-    aliases: dict[str, list[tuple[tuple[str, ...], str]]] = {}
-    for row in _read_csv("payer_aliases.csv"):
-        words = tuple(clean(row["alias"]).split())
-        if words:
-            aliases.setdefault(words[0], []).append((words, row["payer"]))
-    return PayerRules(kinds=kinds, aliases=aliases)
+    """The registry from the shipped data files (read once per process).
+
+    Raises ValueError when the data contradicts itself: an unknown kind or payer, or one
+    normalised alias naming two payers."""
+    payers: dict[str, Payer] = {}
+    for row in _read_csv("payers.csv"):
+        if row["kind"] not in PAYER_KINDS:
+            raise ValueError(f"payers.csv: {row['payer']}: unknown kind {row['kind']!r}")
+        payers[row["payer"]] = Payer(
+            row["payer"], row["kind"], row["carrier"], row["state"], row["generic"] == "yes"
+        )
+    pairs = [(row["alias"], row["payer"]) for row in _read_csv("payer_aliases.csv")]
+    aliases: dict[str, str] = {}
+    abbreviated: set[str] = set()
+    for alias, payer in [*pairs, *((name, name) for name in payers)]:
+        if payer and payer not in payers:
+            raise ValueError(f"payer_aliases.csv: {alias!r} names unknown payer {payer!r}")
+        words = normalise(alias)
+        key = "".join(words)
+        if any(len(w) <= 2 and w != "of" for w in words):
+            abbreviated.add(key)  # `bcbs mo` is one letter from `bcbs hmo`: no fuzzy target
+        if key and aliases.setdefault(key, payer) != payer:
+            raise ValueError(f"payer_aliases.csv: {alias!r} names {payer!r} and {aliases[key]!r}")
+    buckets: dict[str, list[tuple[str, str, bool]]] = {}
+    for key, payer in aliases.items():
+        if len(key) >= FUZZY_MIN_LENGTH:
+            buckets.setdefault(key[0], []).append((key, payer, key not in abbreviated))
+    # Common words are rivals too: a near miss of `medical` is no misspelt `Medica`.
+    for word in _COMMON - set(aliases):
+        if len(word) >= FUZZY_MIN_LENGTH:
+            buckets.setdefault(word[0], []).append((word, "", False))
+    choices = {
+        letter: (
+            tuple(k for k, _, _ in items),
+            tuple(p for _, p, _ in items),
+            tuple(t for _, _, t in items),
+        )
+        for letter, items in buckets.items()
+    }
+    return PayerRules(payers=payers, aliases=aliases, choices=choices)
+
+
+@functools.cache
+def match_payer(name: str | None) -> PayerMatch | None:
+    """The canonical payer of a published name (cached per spelling, per process)."""
+    return rules().lookup(name)
 
 
 def display_name(name: str | None) -> str | None:
@@ -143,9 +338,65 @@ def display_name(name: str | None) -> str | None:
     return words.title() if words else None
 
 
+# Plan-type evidence, searched in the cleaned plan name + payer name.
+_MEDICARE = re.compile(r"\b(medicare|medigap)\b")
+_MEDICAID = re.compile(
+    r"\b(medicaid|masshealth|medi cal|mco|managed medicaid|medical assistance|wholecare|"
+    r"community plan|star kids|star plus|starplus|star health|tenncare|ahcccs|badgercare|"
+    r"soonercare|apple health|kancare|healthchoices|nj familycare|mo healthnet|husky|"
+    r"cardinal care|healthy horizons|better health|centennial care|turquoise care)\b"
+)
+_MEDICAID_WORD = re.compile(r"\bmedicaid\b")
+_COMMERCIAL = re.compile(r"\bcommercial\b")
+_EXCHANGE = re.compile(
+    r"\b(exchange|marketplace|ambetter|aca|qhp|ifp|individual (and )?family|bronze|silver|"
+    r"platinum|connector|covered california)\b"
+)
+_SNP = re.compile(
+    r"\b(d ?snp|c ?snp|i ?snp|snp|special needs|dual|duals|dual complete|mmp|"
+    r"medicare medicaid plan|one care|senior care options|sco)\b"
+)
+_MEDICARE_ADVANTAGE = re.compile(
+    r"\b(medicare advantage|mapd|ma pd|ma (hmo|ppo|pffs|only)|part c|senior|gold plus|"
+    r"gold choice|medicare replacement|medicare (hmo|ppo)|medicarecomplete|aarp|"
+    r"generations advantage|keystone 65|pffs)\b"
+)
+_MA_NETWORKS = (
+    ("medicare_advantage_hmo", re.compile(r"\b(hmo|gold plus)\b")),
+    ("medicare_advantage_ppo", re.compile(r"\b(ppo|rppo)\b")),
+)
+_CHIP = re.compile(
+    r"\b(chip|chp plus|child health plus|childrens health insurance program|peachcare|"
+    r"coverkids|cover kids|kidcare|all kids|husky b)\b"
+)
+_PROGRAMS = (
+    ("tricare", re.compile(r"\b(tricare|tri care|champus|usfhp|us family health plan)\b")),
+    ("va", re.compile(r"\b(champva|veterans|va ccn|va community care|triwest)\b")),
+    (
+        "workers_comp",
+        re.compile(r"\b(workers? comp(ensation)?|workmans? comp(ensation)?|work comp)\b"),
+    ),
+    ("auto", re.compile(r"\b(auto|automobile|motor vehicle|mva|no fault|pip|personal injury)\b")),
+)
+_NETWORKS = (
+    (
+        "commercial_ppo",
+        re.compile(r"\b(ppo|choice plus|federal employee|fep|preferred provider)\b"),
+    ),
+    ("commercial_hmo", re.compile(r"\b(hmo|health maintenance)\b")),
+    ("commercial_epo", re.compile(r"\b(epo|exclusive provider)\b")),
+    ("commercial_pos", re.compile(r"\b(pos|open access plus|oap|point of service)\b")),
+)
+_HDHP = re.compile(r"\b(hdhp|high deductible|hsa|health savings)\b")
+
+
+@functools.cache
 def plan_type(payer_name: str | None, plan_name: str | None, kind: str | None) -> str:
     """The plan type of a payer/plan pair (see PLAN_TYPES); `kind` is the payer's kind."""
-    text = f"{clean(plan_name)} {clean(payer_name)}".strip()
+    # CamelCase split and not: `HMOBlue` says HMO, `MassHealth` says MassHealth.
+    text = " ".join(
+        {clean(name, camel): None for name in (plan_name, payer_name) for camel in (True, False)}
+    ).strip()
     if not text:
         return "unknown"
     lines = {
@@ -157,25 +408,36 @@ def plan_type(payer_name: str | None, plan_name: str | None, kind: str | None) -
         )
         if pattern.search(text)
     }
-    if len(lines) > 1:
+    snp = _SNP.search(text) is not None
+    if len(lines) > 1 and not (snp and "commercial" not in lines):
         return "other"  # one rate for several lines of business (`Medicare/Commercial`)
     if _EXCHANGE.search(text):
         return "exchange"
-    if _MEDICARE_ADVANTAGE.search(text):
-        return "medicare_advantage"
+    if snp:
+        return "medicare_advantage_snp"
+    if (
+        _MEDICARE_ADVANTAGE.search(text)
+        or ("medicare" in lines and kind != "medicare")
+        or (kind == "medicare_advantage" and not lines)
+    ):
+        networks = {name for name, pattern in _MA_NETWORKS if pattern.search(text)}
+        return networks.pop() if len(networks) == 1 else "medicare_advantage"
     if "medicare" in lines:
-        return "medicare" if kind == "medicare" else "medicare_advantage"
+        return "medicare"
+    if _CHIP.search(text) and not _MEDICAID_WORD.search(text):
+        return "chip"  # before Medicaid: a Medicaid plan's CHIP rates (`Better Health`, `CHIP`)
     if "medicaid" in lines:
-        if kind == "medicaid" and not _MEDICAID_MANAGED.search(text):
-            return "medicaid"
-        return "medicaid_managed_care"
-    if _GOVERNMENT.search(text):
-        return "other"
-    if kind in {"medicaid", "medicaid_managed_care", "medicare", "medicare_advantage"}:
+        return "medicaid" if kind == "medicaid" else "medicaid_managed_care"
+    for name, pattern in _PROGRAMS:
+        if pattern.search(text):
+            return name
+    if kind in _KIND_FIRST and "commercial" not in lines:
         return DEFAULT_PLAN_TYPE[kind]
     networks = {name for name, pattern in _NETWORKS if pattern.search(text)}
     if len(networks) == 1:
         return networks.pop()
+    if _HDHP.search(text):
+        return "commercial_hdhp"
     if networks or "commercial" in lines:
         return "commercial_other"
     return DEFAULT_PLAN_TYPE.get(kind or "", "unknown")
@@ -185,23 +447,26 @@ def payer_map(pairs: pl.DataFrame) -> pl.DataFrame:
     """Canonical payer and plan type for distinct (`payer_name`, `plan_name`) pairs.
 
     Columns: payer_name, plan_name (as published), payer (canonical, else the cleaned
-    published name), payer_matched (an alias matched), payer_kind, plan_type.
+    published name), payer_matched (a registry payer was found), payer_kind, plan_type,
+    match_method ('exact' or 'fuzzy', NULL when unmatched), match_score (100 when exact).
     """
     r = rules()
     rows = []
     for payer_name, plan_name in pairs.select("payer_name", "plan_name").unique().iter_rows():
-        canonical = r.match(payer_name)
-        kind = r.kinds.get(canonical) if canonical else None
+        found = match_payer(payer_name)
+        kind = r.payers[found.payer].kind if found else None
         rows.append(
             {
                 "payer_name": payer_name,
                 "plan_name": plan_name,
-                "payer": canonical or display_name(payer_name),
-                "payer_matched": canonical is not None,
+                "payer": found.payer if found else display_name(payer_name),
+                "payer_matched": found is not None,
                 "payer_kind": kind,
                 "plan_type": (
                     plan_type(payer_name, plan_name, kind) if payer_name or plan_name else None
                 ),
+                "match_method": found.method if found else None,
+                "match_score": found.score if found else None,
             }
         )
     return pl.DataFrame(rows, schema=PAYER_MAP_SCHEMA)
@@ -215,5 +480,7 @@ PAYER_MAP_SCHEMA = pl.Schema(
         "payer_matched": pl.Boolean(),
         "payer_kind": pl.String(),
         "plan_type": pl.String(),
+        "match_method": pl.String(),
+        "match_score": pl.Float64(),
     }
 )

@@ -93,7 +93,8 @@ def test_price_compare_groups_by_canonical_payer_and_plan_type(
         "ORDER BY payer, plan_type"
     ).fetchall()
     assert rows == [
-        ("Aetna", "medicare_advantage", 1, 80.0, 80.0, 80.0, 400.0, 300.0),
+        # `Medicare Advantage HMO`: the MA network is a plan type of its own since stage v4.
+        ("Aetna", "medicare_advantage_hmo", 1, 80.0, 80.0, 80.0, 400.0, 300.0),
         ("Blue Cross Blue Shield", "commercial_hmo", 1, 110.0, 110.0, 110.0, 420.0, 310.0),
         ("Blue Cross Blue Shield", "commercial_ppo", 1, 100.0, 100.0, 100.0, 400.0, 300.0),
         ("UnitedHealthcare", "commercial_ppo", 1, 120.0, 120.0, 120.0, 400.0, 300.0),

@@ -87,7 +87,7 @@ def _quote(path: str | Path) -> str:
 
 
 #: The shape of a file's derived data (`stage_file`): a new one derives every file again.
-_STAGE_VERSION = "3"
+_STAGE_VERSION = "4"
 
 
 def signature() -> str:
