@@ -1,8 +1,10 @@
 -- rate_codes (temporary, one file's working set): one row per standard charge × service
 -- code, over the file's `comparable_charges`. Facility-internal codes (CDM, LOCAL) and
 -- revenue codes (RC, a billing category, not a service) are not comparable across
--- hospitals and are left out. `k` names the group a price is compared within: code type,
--- code, setting and price unit.
+-- hospitals and are left out. `k` names the group a price is compared within: a hash of
+-- code type, code, setting and price unit. Only the columns the per-file marts need, as
+-- small as they can be (the file and facility are the same on every row): this table is
+-- the file's biggest working set.
 CREATE OR REPLACE TEMP TABLE rate_codes AS
 WITH unnested AS (
     -- UNNEST in the select list: a lateral join over the view would be far slower.
@@ -10,8 +12,6 @@ WITH unnested AS (
         UNNEST(c.codes) AS pair,
         c.setting,
         c.price_unit,
-        c.file_id,
-        c.facility_id,
         c.payer,
         c.plan_type,
         c.description,
@@ -19,12 +19,11 @@ WITH unnested AS (
         c.comparable_dollar,
         c.gross_per_unit,
         c.cash_per_unit,
-        c.exclusion_reason
+        c.exclusion_reason IS NULL AS comparable
     FROM comparable_charges c
 )
 SELECT
-    concat_ws(chr(31), pair.type, pair.code, coalesce(setting, chr(30)),
-              coalesce(price_unit, chr(30))) AS k,
+    hash(pair.type, pair.code, setting, price_unit) AS k,
     pair.type AS code_type, pair.code AS code, * EXCLUDE (pair)
 FROM unnested
 WHERE pair.type NOT IN ('CDM', 'LOCAL', 'RC');

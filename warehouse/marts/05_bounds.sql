@@ -1,6 +1,6 @@
--- code_price_bounds for the groups in temp table affected_keys (k): the robust band of
--- ordinary prices per code, setting and unit, from the log prices of every comparable payer
--- rate of every current facility (at least 5 rates). A rate outside median ÷ f … median × f
+-- code_price_bounds for the groups in temp table affected_keys (k; their text is in
+-- mart_keys): the robust band of ordinary prices per code, setting and unit, from the log
+-- prices of every comparable payer rate of every current facility (at least 5 rates). A rate outside median ÷ f … median × f
 -- is an outlier, where f = max(10, exp(4 × 1.4826 × MAD)): more than four robust standard
 -- deviations *and* more than tenfold away from the median, so the ordinary 3–5× spread
 -- between hospitals is never called an outlier.
@@ -47,13 +47,9 @@ mads AS (
     FROM deviations GROUP BY k
 )
 SELECT
-    m.k,
-    split_part(m.k, chr(31), 1) AS code_type,
-    split_part(m.k, chr(31), 2) AS code,
-    nullif(split_part(m.k, chr(31), 3), chr(30)) AS setting,
-    nullif(split_part(m.k, chr(31), 4), chr(30)) AS price_unit,
+    m.k, g.code_type, g.code, g.setting, g.price_unit,
     m.total AS rates,
     exp(m.log_median) AS median_dollar,
     exp(m.log_median - greatest(4 * 1.4826 * d.log_mad, ln(10))) AS lower_dollar,
     exp(m.log_median + greatest(4 * 1.4826 * d.log_mad, ln(10))) AS upper_dollar
-FROM medians m JOIN mads d USING (k);
+FROM medians m JOIN mads d USING (k) JOIN mart_keys g USING (k);

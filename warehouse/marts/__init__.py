@@ -47,7 +47,7 @@ _DATA = ("payers.csv", "payer_aliases.csv", "shoppable_services.csv")
 MARTS = "marts"
 
 #: Catalog tables only the writer needs (published snapshots leave them out).
-WRITER_ONLY = ("mart_price_bins", "mart_facility_code_prices")
+WRITER_ONLY = ("mart_price_bins", "mart_facility_code_prices", "mart_keys")
 
 PRICE_COMPARE_COLUMNS = {
     "code_type": "VARCHAR", "code": "VARCHAR", "setting": "VARCHAR", "price_unit": "VARCHAR",
@@ -87,7 +87,7 @@ def _quote(path: str | Path) -> str:
 
 
 #: The shape of a file's derived data (`stage_file`): a new one derives every file again.
-_STAGE_VERSION = "4"
+_STAGE_VERSION = "5"
 
 
 def signature() -> str:
@@ -117,6 +117,7 @@ def stage_file(folder: str | Path) -> Path:
     con = duckdb.connect()
     try:
         con.execute("SET memory_limit = ?", [settings.current().mart_memory_limit])
+        con.execute("SET enable_progress_bar = false")
         parts = parquet_source([str(folder / "*.parquet")], "")
         con.execute(
             f"CREATE VIEW standard_charges AS SELECT {CHARGE_COLUMNS} "
@@ -136,25 +137,13 @@ def stage_file(folder: str | Path) -> Path:
         # and medians of gross charge, cash price and description.
         con.execute(
             "COPY (SELECT k, payer, plan_type, has_payer, comparable_dollar AS dollar "
-            "FROM rate_codes WHERE exclusion_reason IS NULL) "
-            f"TO {_quote(tmp / 'candidates.parquet')}"
+            f"FROM rate_codes WHERE comparable) TO {_quote(tmp / 'candidates.parquet')}"
         )
-        con.execute(
-            "COPY (SELECT k, code_type, code, setting, price_unit, facility_id, payer, "
-            "plan_type, count(*) FILTER (has_payer) AS rates, "
-            "median(gross_per_unit) AS gross_charge, median(cash_per_unit) AS discounted_cash "
-            f"FROM rate_codes GROUP BY ALL) TO {_quote(tmp / 'groups.parquet')}"
-        )
-        con.execute(
-            "COPY (SELECT k, code_type, code, setting, price_unit, facility_id, "
-            "count(*) FILTER (has_payer) AS rates, median(gross_per_unit) AS gross_charge, "
-            "median(cash_per_unit) AS discounted_cash, mode(description) AS description "
-            f"FROM rate_codes GROUP BY ALL) TO {_quote(tmp / 'codes.parquet')}"
-        )
+        _stage_groups(con, tmp)
         con.execute(
             "COPY (SELECT k, round(100 * ln(comparable_dollar))::INTEGER AS bin, "
             "count(*)::BIGINT AS n FROM rate_codes "
-            "WHERE exclusion_reason IS NULL AND has_payer AND comparable_dollar > 0 "
+            "WHERE comparable AND has_payer AND comparable_dollar > 0 "
             f"GROUP BY ALL) TO {_quote(tmp / 'price_bins.parquet')}"
         )
         con.execute(f"COPY payer_map TO {_quote(tmp / 'payer_map.parquet')}")
@@ -176,6 +165,54 @@ def stage_file(folder: str | Path) -> Path:
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)
     return out
+
+
+#: Rate × code rows per pass of the group aggregates: medians hold their values per group,
+#: so a big file is aggregated in slices of its groups (by key) to stay within the memory
+#: limit instead of spilling, which is many times slower.
+_ROWS_PER_PASS = 2_000_000
+
+# Per group: the price figures as if no rate were an outlier and the lowest and highest
+# payer rate (at publish, a group whose payer rates all sit inside its band keeps these;
+# only the few with an outlier are judged rate by rate), the payer rates, and the medians of
+# gross charge and cash price. (median over a column that is NULL where excluded: with
+# FILTER it is many times slower.)
+_GROUP_STATS = """
+    count(dollar) AS comparable_rates, min(dollar) AS min_dollar,
+    median(dollar) AS median_dollar, max(dollar) AS max_dollar,
+    min(payer_dollar) AS low, max(payer_dollar) AS high,
+    count(*) FILTER (has_payer) AS rates, median(gross_per_unit) AS gross_charge,
+    median(cash_per_unit) AS discounted_cash
+"""
+
+
+def _stage_groups(con: duckdb.DuckDBPyConnection, out: Path) -> None:
+    """Write `groups-NNN.parquet` (per group and canonical payer × plan type) and
+    `codes-NNN.parquet` (per group) from `rate_codes`, in slices of the groups."""
+    rows, facility = con.execute(
+        "SELECT (SELECT count(*) FROM rate_codes), "
+        "(SELECT facility_id FROM standard_charges LIMIT 1)"
+    ).fetchall()[0]
+    con.execute(
+        "CREATE TEMP VIEW rate_dollars AS SELECT *, "
+        "CASE WHEN comparable THEN comparable_dollar END AS dollar, "
+        "CASE WHEN comparable AND has_payer THEN comparable_dollar END AS payer_dollar "
+        "FROM rate_codes"
+    )
+    keys = "k, code_type, code, setting, price_unit, ?::VARCHAR AS facility_id"
+    for name, select, rows_per_pass in (
+        ("groups", f"{keys}, payer, plan_type, {_GROUP_STATS}", _ROWS_PER_PASS),
+        # Far fewer groups (no payer split): a median's cost is then its values alone.
+        ("codes", f"{keys}, {_GROUP_STATS}, mode(description) AS description", 4 * _ROWS_PER_PASS),
+    ):
+        passes = max(1, -(-rows // rows_per_pass))
+        for part in range(passes):
+            target = _quote(out / f"{name}-{part:03d}.parquet")
+            con.execute(
+                f"COPY (SELECT {select} FROM rate_dollars WHERE k % {passes} = {part} "
+                f"GROUP BY ALL) TO {target}",
+                [facility],
+            )
 
 
 def _staged(folder: str) -> bool:
@@ -338,6 +375,12 @@ def _fold(
         folded = [r[0] for r in con.execute("SELECT file_id FROM mart_files").fetchall()]
         keep = set(_data_paths(con, folded)) - set(gone)
         values = [_values(p, 1) for p in sorted(keep)] + [_values(m.parent, 1) for m in marts]
+    if marts:  # the text of the groups the new files price, kept once per group
+        codes = ", ".join(_quote(m / "codes-*.parquet") for m in marts)
+        con.execute(
+            "INSERT INTO mart_keys SELECT DISTINCT k, code_type, code, setting, price_unit "
+            f"FROM read_parquet([{codes}]) ANTI JOIN mart_keys USING (k)"
+        )
     if values:
         con.execute(
             "CREATE OR REPLACE TEMP TABLE value_delta AS SELECT k, bin, sum(n)::BIGINT AS n "
@@ -386,7 +429,7 @@ def _fold(
         ):
             con.execute(
                 f"CREATE OR REPLACE TEMP VIEW {view} AS "
-                f"SELECT * FROM read_parquet({_quote(mart / f'{name}.parquet')})"
+                f"SELECT * FROM read_parquet({_quote(mart / f'{name}*.parquet')})"
             )
         con.execute(judge)
         compare = mart / f"price_compare-{stamp}.parquet"
@@ -449,6 +492,7 @@ def _clear(con: duckdb.DuckDBPyConnection) -> None:
         "mart_files",
         "mart_price_bins",
         "mart_facility_code_prices",
+        "mart_keys",
         "code_price_bounds",
         "code_summary",
         "code_catalog",
