@@ -24,7 +24,7 @@ from __future__ import annotations
 import csv
 import functools
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 
 import polars as pl
@@ -171,6 +171,11 @@ class PayerRules:
     #: Fuzzy choices by first letter (a misspelling keeps it): aliases, their payers and
     #: whether each may be a fuzzy match (not an abbreviation) or only a rival of one.
     choices: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[bool, ...]]]
+    #: Aliases of the warehouse's own (`transform.local_aliases`): a spelling that is one
+    #: of them whole maps to its payer, whatever else its words could match.
+    local: frozenset[str] = frozenset()
+    max_run: int = _MAX_RUN  # words in the longest alias
+    _found: dict[str | None, PayerMatch | None] = field(default_factory=dict, repr=False)
 
     @functools.cached_property
     def kinds(self) -> dict[str, str]:
@@ -181,9 +186,17 @@ class PayerRules:
         found = self.lookup(name)
         return found.payer if found else None
 
+    def cached(self, name: str | None) -> PayerMatch | None:
+        """`lookup`, remembered per spelling for these rules."""
+        if name not in self._found:
+            self._found[name] = self.lookup(name)
+        return self._found[name]
+
     def lookup(self, name: str | None) -> PayerMatch | None:
         """The canonical payer of a name, exact or fuzzy, or None (unknown or ambiguous)."""
         words = normalise(name)
+        if self.local and "".join(words) in self.local:
+            return PayerMatch(self.aliases["".join(words)], "exact", 100.0)
         hits = self._exact(words)
         specific = [h for h in hits if h.payer and not self.payers[h.payer].generic]
         generic = [h for h in hits if h.payer and self.payers[h.payer].generic]
@@ -213,7 +226,7 @@ class PayerRules:
         hits: list[_Hit] = []
         start = 0
         while start < len(words):
-            for end in range(min(len(words), start + _MAX_RUN), start, -1):
+            for end in range(min(len(words), start + self.max_run), start, -1):
                 payer = self.aliases.get("".join(words[start:end]))
                 if payer is not None:
                     hits.append(_Hit(100.0, start, end, payer))
@@ -282,12 +295,13 @@ def _read_csv(name: str) -> list[dict[str, str]]:
     return list(csv.DictReader(text.splitlines()))
 
 
-@functools.cache
-def rules() -> PayerRules:
-    """The registry from the shipped data files (read once per process).
+#: A warehouse's own aliases, (alias, payer) pairs (see `transform.local_aliases`).
+LocalAliases = tuple[tuple[str, str], ...]
 
-    Raises ValueError when the data contradicts itself: an unknown kind or payer, or one
-    normalised alias naming two payers."""
+
+@functools.cache
+def _shipped() -> tuple[dict[str, Payer], tuple[tuple[str, str], ...]]:
+    """The registry's payers and (alias, payer) pairs, as shipped."""
     payers: dict[str, Payer] = {}
     for row in _read_csv("payers.csv"):
         if row["kind"] not in PAYER_KINDS:
@@ -295,18 +309,38 @@ def rules() -> PayerRules:
         payers[row["payer"]] = Payer(
             row["payer"], row["kind"], row["carrier"], row["state"], row["generic"] == "yes"
         )
-    pairs = [(row["alias"], row["payer"]) for row in _read_csv("payer_aliases.csv")]
+    pairs = tuple((row["alias"], row["payer"]) for row in _read_csv("payer_aliases.csv"))
+    return payers, pairs
+
+
+@functools.cache
+def rules(local: LocalAliases = ()) -> PayerRules:
+    """The registry from the shipped data files (read once per process), with a
+    warehouse's `local` aliases over them: a local alias wins over a shipped one.
+
+    Raises ValueError when the data contradicts itself: an unknown kind or payer, or one
+    normalised alias naming two payers."""
+    payers, pairs = _shipped()
     aliases: dict[str, str] = {}
     abbreviated: set[str] = set()
-    for alias, payer in [*pairs, *((name, name) for name in payers)]:
+
+    def add(alias: str, payer: str, source: str, override: bool = False) -> str:
         if payer and payer not in payers:
-            raise ValueError(f"payer_aliases.csv: {alias!r} names unknown payer {payer!r}")
+            raise ValueError(f"{source}: {alias!r} names unknown payer {payer!r}")
         words = normalise(alias)
         key = "".join(words)
         if any(len(w) <= 2 and w != "of" for w in words):
             abbreviated.add(key)  # `bcbs mo` is one letter from `bcbs hmo`: no fuzzy target
-        if key and aliases.setdefault(key, payer) != payer:
-            raise ValueError(f"payer_aliases.csv: {alias!r} names {payer!r} and {aliases[key]!r}")
+        if override and key:
+            aliases[key] = payer
+        elif key and aliases.setdefault(key, payer) != payer:
+            raise ValueError(f"{source}: {alias!r} names {payer!r} and {aliases[key]!r}")
+        return key
+
+    for alias, payer in [*pairs, *((name, name) for name in payers)]:
+        add(alias, payer, "payer_aliases.csv")
+    mine = frozenset(add(alias, payer, "local aliases", override=True) for alias, payer in local)
+    mine -= {""}
     buckets: dict[str, list[tuple[str, str, bool]]] = {}
     for key, payer in aliases.items():
         if len(key) >= FUZZY_MIN_LENGTH:
@@ -323,13 +357,73 @@ def rules() -> PayerRules:
         )
         for letter, items in buckets.items()
     }
-    return PayerRules(payers=payers, aliases=aliases, choices=choices)
+    longest = max((len(normalise(alias)) for alias, _ in local), default=0)
+    return PayerRules(
+        payers=payers,
+        aliases=aliases,
+        choices=choices,
+        local=mine,
+        max_run=max(_MAX_RUN, longest),
+    )
+
+
+def match_payer(name: str | None) -> PayerMatch | None:
+    """The canonical payer of a published name (cached per spelling, per process)."""
+    return rules().cached(name)
+
+
+def canonical_name(name: str) -> str | None:
+    """The registry's payer called `name` (case and outer spaces ignored), or None."""
+    payers = rules().payers
+    if name in payers:
+        return name
+    wanted = name.strip().casefold()
+    return next((p for p in payers if p.casefold() == wanted), None)
+
+
+def close_payers(name: str, limit: int = 3) -> list[str]:
+    """The registry's payers whose names are closest to `name` (a mistyped canonical name)."""
+    names = {" ".join(normalise(payer)): payer for payer in rules().payers}
+    return [payer for payer, _ in _closest(name, names, limit)]
+
+
+def candidates(
+    name: str | None, limit: int = 3, local: LocalAliases = ()
+) -> list[tuple[str, float]]:
+    """Best guesses for an unmapped name: the payers whose aliases come closest to it, best
+    first. A review aid, never a match: the near misses `lookup` refuses are among them."""
+    return _closest(name, _spelled(local), limit)
+
+
+def _closest(name: str | None, spelled: dict[str, str], limit: int) -> list[tuple[str, float]]:
+    """Payers of the closest aliases (normalised words → payer), scored 0-100: the better of
+    rapidfuzz `token_set_ratio` of the words and `ratio` with spaces removed (`multi plan`)."""
+    words = " ".join(normalise(name))
+    if not words:
+        return []
+    aliases = list(spelled)
+    best: dict[str, float] = {}
+    for text, choices, scorer in (
+        (words, aliases, fuzz.token_set_ratio),
+        (words.replace(" ", ""), [a.replace(" ", "") for a in aliases], fuzz.ratio),
+    ):
+        for _, score, i in process.extract(text, choices, scorer=scorer, limit=20 * limit):
+            payer = spelled[aliases[i]]
+            best[payer] = max(best.get(payer, 0.0), round(score, 1))
+    return sorted(best.items(), key=lambda item: (-item[1], item[0]))[:limit]
 
 
 @functools.cache
-def match_payer(name: str | None) -> PayerMatch | None:
-    """The canonical payer of a published name (cached per spelling, per process)."""
-    return rules().lookup(name)
+def _spelled(local: LocalAliases) -> dict[str, str]:
+    """Every alias as its normalised words (spaces kept) → the payer it names now."""
+    payers, pairs = _shipped()
+    aliases = rules(local).aliases
+    spelled: dict[str, str] = {}
+    for alias, _ in [*pairs, *((name, name) for name in payers), *local]:
+        words = normalise(alias)
+        if aliases.get("".join(words)):
+            spelled[" ".join(words)] = aliases["".join(words)]
+    return spelled
 
 
 def display_name(name: str | None) -> str | None:
@@ -443,17 +537,18 @@ def plan_type(payer_name: str | None, plan_name: str | None, kind: str | None) -
     return DEFAULT_PLAN_TYPE.get(kind or "", "unknown")
 
 
-def payer_map(pairs: pl.DataFrame) -> pl.DataFrame:
-    """Canonical payer and plan type for distinct (`payer_name`, `plan_name`) pairs.
+def payer_map(pairs: pl.DataFrame, local: LocalAliases = ()) -> pl.DataFrame:
+    """Canonical payer and plan type for distinct (`payer_name`, `plan_name`) pairs, by
+    the shipped registry and a warehouse's `local` aliases.
 
     Columns: payer_name, plan_name (as published), payer (canonical, else the cleaned
     published name), payer_matched (a registry payer was found), payer_kind, plan_type,
     match_method ('exact' or 'fuzzy', NULL when unmatched), match_score (100 when exact).
     """
-    r = rules()
+    r = rules(local)
     rows = []
     for payer_name, plan_name in pairs.select("payer_name", "plan_name").unique().iter_rows():
-        found = match_payer(payer_name)
+        found = r.cached(payer_name)
         kind = r.payers[found.payer].kind if found else None
         rows.append(
             {
