@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -16,6 +16,9 @@ from rich.text import Text
 
 from core import settings
 from core.outcomes import IngestOutcome
+
+if TYPE_CHECKING:
+    import duckdb
 
 app = typer.Typer(
     help="Hospital price transparency pipeline: CMS machine-readable files → DuckDB.",
@@ -47,6 +50,17 @@ def plain(value: object) -> Text:
 def error_line(message: object) -> Text:
     """`error: <message>`, the message shown literally."""
     return Text.assemble(("error:", "red"), " ", str(message))
+
+
+def published(db: Path | None) -> duckdb.DuckDBPyConnection:
+    """The warehouse's published snapshot, read-only; without one, exit 1 with one line."""
+    from warehouse.db import Warehouse, reader
+
+    try:
+        return reader(Warehouse.at(db_path(db)))
+    except FileNotFoundError as error:
+        err.print(error_line(error), soft_wrap=True)
+        raise typer.Exit(1) from None
 
 
 @app.callback()
@@ -200,6 +214,7 @@ from hpt import (  # noqa: E402, F401
     cli_acquire,
     cli_compare,
     cli_dashboard,
+    cli_payers,
     cli_quality,
     cli_sources,
     cli_tools,

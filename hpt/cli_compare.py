@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from hpt.cli import DbOption, app, console, db_path, err, error_line, plain
+from hpt.cli import DbOption, app, console, err, plain, published
 
 
 def _money(value: float | None) -> str:
@@ -33,16 +33,10 @@ def compare(
     db: DbOption = None,
 ) -> None:
     """Compare the comparable prices of one code across facilities, payers and plan types."""
-    from warehouse.db import Warehouse, reader
     from warehouse.queries import compare as compare_rows
     from warehouse.queries import search_codes
 
-    wh = Warehouse.at(db_path(db))
-    try:
-        con = reader(wh)
-    except FileNotFoundError as error:
-        err.print(error_line(error), soft_wrap=True)
-        raise typer.Exit(1) from None
+    con = published(db)
     try:
         rows = compare_rows(
             con, code, setting=setting, state=state, payer=payer, plan_type=plan_type

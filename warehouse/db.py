@@ -6,6 +6,8 @@ Layout for `--db data/hpt.duckdb`:
   open it, briefly.
 * `data/hpt-charges/<facility_id>/<file_id>/part-*.parquet` — the charges of one ingested file,
   written once, never changed.
+* `data/hpt-payer_aliases.csv` — the warehouse's own payer aliases (`hpt payers map`),
+  applied at the next publish (docs/payers.md, "Review queue").
 * `data/hpt-published/current.duckdb` — the read snapshot for the dashboard and analysts:
   the catalog's tables and views written to a new file after loads (no charge data: the
   views read the Parquet files), switched in atomically, so readers never hold the
@@ -58,6 +60,11 @@ class Warehouse:
     def published_path(self) -> Path:
         """The read snapshot readers open (a symlink switched atomically)."""
         return self.published_dir / "current.duckdb"
+
+    @property
+    def local_aliases(self) -> Path:
+        """This warehouse's own payer aliases (`hpt payers map`, transform.local_aliases)."""
+        return self.root / f"{self.db_path.stem}-payer_aliases.csv"
 
     @property
     def empty_charges(self) -> Path:

@@ -1,10 +1,13 @@
-"""Price-comparison queries shared by the dashboard and the `hpt compare` command.
+"""Price-comparison queries shared by the dashboard and the `hpt compare` command, and the
+review queue of payer spellings (`hpt payers unmapped`).
 
 Every function takes a DuckDB connection (normally the published snapshot) first and
 returns a Polars DataFrame. SQL text is fixed; user input only ever travels as parameters.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import duckdb
 import polars as pl
@@ -125,3 +128,40 @@ def payer_matrix(
     )
     payers = sorted(c for c in wide.columns if c not in {"facility_id", "hospital_name", "state"})
     return wide.select("facility_id", "hospital_name", "state", *payers).sort("facility_id")
+
+
+_UNMAPPED = """
+SELECT m.payer_name, sum(m.rates)::BIGINT AS rates,
+       count(DISTINCT f.facility_id) AS facilities,
+       list(DISTINCT m.plan_name ORDER BY m.plan_name) FILTER (m.plan_name IS NOT NULL)
+           AS plan_names
+FROM read_parquet($paths, filename = true) m
+JOIN (SELECT unnest($paths) AS path, unnest($facilities) AS facility_id) f
+    ON f.path = m.filename
+WHERE NOT m.payer_matched AND m.payer_name IS NOT NULL
+GROUP BY m.payer_name
+HAVING sum(m.rates) >= $min_rates
+ORDER BY rates DESC, m.payer_name
+"""
+
+
+def unmapped_payers(con: duckdb.DuckDBPyConnection, min_rates: int = 1) -> pl.DataFrame:
+    """The payer names of the current files that map to no canonical payer: their rates,
+    facilities and plan names, most rates first (from each file's payer map, which counts
+    its rates per payer/plan pair)."""
+    folded = con.execute(
+        "SELECT facility_id, price_compare_path FROM mart_files ORDER BY facility_id"
+    ).fetchall()
+    maps = [(f, str(Path(p).parent / "payer_map.parquet")) for f, p in folded]
+    maps = [(f, p) for f, p in maps if Path(p).exists()]
+    if not maps:
+        return pl.DataFrame(
+            schema={"payer_name": pl.String, "rates": pl.Int64, "facilities": pl.Int64,
+                    "plan_names": pl.List(pl.String)}
+        )  # fmt: skip
+    params = {
+        "paths": [p for _, p in maps],
+        "facilities": [f for f, _ in maps],
+        "min_rates": min_rates,
+    }
+    return con.sql(_UNMAPPED, params=params).pl()

@@ -26,6 +26,7 @@ from ingest.encoding import prepare
 from quality.conformance import Conformance, is_valid
 from quality.json_schema import JsonSchemaCheck, schema_version
 from quality.suites import gate_facts
+from transform.local_aliases import read as read_local_aliases
 from transform.normalise import BatchNotes, normalise_batch
 from warehouse.marts import stage_file
 
@@ -96,7 +97,11 @@ class CheckedBatches:
 
 
 def write_charges(
-    batches: Iterable[tuple[pl.DataFrame, BatchNotes]], path: Path, file_id: str, facility_id: str
+    batches: Iterable[tuple[pl.DataFrame, BatchNotes]],
+    path: Path,
+    file_id: str,
+    facility_id: str,
+    local_aliases: Path | None = None,
 ) -> None:
     """Write canonical batches as a folder of Parquet parts, with the gate's facts.
 
@@ -135,8 +140,8 @@ def write_charges(
                 tmp / "part-00000.parquet", compression=PARQUET_COMPRESSION
             )
         # The file's share of the comparison marts, derived here in the worker so a
-        # publish only folds it in (warehouse.marts).
-        stage_file(tmp)
+        # publish only folds it in (warehouse.marts), with its warehouse's own payer aliases.
+        stage_file(tmp, read_local_aliases(local_aliases))
         shutil.rmtree(path, ignore_errors=True)
         tmp.rename(path)
     except Exception as error:

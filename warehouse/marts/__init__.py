@@ -15,6 +15,10 @@ Built incrementally, so their cost follows the files that changed, not the wareh
   for the codes whose facility prices changed. A facility whose file did not change keeps
   the judgement made when its file was folded in (`rebuild(con, force=True)` re-judges all).
   The small `facility_summary` is rebuilt each time. Idempotent.
+
+The warehouse's own payer aliases (`transform.local_aliases`) are not part of the rules'
+signature: when they change, a publish derives again only the files whose payer map they
+change (`warehouse.marts.remap`) and folds those out and in again.
 """
 
 from __future__ import annotations
@@ -32,7 +36,9 @@ import duckdb
 import polars as pl
 
 from core import settings
-from transform.payers import payer_map
+from transform.local_aliases import digest
+from transform.payers import PAYER_MAP_SCHEMA, LocalAliases, payer_map
+from warehouse.marts import remap
 from warehouse.views import CHARGE_COLUMNS, parquet_source
 
 log = logging.getLogger("hpt.marts")
@@ -72,6 +78,9 @@ class BuildReport:
     seconds: float
     folded_in: int = 0
     folded_out: int = 0
+    #: Files derived again because the local payer aliases changed their payer map (those
+    #: already folded in are folded out and in again, and counted in the two above).
+    remapped: int = 0
 
 
 def _sql(name: str) -> str:
@@ -87,7 +96,7 @@ def _quote(path: str | Path) -> str:
 
 
 #: The shape of a file's derived data (`stage_file`): a new one derives every file again.
-_STAGE_VERSION = "5"
+_STAGE_VERSION = "6"
 
 
 def signature() -> str:
@@ -103,11 +112,12 @@ def signature() -> str:
 # --- per file, at ingest -------------------------------------------------------------------
 
 
-def stage_file(folder: str | Path) -> Path:
+def stage_file(folder: str | Path, local: LocalAliases = ()) -> Path:
     """Derive one file's marts data from its charges folder; write it to `folder/marts/`.
 
     Reads only this file's Parquet parts and needs no catalog, so it runs in the ingesting
-    worker. Written to a temporary folder renamed at the end: `marts/` is whole or absent.
+    worker; `local` are its warehouse's own payer aliases. Written to a temporary folder
+    renamed at the end: `marts/` is whole or absent.
     """
     folder = Path(folder)
     out = folder / MARTS
@@ -124,10 +134,13 @@ def stage_file(folder: str | Path) -> Path:
             f"FROM read_parquet({parts}, union_by_name = true)"
         )
         pairs = con.sql(
-            "SELECT DISTINCT payer_name, plan_name FROM standard_charges "
-            "WHERE payer_name IS NOT NULL OR plan_name IS NOT NULL"
+            "SELECT payer_name, plan_name, count(*) AS rates FROM standard_charges "
+            "WHERE payer_name IS NOT NULL OR plan_name IS NOT NULL GROUP BY ALL"
         ).pl()
-        con.register("staged_payer_map", payer_map(pairs))
+        # The file's pairs with their rates: the review queue of unmapped spellings counts them.
+        con.register("staged_payer_map", payer_map(pairs, local).join(
+            pairs, on=["payer_name", "plan_name"], nulls_equal=True
+        ))  # fmt: skip
         con.execute("CREATE TABLE payer_map AS SELECT * FROM staged_payer_map")
         con.unregister("staged_payer_map")
         for name in _STAGE_SQL:
@@ -329,11 +342,12 @@ def _fold(
     removed: list[tuple[str, str]],
     moved: list[tuple[str, str]],
     built_at: dt.datetime,
+    local: LocalAliases,
 ) -> None:
     """Fold files out of and into the marts (see the module docstring)."""
     for _, _, folder in added:
         if not _staged(folder):  # loaded before derived data existed, or by hand
-            stage_file(folder)
+            stage_file(folder, local)
     marts = [Path(folder) / MARTS for _, _, folder in added]
     out_ids = [file_id for file_id, _ in removed]
     stamp = built_at.strftime("%Y%m%dT%H%M%S%f")
@@ -406,10 +420,11 @@ def _fold(
     # Payer maps: every pair any folded file published (the analyst's comparable_charges).
     if marts:
         maps = ", ".join(_quote(m / "payer_map.parquet") for m in marts)
+        names = ", ".join(f"n.{c}" for c in PAYER_MAP_SCHEMA)
         con.execute(
             f"""
-            INSERT INTO payer_map
-            SELECT DISTINCT n.* FROM read_parquet([{maps}]) n
+            INSERT INTO payer_map BY NAME
+            SELECT DISTINCT {names} FROM read_parquet([{maps}]) n
             ANTI JOIN payer_map p ON p.payer_name IS NOT DISTINCT FROM n.payer_name
                 AND p.plan_name IS NOT DISTINCT FROM n.plan_name
             """
@@ -548,8 +563,9 @@ def rebuild(con: duckdb.DuckDBPyConnection, *, force: bool = False) -> BuildRepo
     con.execute("BEGIN")
     try:
         rules = signature()
+        local = remap.local_aliases(con)
         last = con.execute(
-            "SELECT signature FROM mart_builds ORDER BY built_at DESC LIMIT 1"
+            "SELECT signature, local_aliases FROM mart_builds ORDER BY built_at DESC LIMIT 1"
         ).fetchall()
         # Derived again only when asked or when the rules changed: a first build folds in
         # what each file's ingest derived.
@@ -563,15 +579,18 @@ def rebuild(con: duckdb.DuckDBPyConnection, *, force: bool = False) -> BuildRepo
         moved = _moved_facilities(con)
         if rederive:
             for _, _, folder in added:  # the rules changed: derive every file's data again
-                stage_file(folder)
+                stage_file(folder, local)
+        remapped = [] if rederive else _remap(con, added, removed, local, last)
         if added or removed or moved:
-            _fold(con, added, removed, moved, built_at)
+            _fold(con, added, removed, moved, built_at, local)
         _mart_views(con)
         _facility_summary(con, built_at)
         seconds = time.monotonic() - started
         heavy = bool(added or removed)
         con.execute(
-            "INSERT INTO mart_builds VALUES (?, ?, ?, ?)", [built_at, rules, seconds, heavy]
+            "INSERT INTO mart_builds (built_at, signature, seconds, heavy, local_aliases) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [built_at, rules, seconds, heavy, digest(local)],
         )
         con.execute("COMMIT")
     except Exception:
@@ -579,10 +598,57 @@ def rebuild(con: duckdb.DuckDBPyConnection, *, force: bool = False) -> BuildRepo
         raise
     finally:
         con.execute("RESET memory_limit")
-    log.info("marts: %d file(s) folded in, %d out, in %.2f s", len(added), len(removed), seconds)
+    log.info(
+        "marts: %d file(s) folded in, %d out (%d of them for the local payer aliases), in %.2f s",
+        len(added), len(removed), len(remapped), seconds,
+    )  # fmt: skip
     return BuildReport(
-        skipped_heavy=not heavy, seconds=seconds, folded_in=len(added), folded_out=len(removed)
+        skipped_heavy=not heavy,
+        seconds=seconds,
+        folded_in=len(added),
+        folded_out=len(removed),
+        remapped=len(remapped),
     )
+
+
+def _remap(
+    con: duckdb.DuckDBPyConnection,
+    added: list[tuple[str, str, str]],
+    removed: list[tuple[str, str]],
+    local: LocalAliases,
+    last: list[tuple[str, str | None]],
+) -> list[str]:
+    """Derive again the files whose payer map the local aliases change; add those already
+    folded in to `added` and `removed` (folded out and in again). Returns their ids.
+
+    When the aliases changed since the last build, every current file is looked at; else
+    only the files coming in (derived at ingest, perhaps with older aliases)."""
+    since = last[0][1] if last else None
+    files = list(added)
+    if last and digest(local) != since:
+        gone = {file_id for file_id, _ in removed}
+        files += [
+            row
+            for row in con.execute(
+                "SELECT m.file_id, m.facility_id, f.data_path FROM mart_files m "
+                "JOIN files f USING (file_id) ORDER BY m.facility_id"
+            ).fetchall()
+            if row[0] not in gone
+        ]
+    elif not local and since is None:
+        return []  # no aliases of our own, now or before: nothing they could change
+    maps = [(file_id, Path(folder) / MARTS / "payer_map.parquet") for file_id, _, folder in files]
+    changed = set(remap.remapped(con, maps, local))
+    incoming = {file_id for file_id, _, _ in added}
+    for file_id, facility_id, folder in files:
+        if file_id in changed:
+            # Price values don't depend on the payer map: out and in, they count the same.
+            stage_file(folder, local)
+            if file_id not in incoming:
+                removed.append((file_id, facility_id))
+                added.append((file_id, facility_id, folder))
+    remap.forget_remapped_pairs(con)
+    return sorted(changed)
 
 
 def folded_in_last_build(snapshot: Path) -> list[str]:
