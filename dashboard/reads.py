@@ -213,6 +213,18 @@ def compliance(
     ).pl()
 
 
+def payer_mapping(con: duckdb.DuckDBPyConnection) -> pl.DataFrame | None:
+    """Per facility, its payer rates and the share whose payer name maps to a canonical
+    payer, lowest share first (None before the marts exist)."""
+    if "share_payer_mapped" not in columns(con, "facility_summary"):
+        return None
+    return con.sql(
+        "SELECT facility_id, hospital_name, state, rates, share_payer_mapped, "
+        "round(rates * (1 - share_payer_mapped))::BIGINT AS unmapped_rates "
+        "FROM facility_summary ORDER BY share_payer_mapped NULLS LAST, facility_id"
+    ).pl()
+
+
 def last_pipeline_run(con: duckdb.DuckDBPyConnection) -> dict[str, object] | None:
     """The newest orchestrated (nightly) run's totals, or None when there is none."""
     if not has(con, "pipeline_runs"):

@@ -1,4 +1,5 @@
-"""Data quality: the last run per hospital, the data-quality checks and conformance findings."""
+"""Data quality: the last run per hospital, the data-quality checks, conformance findings
+and the share of each hospital's payer rates mapped to a canonical payer."""
 
 from __future__ import annotations
 
@@ -12,7 +13,12 @@ from dashboard.snapshot import Snapshot, snapshot
 
 P = "dq"
 DEFAULTS: dict[str, Any] = {"view": "runs", "outcome": []}
-VIEWS = {"runs": "Last run per hospital", "checks": "Quality checks", "rules": "Conformance"}
+VIEWS = {
+    "runs": "Last run per hospital",
+    "checks": "Quality checks",
+    "rules": "Conformance",
+    "payers": "Payers mapped",
+}
 OUTCOMES = ["downloaded", "loaded", "unchanged", "held", "quarantined", "failed"]
 
 
@@ -143,6 +149,42 @@ def _rules(snap: Snapshot) -> None:
     ui.show_chart_and_table(rules.head(30), spec, rules, {}, 60 + 26 * min(rules.height, 30))
 
 
+def _payers(snap: Snapshot) -> None:
+    shares = snap.read(reads.payer_mapping)
+    if shares is None or shares.is_empty():
+        st.info("Payers mapped: no facility has a current file yet.")
+        return
+    rates = int(shares["rates"].sum())
+    unmapped = int(shares["unmapped_rates"].fill_null(0).sum())
+    cols = st.columns(3)
+    cols[0].metric("Payer rates", f"{rates:,}")
+    cols[1].metric("Mapped to a canonical payer", f"{1 - unmapped / rates:.1%}" if rates else "—")
+    cols[2].metric("Facilities below 100 %",
+                   shares.filter(pl.col("share_payer_mapped") < 1).height)  # fmt: skip
+    lowest = shares.row(0, named=True)
+    if lowest["share_payer_mapped"] is not None and lowest["share_payer_mapped"] < 1:
+        name = lowest["hospital_name"] or lowest["facility_id"]
+        st.caption(
+            f"Lowest: {ui.plain(name)}, {lowest['share_payer_mapped']:.1%} of "
+            f"{lowest['rates']:,} payer rates. The payer names no canonical payer was found for: "
+            "`hpt payers unmapped`; map one for this warehouse with `hpt payers map`."
+        )
+    st.dataframe(
+        shares,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "hospital_name": "Hospital",
+            "state": "State",
+            "rates": st.column_config.NumberColumn("Payer rates", format="%d"),
+            "share_payer_mapped": st.column_config.ProgressColumn(
+                "Mapped", min_value=0.0, max_value=1.0, format="percent"
+            ),
+            "unmapped_rates": st.column_config.NumberColumn("Unmapped rates", format="%d"),
+        },
+    )
+
+
 @ui.page
 def main() -> None:
     st.title("Data quality")
@@ -157,6 +199,8 @@ def main() -> None:
             _runs(snap)
         elif view == "checks":
             _checks(snap)
+        elif view == "payers":
+            _payers(snap)
         else:
             _rules(snap)
     finally:

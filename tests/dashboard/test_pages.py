@@ -11,7 +11,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.dashboard import demo_warehouse
+from tests.warehouse.charges import load_facility, rate
 from warehouse.db import Warehouse, reader
+from warehouse.publish import publish
 
 PAGES = Path(__file__).resolve().parents[2] / "dashboard" / "pages"
 APP = PAGES.parent / "app.py"
@@ -234,6 +236,26 @@ def test_quality_views(demo_wh: Warehouse, monkeypatch: pytest.MonkeyPatch) -> N
     assert any("Compliance by facility" in h.value for h in at.subheader)
     scores = at.dataframe[0].value
     assert set(scores["facility_id"]) >= {"ca-10037", "tx-10111"}
+
+
+def test_quality_shows_the_share_of_payer_rates_mapped(
+    wh: Warehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    odd = "Saint [Mary](http://x) *Clinic*"  # a hospital name is text, never Markdown
+    load_facility(wh, "tx-a", [rate("99213", "Acme Helth", "PPO", 100.0),
+                               rate("99213", "Aetna", "PPO", 110.0)], name=odd)  # fmt: skip
+    load_facility(wh, "tx-b", [rate("99213", "Cigna", "OAP", 120.0)])
+    publish(wh)
+    at = run("quality", wh, monkeypatch, view="payers")
+    shares = at.dataframe[0].value
+    assert list(shares["facility_id"]) == ["tx-a", "tx-b"]  # lowest share first
+    assert list(shares["share_payer_mapped"]) == [0.5, 1.0]
+    assert list(shares["unmapped_rates"]) == [1, 0]
+    assert [m.value for m in at.metric] == ["3", "66.7%", "1"]
+    [caption] = [c.value for c in at.caption if "Lowest" in c.value]
+    assert "\\[Mary\\]" in caption and "\\*Clinic\\*" in caption  # escaped, by ui.plain
+    assert "hpt payers unmapped" in caption
+    assert texts(at, "caption")[0].startswith(f"Lowest: {odd}, 50.0% of 2 payer rates")
 
 
 @pytest.mark.parametrize("name", ALL_PAGES)
