@@ -13,6 +13,7 @@ import duckdb
 import polars as pl
 
 from transform.payers import rules
+from warehouse.marts import MARTS
 
 _COMPARE = """
 SELECT p.code_type, p.code, p.setting, p.price_unit, p.facility_id, l.hospital_name,
@@ -150,9 +151,10 @@ def unmapped_payers(con: duckdb.DuckDBPyConnection, min_rates: int = 1) -> pl.Da
     facilities and plan names, most rates first (from each file's payer map, which counts
     its rates per payer/plan pair)."""
     folded = con.execute(
-        "SELECT facility_id, price_compare_path FROM mart_files ORDER BY facility_id"
+        "SELECT m.facility_id, f.data_path FROM mart_files m JOIN files f USING (file_id) "
+        "ORDER BY m.facility_id"
     ).fetchall()
-    maps = [(f, str(Path(p).parent / "payer_map.parquet")) for f, p in folded]
+    maps = [(f, str(Path(p) / MARTS / "payer_map.parquet")) for f, p in folded]
     maps = [(f, p) for f, p in maps if Path(p).exists()]
     if not maps:
         return pl.DataFrame(

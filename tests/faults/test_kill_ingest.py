@@ -115,7 +115,7 @@ def test_ingest_killed_at_twelve_points_keeps_the_published_file_and_converges(
         ("parts renamed into place", lambda wh, _: lambda _t: (
             wh.charges_dir / facility / new_id).is_dir()),
         ("marts being folded at publish", lambda wh, _: lambda _t: any(
-            (wh.charges_dir / facility / new_id / "marts").glob("price_compare-*"))),
+            (wh.charges_dir / facility / new_id / "judged").glob("price_compare-*"))),
         ("new snapshot started", lambda wh, old: lambda _t: bool(
             set(wh.published_dir.glob("hpt-*")) - old)),
         *((f"{at:.2f} s of {total:.2f} s", lambda _wh, _old, at=at: lambda t: t >= at)

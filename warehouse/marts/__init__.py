@@ -51,6 +51,10 @@ _DATA = ("payers.csv", "payer_aliases.csv", "shoppable_services.csv")
 
 #: The folder of a file's derived data, inside its charges folder.
 MARTS = "marts"
+#: The folder of a file's judged marts (one pair of Parquet files per fold that judged it),
+#: apart from `marts/`: deriving a file's data again replaces `marts/` while published
+#: snapshots still read the judgement they list.
+JUDGED = "judged"
 
 #: Catalog tables only the writer needs (published snapshots leave them out).
 WRITER_ONLY = ("mart_price_bins", "mart_facility_code_prices", "mart_keys")
@@ -447,8 +451,10 @@ def _fold(
                 f"SELECT * FROM read_parquet({_quote(mart / f'{name}*.parquet')})"
             )
         con.execute(judge)
-        compare = mart / f"price_compare-{stamp}.parquet"
-        prices = mart / f"facility_code_prices-{stamp}.parquet"
+        judged = mart.parent / JUDGED
+        judged.mkdir(exist_ok=True)
+        compare = judged / f"price_compare-{stamp}.parquet"
+        prices = judged / f"facility_code_prices-{stamp}.parquet"
         con.execute(f"COPY file_price_compare TO {_quote(compare)}")
         con.execute(f"COPY file_facility_code_prices TO {_quote(prices)}")
         con.execute(
