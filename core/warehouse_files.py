@@ -23,6 +23,14 @@ def snapshot_root(snapshot: str | Path) -> Path:
     return Path(snapshot).absolute().parent.parent
 
 
+def _set_global(con: duckdb.DuckDBPyConnection, name: str, value: str) -> None:
+    """Set a GLOBAL setting unless it already has the value: another connection of this
+    process to the file may have set it, and locked the configuration since (`hpt sql`)."""
+    row = con.execute("SELECT value FROM duckdb_settings() WHERE name = ?", [name]).fetchone()
+    if row is None or row[0] != value:
+        con.execute(f"SET GLOBAL {name} = ?", [value])
+
+
 def search_root(con: duckdb.DuckDBPyConnection, root: Path) -> None:
     """Resolve relative paths against `root` on this connection, its cursors, and every
     other connection of this process to the same file (a GLOBAL setting: the file's
@@ -30,7 +38,7 @@ def search_root(con: duckdb.DuckDBPyConnection, root: Path) -> None:
     text = str(root)
     if "," in text:  # DuckDB splits the setting on commas
         raise ValueError(f"a warehouse folder's path cannot hold a comma: {text}")
-    con.execute("SET GLOBAL file_search_path = ?", [text])
+    _set_global(con, "file_search_path", text)
 
 
 def connect(path: str | Path, root: Path, *, read_only: bool) -> duckdb.DuckDBPyConnection:
@@ -47,5 +55,5 @@ def connect(path: str | Path, root: Path, *, read_only: bool) -> duckdb.DuckDBPy
 def open_snapshot(snapshot: str | Path) -> duckdb.DuckDBPyConnection:
     """A published snapshot, read-only, its views' paths resolved in its warehouse."""
     con = connect(snapshot, snapshot_root(snapshot), read_only=True)
-    con.execute("SET parquet_metadata_cache = true")  # mart views read a file per facility
+    _set_global(con, "parquet_metadata_cache", "true")  # mart views read a file per facility
     return con
