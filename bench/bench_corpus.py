@@ -161,10 +161,9 @@ def outcomes(stdout: str) -> list[dict[str, object]]:
 def breakdown(db: Path, wall: float) -> tuple[dict[str, float], dict[str, tuple[float, float]]]:
     """Where the batch's wall time went, from the published snapshot of its warehouse; and
     per file (by source) its read pass and its whole ingest, in seconds."""
-    import duckdb
+    from warehouse.db import Warehouse, reader
 
-    published = db.parent / f"{db.stem}-published" / "current.duckdb"
-    con = duckdb.connect(str(published.resolve()), read_only=True)
+    con = reader(Warehouse.at(db))
     try:
         per_file = {
             str(source): (float(read), float(whole))

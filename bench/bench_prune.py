@@ -47,7 +47,9 @@ def add_files(wh: Warehouse, files: list[tuple[str, str]], start: dt.datetime) -
         folder = wh.charges_path(facility, file_id)
         folder.mkdir(parents=True, exist_ok=True)
         part(facility, file_id).write_parquet(folder / "part-00000.parquet")
-        catalog.append((file_id, facility, str(folder), start + dt.timedelta(microseconds=n)))
+        catalog.append(
+            (file_id, facility, wh.relative(folder), start + dt.timedelta(microseconds=n))
+        )
     frame = pl.DataFrame(catalog, schema=["file_id", "facility_id", "data_path", "loaded_at"],
                          orient="row")  # fmt: skip
     with writer(wh) as con:

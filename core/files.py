@@ -55,6 +55,8 @@ class StagedFile:
     layout: Layout
     encoding: str
     meta: FileMeta
+    #: The folder of its Parquet parts, absolute (the catalog stores it relative to the
+    #: warehouse root: `warehouse.db.Warehouse.relative`).
     data_path: str
     row_count: int
     item_count: int | None

@@ -25,6 +25,7 @@ import duckdb
 import streamlit as st
 
 from core import settings
+from core.warehouse_files import open_snapshot
 from warehouse.db import Warehouse
 
 P = ParamSpec("P")
@@ -100,11 +101,9 @@ def current_target(wh: Warehouse) -> Path | None:
 # Two entries: the snapshot in use and the one just replaced (sessions mid-run keep theirs).
 @st.cache_resource(max_entries=2, show_spinner=False)
 def _open(target: str) -> duckdb.DuckDBPyConnection:
-    # Parquet footers cached per connection: a mart view reads one file per facility, and
-    # the files never change.
-    con = duckdb.connect(target, read_only=True)
-    con.execute("SET parquet_metadata_cache = true")
-    return con
+    # Its views' relative paths resolved in its warehouse folder, Parquet footers cached
+    # (a mart view reads one file per facility, and the files never change).
+    return open_snapshot(target)
 
 
 def snapshot() -> Snapshot:

@@ -22,11 +22,10 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-import duckdb
-
 from core import settings
 from core.files import StagedFile
 from core.outcomes import CheckOutcome, IngestOutcome
+from core.warehouse_files import open_snapshot, snapshot_root
 from quality import suites
 from quality.validate import Outcome
 
@@ -237,7 +236,7 @@ def warehouse_state(
     and the view definitions that expose them, the registry query's own result, the
     queries (with the day freshness is measured from), the suites and the GX version.
     """
-    con = duckdb.connect(str(snapshot), read_only=True)
+    con = open_snapshot(snapshot)
     try:
         tables = {
             r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()
@@ -310,7 +309,7 @@ def validate_warehouse(
     started = time.monotonic()
     result = GateResult(outcome=CheckOutcome.PASSED, run_id=uuid.uuid4().hex)
     ctx = gx_duckdb.context(docs)  # before the suites: GX binds a new suite to a context
-    source = gx_duckdb.duckdb_source(ctx, "warehouse", snapshot)
+    source = gx_duckdb.duckdb_source(ctx, "warehouse", snapshot, root=snapshot_root(snapshot))
     try:
         for name, suite in suites.warehouse_suites(max_age_days).items():
             result.outcomes += run_suite(ctx, source, queries[name], suite)

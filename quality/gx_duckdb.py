@@ -109,17 +109,27 @@ def context(docs_dir: Path | None = None) -> AbstractDataContext:
 
 
 def duckdb_source(
-    ctx: AbstractDataContext, name: str, database: Path | None = None, memory: str = ""
+    ctx: AbstractDataContext,
+    name: str,
+    database: Path | None = None,
+    memory: str = "",
+    root: Path | None = None,
 ) -> SQLDatasource:
     """A GX SQL data source on DuckDB: in memory (for Parquet queries) or a file, read-only.
 
     `memory` names the in-memory database: every connection of this process to
-    `:memory:<name>` shares it, so tables made there are seen by GX's queries."""
+    `:memory:<name>` shares it, so tables made there are seen by GX's queries. `root`: the
+    folder the file's relative paths are relative to (a warehouse's, `core.warehouse_files`).
+    """
     if database is None:
         return ctx.data_sources.add_sql(name, connection_string=f"duckdb:///:memory:{memory}")
     # `kwargs` go to SQLAlchemy's create_engine (a SQLDatasource field the typed factory
-    # signature does not list).
-    kwargs: dict[str, Any] = {"connect_args": {"read_only": True}}
+    # signature does not list); `config` to `duckdb.connect`, so every connection the
+    # engine opens has it from the start.
+    connect_args: dict[str, Any] = {"read_only": True}
+    if root is not None:
+        connect_args["config"] = {"file_search_path": str(root)}
+    kwargs: dict[str, Any] = {"connect_args": connect_args}
     return ctx.data_sources.add_sql(  # type: ignore[call-arg]
         name, connection_string=f"duckdb:///{database}", kwargs=kwargs
     )

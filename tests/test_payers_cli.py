@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import json
-from pathlib import Path
 
 from typer.testing import CliRunner
 
@@ -40,7 +39,7 @@ def judged(wh: Warehouse) -> dict[str, tuple[str, int]]:
     """Each facility's judged price_compare file and its modification time."""
     with reader(wh) as con:
         rows = con.execute("SELECT facility_id, price_compare_path FROM mart_files").fetchall()
-    return {f: (p, Path(p).stat().st_mtime_ns) for f, p in rows}
+    return {f: (p, wh.resolve(p).stat().st_mtime_ns) for f, p in rows}
 
 
 def test_map_an_unmapped_name_and_derive_only_its_file(wh: Warehouse) -> None:
@@ -67,7 +66,7 @@ def test_map_an_unmapped_name_and_derive_only_its_file(wh: Warehouse) -> None:
 
     before = judged(wh)
     with writer(wh) as con:
-        report = rebuild(con)
+        report = rebuild(con, wh)
     assert (report.remapped, report.folded_in, report.folded_out) == (1, 1, 1)
     publish(wh)
     after = judged(wh)

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from core.warehouse_files import open_snapshot
 from devtools.demo_server import running
 from devtools.synthetic.universe import generate
 from hpt.cli import app
@@ -64,10 +65,8 @@ def state(wh: Warehouse) -> dict[str, Any]:
 
 def readable(wh: Warehouse) -> None:
     """Every kept snapshot reads whole: no view lists a folder that is gone."""
-    import duckdb
-
     for snapshot in wh.published_dir.glob("hpt-*.duckdb"):
-        con = duckdb.connect(str(snapshot), read_only=True)
+        con = open_snapshot(snapshot)
         try:
             con.sql("SELECT count(*) FROM charge_history").fetchall()
         finally:

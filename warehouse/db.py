@@ -12,6 +12,11 @@ Layout for `--db data/hpt.duckdb`:
   the catalog's tables and views written to a new file after loads (no charge data: the
   views read the Parquet files), switched in atomically, so readers never hold the
   writer's file (DuckDB locks a file per process) and never see a half-loaded facility.
+
+Paths in the catalog and in the views are relative to the root (`data/`), so the folder
+can be moved or copied whole: `Warehouse.relative` makes a path the catalog stores,
+`Warehouse.resolve` finds it on disk, and every connection resolves the views' paths
+there (`core.warehouse_files`).
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import polars as pl
 
 from core.ids import valid_facility_id, valid_file_id
 from core.schema import STORED_SCHEMA
+from core.warehouse_files import connect, open_snapshot
 
 LOCK_WAIT_SECONDS = 600.0
 
@@ -46,7 +52,20 @@ class Warehouse:
 
     @property
     def root(self) -> Path:
+        """The warehouse folder: the catalog and its sibling folders."""
         return self.db_path.parent
+
+    def relative(self, path: str | Path) -> str:
+        """`path` as the catalog stores it: relative to the root (POSIX) when inside it, so
+        the warehouse folder can move; absolute otherwise."""
+        path = Path(path)
+        if path.is_absolute() and path.is_relative_to(self.root):
+            return path.relative_to(self.root).as_posix()
+        return str(path)
+
+    def resolve(self, stored: str | Path) -> Path:
+        """A path the catalog stores (`relative`) as a path on disk (an absolute one as is)."""
+        return self.root / stored
 
     @property
     def charges_dir(self) -> Path:
@@ -114,13 +133,13 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
     return applied
 
 
-def _connect_waiting(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
-    """Open a DuckDB file, waiting while another process holds its lock."""
+def _connect_waiting(wh: Warehouse, read_only: bool) -> duckdb.DuckDBPyConnection:
+    """Open the catalog, waiting while another process holds its lock."""
     deadline = time.monotonic() + LOCK_WAIT_SECONDS
     delay = 0.05
     while True:
         try:
-            return duckdb.connect(str(path), read_only=read_only)
+            return connect(wh.db_path, wh.root, read_only=read_only)
         except duckdb.IOException as error:
             if "lock" not in str(error).lower() or time.monotonic() > deadline:
                 raise
@@ -152,7 +171,7 @@ def writer(wh: Warehouse) -> Iterator[duckdb.DuckDBPyConnection]:
         return
     wh.root.mkdir(parents=True, exist_ok=True)
     ensure_empty_charges(wh)
-    con = _connect_waiting(wh.db_path, read_only=False)
+    con = _connect_waiting(wh, read_only=False)
     try:
         migrate(con)
         _held[key] = con
@@ -178,6 +197,4 @@ def reader(wh: Warehouse) -> duckdb.DuckDBPyConnection:
         raise FileNotFoundError(
             f"no published warehouse at {wh.published_path}: run `hpt ingest` or `hpt run` first"
         )
-    con = duckdb.connect(str(wh.published_path.resolve()), read_only=True)
-    con.execute("SET parquet_metadata_cache = true")  # mart views read a file per facility
-    return con
+    return open_snapshot(wh.published_path.resolve())

@@ -153,7 +153,7 @@ def load_staged(
                     staged.seconds,
                     staged.status,
                     staged.status_reason,
-                    staged.data_path,
+                    wh.relative(staged.data_path),
                 ],
             )
             findings = staged.findings.with_columns(pl.lit(staged.file_id).alias("file_id"))

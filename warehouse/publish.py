@@ -40,7 +40,7 @@ def publish(wh: Warehouse, inspect: Callable[[Path], None] | None = None) -> Pat
     with writer(wh) as con:
         refresh_charge_views(con, wh)
         # The marts fold in the files that changed, so the snapshot carries matching ones.
-        rebuild_marts(con)
+        rebuild_marts(con, wh)
         # Stamped and written while we hold the writer's lock: no other load can change
         # the catalog now, and snapshots' names follow the order of what they hold.
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")

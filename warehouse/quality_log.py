@@ -103,7 +103,7 @@ def record_gate(wh: Warehouse, staged: StagedFile, result: GateResult) -> None:
                     staged.facility_id,
                     staged.source,
                     staged.sha256,
-                    staged.data_path,
+                    wh.relative(staged.data_path),
                     staged.row_count,
                     _now(),
                     result.run_id,

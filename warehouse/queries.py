@@ -154,7 +154,10 @@ def unmapped_payers(con: duckdb.DuckDBPyConnection, min_rates: int = 1) -> pl.Da
         "SELECT m.facility_id, f.data_path FROM mart_files m JOIN files f USING (file_id) "
         "ORDER BY m.facility_id"
     ).fetchall()
-    maps = [(f, str(Path(p) / MARTS / "payer_map.parquet")) for f, p in folded]
+    # Stored paths are relative to the warehouse folder, where the snapshot's opener points
+    # DuckDB's file_search_path.
+    root = Path(con.execute("SELECT current_setting('file_search_path')").fetchall()[0][0])
+    maps = [(f, str(root / p / MARTS / "payer_map.parquet")) for f, p in folded]
     maps = [(f, p) for f, p in maps if Path(p).exists()]
     if not maps:
         return pl.DataFrame(

@@ -5,7 +5,11 @@ A read-only DuckDB connection still reads and writes files: `COPY (…) TO '/any
 
 * file access is off except for the charge folder the snapshot's views read
   (`allowed_directories`, then `enable_external_access = false`; extensions are neither
-  installed nor loaded),
+  installed nor loaded). DuckDB checks a path as written, before looking for it: the
+  views' relative paths (`hpt-charges/…`, found in the warehouse folder through
+  `file_search_path`, which `reader` sets) are allowed as such. A relative path is also
+  looked for in the working directory first, so `hpt sql` run elsewhere than the warehouse
+  folder can read a `hpt-charges/` folder there too — a folder of that name only,
 * the configuration is locked (`lock_configuration = true`): no `SET` undoes the above,
 * only one statement is accepted, and only a read — a `SELECT` (which includes `WITH`,
   `FROM …`, `DESCRIBE`, `SHOW`, `SUMMARIZE`) or an `EXPLAIN` of one; DuckDB's own parser
@@ -71,7 +75,8 @@ def sandboxed(wh: Warehouse) -> duckdb.DuckDBPyConnection:
     con = reader(wh)
     try:
         # A trailing separator: `…/hpt-charges-other` is not inside `…/hpt-charges`.
-        con.execute("SET allowed_directories = ?", [[f"{wh.charges_dir.resolve()}/"]])
+        charges = [f"{wh.charges_dir.resolve()}/", f"{wh.relative(wh.charges_dir)}/"]
+        con.execute("SET allowed_directories = ?", [charges])
         con.execute("SET autoinstall_known_extensions = false")
         con.execute("SET autoload_known_extensions = false")
         con.execute("SET enable_external_access = false")

@@ -145,17 +145,17 @@ def _pending(
     done: list[str] = []
     charges = wh.charges_dir.resolve()
     for data_path, expired_at, reason, live in sorted(rows):
-        folder = Path(data_path)
+        folder = wh.resolve(data_path)
         if live or not folder.resolve().is_relative_to(charges):
             done.append(data_path)  # loaded again, or not ours to delete: forget it
         elif reason == "history" and oldest_kept is not None and oldest_kept <= expired_at:
             # Only loaded files are in the views (`charge_history`): held or quarantined
             # data never was, so no snapshot lists it.
-            report.waiting.append(data_path)
+            report.waiting.append(str(folder))
         elif (written := _written(folder)) > _epoch(expired_at):
             # Written again since it expired (the same file is being ingested anew): wait
             # for that load; if it never comes, the folder goes after the next snapshots.
-            report.waiting.append(data_path)
+            report.waiting.append(str(folder))
             if not report.dry_run:
                 later = max(wall, dt.datetime.fromtimestamp(written, dt.UTC).replace(tzinfo=None))
                 con.execute(
@@ -163,7 +163,7 @@ def _pending(
                     [later, data_path],
                 )
         else:
-            report.deleted.append(Gone("file data", data_path, _size(folder)))
+            report.deleted.append(Gone("file data", str(folder), _size(folder)))
             if not report.dry_run:
                 _remove(folder)
             done.append(data_path)

@@ -2,7 +2,8 @@
 
 `standard_charges` reads the current file of each facility; `charge_history` every loaded
 file; `standard_charge_codes` has one row per (standard charge, code). The list of Parquet
-files is written into the view, so a reader needs no listing of the charge folder.
+files is written into the view, so a reader needs no listing of the charge folder; the paths
+are relative to the warehouse root, as the catalog stores them (`Warehouse.relative`).
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ def refresh_charge_views(con: duckdb.DuckDBPyConnection, wh: Warehouse) -> None:
             "SELECT data_path FROM files WHERE status = 'loaded' ORDER BY loaded_at"
         ).fetchall()
     ]
-    empty = str(wh.empty_charges)
+    empty = wh.relative(wh.empty_charges)
     con.execute(_parquet_view("standard_charges", current, empty))
     con.execute(_parquet_view("charge_history", loaded, empty))
     con.execute(

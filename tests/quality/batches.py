@@ -45,7 +45,7 @@ def loaded_batch(tmp_path: Path, n_items: int = 120, seed: int = 1) -> tuple[Pat
         (data_path,) = con.execute(
             "SELECT data_path FROM files WHERE file_id = ?", [result.file_id]
         ).fetchone() or ("",)
-    return Path(data_path), rows
+    return wh.resolve(data_path), rows
 
 
 def edited(parquet: Path, out: Path, replace: str = "", where: str = "") -> Path:

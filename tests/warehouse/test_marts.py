@@ -191,9 +191,9 @@ def test_rebuild_is_idempotent_and_skips_unchanged_work(wh: Warehouse) -> None:
              "code_catalog", "payer_map")  # fmt: skip
     with writer(wh) as con:
         before = {t: con.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall() for t in marts}
-        again = rebuild(con)
+        again = rebuild(con, wh)
         assert again.skipped_heavy and again.folded_in == 0
-        forced = rebuild(con, force=True)  # every file derived and judged again
+        forced = rebuild(con, wh, force=True)  # every file derived and judged again
         assert not forced.skipped_heavy and forced.folded_in == 3
         after = {t: con.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall() for t in marts}
         assert after == before
@@ -216,10 +216,10 @@ def test_a_publish_folds_in_only_what_changed(wh: Warehouse) -> None:
     marts = ("price_compare", "facility_code_prices", "code_price_bounds", "code_summary",
              "code_catalog", "facility_summary")  # fmt: skip
     with writer(wh) as con:
-        report = rebuild(con)
+        report = rebuild(con, wh)
         assert (report.folded_in, report.folded_out) == (1, 1)
         folded = {t: rows(con, t) for t in marts}
-        rebuild(con, force=True)
+        rebuild(con, wh, force=True)
         scratch = {t: rows(con, t) for t in marts}
         ca = con.execute(
             "SELECT facilities, median_dollar FROM code_summary "
@@ -276,5 +276,5 @@ def test_deriving_again_keeps_what_the_published_snapshot_reads(wh: Warehouse) -
     with reader(wh) as old:
         before = old.execute("SELECT * FROM price_compare ORDER BY ALL").fetchall()
         with writer(wh) as con:
-            rebuild(con, force=True)
+            rebuild(con, wh, force=True)
         assert old.execute("SELECT * FROM price_compare ORDER BY ALL").fetchall() == before

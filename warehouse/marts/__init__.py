@@ -7,18 +7,21 @@ Built incrementally, so their cost follows the files that changed, not the wareh
   rows that may be compared (the comparable-price rules applied), the counts and medians per
   group that no judgement changes, its payer map, its payer prices counted per distinct
   value, and its counts.
-* `rebuild(con)` runs in the writer's catalog on every publish and folds in only the files
+* `rebuild(con, wh)` runs in the writer's catalog on every publish and folds in only the files
   that became current or stopped being current since the last build: their price values
   update the outlier bands of the codes they price; each new current file is judged
   against those bands once, into its own `price_compare` and `facility_code_prices`
   Parquet files; the cross-facility marts (`code_summary`, `code_catalog`) are recomputed
   for the codes whose facility prices changed. A facility whose file did not change keeps
-  the judgement made when its file was folded in (`rebuild(con, force=True)` re-judges all).
-  The small `facility_summary` is rebuilt each time. Idempotent.
+  the judgement made when its file was folded in (`rebuild(con, wh, force=True)` re-judges
+  all). The small `facility_summary` is rebuilt each time. Idempotent.
 
 The warehouse's own payer aliases (`transform.local_aliases`) are not part of the rules'
 signature: when they change, a publish derives again only the files whose payer map they
 change (`warehouse.marts.remap`) and folds those out and in again.
+
+Like `files.data_path`, the mart file paths in `mart_files` and in the views are relative
+to the warehouse root (`Warehouse.relative`); files are read and written at `wh.resolve`.
 """
 
 from __future__ import annotations
@@ -36,8 +39,11 @@ import duckdb
 import polars as pl
 
 from core import settings
+from core.warehouse_files import open_snapshot
 from transform.local_aliases import digest
+from transform.local_aliases import read as read_local_aliases
 from transform.payers import PAYER_MAP_SCHEMA, LocalAliases, payer_map
+from warehouse.db import Warehouse
 from warehouse.marts import remap
 from warehouse.views import CHARGE_COLUMNS, parquet_source
 
@@ -232,8 +238,8 @@ def _stage_groups(con: duckdb.DuckDBPyConnection, out: Path) -> None:
             )
 
 
-def _staged(folder: str) -> bool:
-    return (Path(folder) / MARTS / "counts.parquet").exists()
+def _staged(folder: Path) -> bool:
+    return (folder / MARTS / "counts.parquet").exists()
 
 
 # --- in the catalog, at publish ------------------------------------------------------------
@@ -315,21 +321,22 @@ def _mart_views(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _files_to_fold(
-    con: duckdb.DuckDBPyConnection, full: bool
-) -> tuple[list[tuple[str, str, str]], list[tuple[str, str]]]:
-    """(file_id, facility_id, data_path) of current files not folded in yet, and
+    con: duckdb.DuckDBPyConnection, wh: Warehouse, full: bool
+) -> tuple[list[tuple[str, str, Path]], list[tuple[str, str]]]:
+    """(file_id, facility_id, charges folder) of current files not folded in yet, and
     (file_id, facility_id) of folded files no longer current (all of them when `full`)."""
     added = con.execute(
         "SELECT c.file_id, c.facility_id, c.data_path FROM current_files c "
         + ("" if full else "ANTI JOIN mart_files m USING (file_id) ")
         + "ORDER BY c.facility_id"
     ).fetchall()
+    folders = [(file_id, facility_id, wh.resolve(path)) for file_id, facility_id, path in added]
     removed = con.execute(
         "SELECT m.file_id, m.facility_id FROM mart_files m "
         + ("" if full else "ANTI JOIN current_files c USING (file_id) ")
         + "ORDER BY m.facility_id"
     ).fetchall()
-    return added, removed
+    return folders, removed
 
 
 def _moved_facilities(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
@@ -342,7 +349,8 @@ def _moved_facilities(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
 
 def _fold(
     con: duckdb.DuckDBPyConnection,
-    added: list[tuple[str, str, str]],
+    wh: Warehouse,
+    added: list[tuple[str, str, Path]],
     removed: list[tuple[str, str]],
     moved: list[tuple[str, str]],
     built_at: dt.datetime,
@@ -352,7 +360,7 @@ def _fold(
     for _, _, folder in added:
         if not _staged(folder):  # loaded before derived data existed, or by hand
             stage_file(folder, local)
-    marts = [Path(folder) / MARTS for _, _, folder in added]
+    marts = [folder / MARTS for _, _, folder in added]
     out_ids = [file_id for file_id, _ in removed]
     stamp = built_at.strftime("%Y%m%dT%H%M%S%f")
     # Groups whose facility prices change: of the files going out, and (below) coming in.
@@ -382,7 +390,7 @@ def _fold(
         )
     # Price values: out with the old files' (their own counts, from their folders), in with
     # the new; the bands of every group touched are recomputed.
-    gone = _data_paths(con, out_ids)
+    gone = _data_paths(con, wh, out_ids)
     values = [_values(p, -1) for p in gone if _values_file(p).exists()]
     values += [_values(m.parent, 1) for m in marts]
     if len(values) < len(gone) + len(marts):
@@ -391,7 +399,7 @@ def _fold(
         con.execute("DELETE FROM mart_price_bins")
         con.execute("DELETE FROM code_price_bounds")
         folded = [r[0] for r in con.execute("SELECT file_id FROM mart_files").fetchall()]
-        keep = set(_data_paths(con, folded)) - set(gone)
+        keep = set(_data_paths(con, wh, folded)) - set(gone)
         values = [_values(p, 1) for p in sorted(keep)] + [_values(m.parent, 1) for m in marts]
     if marts:  # the text of the groups the new files price, kept once per group
         codes = ", ".join(_quote(m / "codes-*.parquet") for m in marts)
@@ -468,10 +476,11 @@ def _fold(
         counts = con.execute(
             f"SELECT * FROM read_parquet({_quote(mart / 'counts.parquet')})"
         ).fetchall()[0]
+        paths = [wh.relative(compare), wh.relative(prices)]
         con.execute(
             "INSERT INTO mart_files SELECT ?, ?, (SELECT state FROM facility_locations "
             "WHERE facility_id = ?), ?, ?, ?, ?, ?, ?, ?",
-            [file_id, facility_id, facility_id, str(compare), str(prices), *counts, built_at],
+            [file_id, facility_id, facility_id, *paths, *counts, built_at],
         )
     for table in ("file_price_compare", "file_facility_code_prices"):
         con.execute(f"DROP TABLE IF EXISTS {table}")
@@ -490,22 +499,23 @@ def _fold(
         con.execute(f"DROP TABLE IF EXISTS {table}")
 
 
-def _values_file(folder: str | Path) -> Path:
-    return Path(folder) / MARTS / "price_bins.parquet"
+def _values_file(folder: Path) -> Path:
+    return folder / MARTS / "price_bins.parquet"
 
 
-def _values(folder: str | Path, sign: int) -> str:
+def _values(folder: Path, sign: int) -> str:
     """SQL reading one file's price values, counted `sign` times (-1: taken out)."""
     return f"SELECT k, bin, {sign} * n AS n FROM read_parquet({_quote(_values_file(folder))})"
 
 
-def _data_paths(con: duckdb.DuckDBPyConnection, file_ids: list[str]) -> list[str]:
+def _data_paths(con: duckdb.DuckDBPyConnection, wh: Warehouse, file_ids: list[str]) -> list[Path]:
+    """The charges folders of these files."""
     if not file_ids:
         return []
     rows = con.execute(
         "SELECT data_path FROM files WHERE file_id IN (SELECT unnest(?::VARCHAR[]))", [file_ids]
     ).fetchall()
-    return [r[0] for r in rows]
+    return [wh.resolve(r[0]) for r in rows]
 
 
 def _clear(con: duckdb.DuckDBPyConnection) -> None:
@@ -556,8 +566,9 @@ def _facility_summary(con: duckdb.DuckDBPyConnection, built_at: dt.datetime) -> 
     )
 
 
-def rebuild(con: duckdb.DuckDBPyConnection, *, force: bool = False) -> BuildReport:
-    """Bring the comparison marts up to date with the current files; one transaction.
+def rebuild(con: duckdb.DuckDBPyConnection, wh: Warehouse, *, force: bool = False) -> BuildReport:
+    """Bring the comparison marts of `wh` (`con`: its catalog) up to date with the current
+    files; one transaction.
 
     Folds in only what changed since the last build (see the module docstring); everything
     when `force` or when the rules changed (each file's derived data is derived again)."""
@@ -569,7 +580,7 @@ def rebuild(con: duckdb.DuckDBPyConnection, *, force: bool = False) -> BuildRepo
     con.execute("BEGIN")
     try:
         rules = signature()
-        local = remap.local_aliases(con)
+        local = read_local_aliases(wh.local_aliases)
         last = con.execute(
             "SELECT signature, local_aliases FROM mart_builds ORDER BY built_at DESC LIMIT 1"
         ).fetchall()
@@ -581,14 +592,14 @@ def rebuild(con: duckdb.DuckDBPyConnection, *, force: bool = False) -> BuildRepo
         _load_shoppable(con)
         if full:
             _clear(con)
-        added, removed = _files_to_fold(con, full)
+        added, removed = _files_to_fold(con, wh, full)
         moved = _moved_facilities(con)
         if rederive:
             for _, _, folder in added:  # the rules changed: derive every file's data again
                 stage_file(folder, local)
-        remapped = [] if rederive else _remap(con, added, removed, local, last)
+        remapped = [] if rederive else _remap(con, wh, added, removed, local, last)
         if added or removed or moved:
-            _fold(con, added, removed, moved, built_at, local)
+            _fold(con, wh, added, removed, moved, built_at, local)
         _mart_views(con)
         _facility_summary(con, built_at)
         seconds = time.monotonic() - started
@@ -619,7 +630,8 @@ def rebuild(con: duckdb.DuckDBPyConnection, *, force: bool = False) -> BuildRepo
 
 def _remap(
     con: duckdb.DuckDBPyConnection,
-    added: list[tuple[str, str, str]],
+    wh: Warehouse,
+    added: list[tuple[str, str, Path]],
     removed: list[tuple[str, str]],
     local: LocalAliases,
     last: list[tuple[str, str | None]],
@@ -634,16 +646,16 @@ def _remap(
     if last and digest(local) != since:
         gone = {file_id for file_id, _ in removed}
         files += [
-            row
-            for row in con.execute(
+            (file_id, facility_id, wh.resolve(path))
+            for file_id, facility_id, path in con.execute(
                 "SELECT m.file_id, m.facility_id, f.data_path FROM mart_files m "
                 "JOIN files f USING (file_id) ORDER BY m.facility_id"
             ).fetchall()
-            if row[0] not in gone
+            if file_id not in gone
         ]
     elif not local and since is None:
         return []  # no aliases of our own, now or before: nothing they could change
-    maps = [(file_id, Path(folder) / MARTS / "payer_map.parquet") for file_id, _, folder in files]
+    maps = [(file_id, folder / MARTS / "payer_map.parquet") for file_id, _, folder in files]
     changed = set(remap.remapped(con, maps, local))
     incoming = {file_id for file_id, _, _ in added}
     for file_id, facility_id, folder in files:
@@ -659,7 +671,7 @@ def _remap(
 
 def folded_in_last_build(snapshot: Path) -> list[str]:
     """Ids of the files the snapshot's mart build folded in (made current)."""
-    con = duckdb.connect(str(snapshot), read_only=True)
+    con = open_snapshot(snapshot)
     try:
         rows = con.execute(
             "SELECT file_id FROM mart_files "

@@ -14,25 +14,13 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from transform.local_aliases import read
 from transform.payers import PAYER_MAP_SCHEMA, LocalAliases, payer_map
-from warehouse.db import Warehouse
 
 _MAPPING = [c for c in PAYER_MAP_SCHEMA if c not in ("payer_name", "plan_name")]
 _SAME_PAIR = (
     "s.payer_name IS NOT DISTINCT FROM f.payer_name "
     "AND s.plan_name IS NOT DISTINCT FROM f.plan_name"
 )
-
-
-def local_aliases(con: duckdb.DuckDBPyConnection) -> LocalAliases:
-    """The local aliases in force for the warehouse of this catalog (none in memory)."""
-    path = con.execute(
-        "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
-    ).fetchall()
-    if not path or not path[0][0]:
-        return ()
-    return read(Warehouse.at(path[0][0]).local_aliases)
 
 
 def remapped(

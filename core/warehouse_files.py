@@ -1,0 +1,59 @@
+"""Opening a warehouse's DuckDB files so that the relative paths their views hold resolve.
+
+A warehouse is one folder (its root): the catalog `<root>/<stem>.duckdb` beside the folders
+of its charges (`<stem>-charges/`) and published snapshots (`<stem>-published/*.duckdb`).
+The catalog stores, and the views read, Parquet paths relative to the root, so the folder
+can be moved or copied whole. DuckDB looks for a relative Parquet path in the working
+directory, then in `file_search_path` (globs only there): every connection to a catalog or
+snapshot sets it to the root. Plain DuckDB works as well, started in the root folder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+
+def snapshot_root(snapshot: str | Path) -> Path:
+    """The root of the warehouse a published snapshot belongs to: its folder's parent.
+
+    Not resolved: `current.duckdb` is a link to a file in the same folder, and a published
+    folder that is itself a link belongs to the warehouse it is linked from."""
+    return Path(snapshot).absolute().parent.parent
+
+
+def _set_global(con: duckdb.DuckDBPyConnection, name: str, value: str) -> None:
+    """Set a GLOBAL setting unless it already has the value: another connection of this
+    process to the file may have set it, and locked the configuration since (`hpt sql`)."""
+    row = con.execute("SELECT value FROM duckdb_settings() WHERE name = ?", [name]).fetchone()
+    if row is None or row[0] != value:
+        con.execute(f"SET GLOBAL {name} = ?", [value])
+
+
+def search_root(con: duckdb.DuckDBPyConnection, root: Path) -> None:
+    """Resolve relative paths against `root` on this connection, its cursors, and every
+    other connection of this process to the same file (a GLOBAL setting: the file's
+    relative paths mean one thing, wherever it is opened from)."""
+    text = str(root)
+    if "," in text:  # DuckDB splits the setting on commas
+        raise ValueError(f"a warehouse folder's path cannot hold a comma: {text}")
+    _set_global(con, "file_search_path", text)
+
+
+def connect(path: str | Path, root: Path, *, read_only: bool) -> duckdb.DuckDBPyConnection:
+    """A connection to a catalog or snapshot file whose relative paths resolve under `root`."""
+    con = duckdb.connect(str(path), read_only=read_only)
+    try:
+        search_root(con, root)
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+def open_snapshot(snapshot: str | Path) -> duckdb.DuckDBPyConnection:
+    """A published snapshot, read-only, its views' paths resolved in its warehouse."""
+    con = connect(snapshot, snapshot_root(snapshot), read_only=True)
+    _set_global(con, "parquet_metadata_cache", "true")  # mart views read a file per facility
+    return con
