@@ -7,11 +7,15 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from typer.testing import CliRunner
 
+from dashboard import reads
+from hpt.cli import app
 from hpt.pipeline.steps import ingest_file
 from tests.warehouse.charges import load_facility, rate
 from warehouse.db import Warehouse, reader
 from warehouse.publish import publish
+from warehouse.queries import compare, payer_matrix, search_codes
 from warehouse.service_codes import create_macros
 
 
@@ -142,6 +146,49 @@ def test_the_published_type_is_kept(con: duckdb.DuckDBPyConnection) -> None:
             ("ca-b", "CPT", "HCPCS"), ("nm-c", "CPT", "hcpcs"), ("tx-a", "CPT", "CPT"),
             ("ca-b", "HCPCS", "HCPCS"), ("tx-a", "HCPCS", "CPT"),
         }  # fmt: skip
+
+
+@pytest.mark.parametrize("code", ["HCPCS:73721", "CPT:73721", "cpt:73721", "73721"])
+def test_compare_finds_every_hospital_under_either_spelling(
+    con: duckdb.DuckDBPyConnection, code: str
+) -> None:
+    rows = compare(con, code)
+    assert set(rows["code_type"]) == {"CPT"}
+    assert sorted(rows["facility_id"]) == ["ca-b", "nm-c", "tx-a", "tx-a"]
+    assert payer_matrix(con, code)["facility_id"].to_list() == ["ca-b", "nm-c", "tx-a"]
+
+
+def test_drg_families_stay_apart(con: duckdb.DuckDBPyConnection) -> None:
+    assert compare(con, "MS-DRG:470")["facility_id"].to_list() == ["tx-a"]
+    assert compare(con, "APR-DRG:470")["facility_id"].to_list() == ["ca-b"]
+    assert sorted(compare(con, "470")["code_type"]) == ["APR-DRG", "MS-DRG"]
+
+
+@pytest.mark.parametrize("text", ["hcpcs 73721", "HCPCS:73721", "73721", "cpt 73721"])
+def test_search_finds_the_code_under_either_spelling(
+    con: duckdb.DuckDBPyConnection, text: str
+) -> None:
+    found = search_codes(con, text)
+    assert (found["code_type"][0], found["code"][0]) == ("CPT", "73721")
+
+
+def test_dashboard_reads_take_either_spelling(con: duckdb.DuckDBPyConnection) -> None:
+    entry = reads.code_entry(con, "HCPCS", "73721")
+    assert (entry["code_type"][0], entry["facilities"][0]) == ("CPT", 3)
+    assert reads.facility_prices(con, "HCPCS", "73721")["facility_id"].sort().to_list() == [
+        "ca-b", "nm-c", "tx-a",
+    ]  # fmt: skip
+    notes = reads.rate_notes(con, "HCPCS", "73721", ["ca-b", "nm-c", "tx-a"])
+    assert notes.height == 3
+    assert reads.code_entry(con, "CPT", "J1100")["code_type"].to_list() == ["HCPCS"]
+
+
+def test_hpt_compare_takes_either_spelling(typed_wh: Warehouse) -> None:
+    result = CliRunner().invoke(app, ["compare", "HCPCS:73721", "--db", str(typed_wh.db_path)])
+    assert result.exit_code == 0, result.output
+    assert "MRI of knee joint" in result.output
+    for state in ("TX", "CA", "NM"):  # the three hospitals, each typing 73721 its own way
+        assert f" {state} " in result.output
 
 
 def test_real_hospital_typing_cpt_codes_as_hcpcs(samples: Path, wh: Warehouse) -> None:
