@@ -4,6 +4,8 @@ Every function takes a connection to the published snapshot and returns a Polars
 (or a small dict). SQL text is fixed; user input travels only as parameters. A warehouse
 built before a table existed (no quality run yet, no conformance view) is normal: the
 functions that need such a table return None, and the page says "not available yet".
+A code's type is matched by its service type, as in `warehouse.queries` (`HCPCS:73721`
+reads the rows of `CPT:73721`).
 """
 
 from __future__ import annotations
@@ -59,7 +61,8 @@ def code_entry(con: duckdb.DuckDBPyConnection, code_type: str | None, code: str)
     prices it)."""
     return con.sql(
         "SELECT code_type, code, display_name, category, curated, facilities, rates "
-        "FROM code_catalog WHERE ($t IS NULL OR code_type = $t) AND code = $c "
+        "FROM code_catalog WHERE ($t IS NULL OR code_type = service_code_type($t, $c)) "
+        "AND code = $c "
         "ORDER BY facilities DESC LIMIT 1",
         params={"t": code_type, "c": code},
     ).pl()
@@ -109,7 +112,8 @@ def facility_prices(
                p.gross_charge, p.discounted_cash, p.description
         FROM facility_code_prices p
         LEFT JOIN facility_locations l USING (facility_id)
-        WHERE p.code = $code AND ($code_type IS NULL OR p.code_type = $code_type)
+        WHERE p.code = $code
+          AND ($code_type IS NULL OR p.code_type = service_code_type($code_type, $code))
           AND ($state IS NULL OR l.state = $state)
         ORDER BY p.discounted_cash ASC NULLS LAST, p.facility_id
         """,
@@ -137,7 +141,8 @@ def rate_notes(
                string_agg(DISTINCT exclusion_reason, ', ' ORDER BY exclusion_reason)
                    FILTER (exclusion_reason <> 'no_payer_rate') AS exclusion_reasons
         FROM comparable_charge_codes
-        WHERE code = $code AND ($code_type IS NULL OR code_type = $code_type)
+        WHERE code = $code
+          AND ($code_type IS NULL OR code_type = service_code_type($code_type, $code))
           AND list_contains($ids::VARCHAR[], facility_id)
           AND ($payer IS NULL OR payer = $payer)
         GROUP BY facility_id

@@ -159,6 +159,29 @@ def split_key(key: str) -> tuple[str | None, str]:
     return (code_type or None), code
 
 
+def canonical_key(snap: Snapshot, key: str) -> str:
+    """The catalog's key for a code from a link or typed by hand: `HCPCS:73721` is
+    `CPT:73721` (one service, one key), a bare `99213` the type that prices it; the key as
+    given when no hospital prices the code."""
+    if not key:
+        return key
+    code_type, code = split_key(key.strip().upper())
+    entry = snap.lookup(reads.code_entry, code_type, code)
+    return code_key(entry["code_type"][0], entry["code"][0]) if entry.height else key
+
+
+def canonical_keys(snap: Snapshot, page: str, name: str) -> None:
+    """Rewrite the page's chosen code (or codes) as catalog keys, before its widget runs,
+    so a link's `code=HCPCS:73721` selects the service the search lists as `CPT:73721`."""
+    chosen = value(page, name)
+    if isinstance(chosen, list):
+        keys = list(dict.fromkeys(canonical_key(snap, c) for c in chosen if c))
+        if keys != chosen:
+            st.session_state[f"{page}.{name}"] = keys
+    elif chosen and (key := canonical_key(snap, chosen)) != chosen:
+        st.session_state[f"{page}.{name}"] = key
+
+
 def code_label(snap: Snapshot, key: str) -> str:
     """`MRI of knee joint, without contrast — CPT 73721` for `CPT:73721`."""
     code_type, code = split_key(key)

@@ -21,6 +21,7 @@ from core import settings
 from warehouse.db import Warehouse, writer
 from warehouse.marts import WRITER_ONLY
 from warehouse.marts import rebuild as rebuild_marts
+from warehouse.service_codes import create_macros
 from warehouse.views import refresh_charge_views
 
 
@@ -90,7 +91,8 @@ def _catalog_objects(con: duckdb.DuckDBPyConnection) -> tuple[list[str], list[st
 
 
 def write_snapshot(con: duckdb.DuckDBPyConnection, path: Path) -> None:
-    """Write the catalog's tables and views into a new DuckDB file at `path`."""
+    """Write the catalog's tables, views and the service-code macros into a new DuckDB file
+    at `path`."""
     catalog = con.execute("SELECT current_database()").fetchall()[0][0]
     tables, views = _catalog_objects(con)
     con.execute(f"ATTACH '{_quoted(path)}' AS hpt_snapshot")
@@ -99,6 +101,7 @@ def write_snapshot(con: duckdb.DuckDBPyConnection, path: Path) -> None:
             con.execute(f'CREATE TABLE hpt_snapshot.main."{table}" AS SELECT * FROM "{table}"')
         con.execute("USE hpt_snapshot")
         try:
+            create_macros(con)  # the views call them
             pending = views
             while pending:  # a view can only be created after the views it reads
                 failed: list[str] = []

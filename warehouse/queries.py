@@ -3,6 +3,8 @@ review queue of payer spellings (`hpt payers unmapped`).
 
 Every function takes a DuckDB connection (normally the published snapshot) first and
 returns a Polars DataFrame. SQL text is fixed; user input only ever travels as parameters.
+A code's type is matched by its service type (`warehouse.service_codes`): `HCPCS:73721`
+finds the rates of `CPT:73721`.
 """
 
 from __future__ import annotations
@@ -18,11 +20,12 @@ from warehouse.marts import MARTS
 _COMPARE = """
 SELECT p.code_type, p.code, p.setting, p.price_unit, p.facility_id, l.hospital_name,
        l.state, l.city, p.payer, p.plan_type, p.rates, p.comparable_rates,
-       p.min_dollar, p.median_dollar, p.max_dollar, p.gross_charge, p.discounted_cash
+       p.min_dollar, p.median_dollar, p.max_dollar, p.gross_charge, p.discounted_cash,
+       p.published_code_type
 FROM price_compare p
 LEFT JOIN facility_locations l USING (facility_id)
 WHERE p.code = $code
-  AND ($code_type IS NULL OR p.code_type = $code_type)
+  AND ($code_type IS NULL OR p.code_type = service_code_type($code_type, $code))
   AND ($setting IS NULL OR p.setting = $setting)
   AND ($state IS NULL OR l.state = $state)
   AND ($payer IS NULL OR lower(p.payer) = lower($payer))
@@ -36,7 +39,8 @@ WITH words AS (SELECT $words::VARCHAR[] AS w)
 SELECT c.code_type, c.code, c.display_name, c.category, c.curated, c.facilities, c.rates
 FROM code_catalog c, words
 WHERE list_bool_and(list_transform(words.w, lambda x: contains(c.search_text, x)))
-ORDER BY (c.code = $first) DESC, c.curated DESC, c.facilities DESC, c.code
+ORDER BY list_contains(words.w, lower(c.code)) DESC, c.curated DESC, c.facilities DESC,
+         c.code
 LIMIT $limit
 """
 
@@ -47,7 +51,8 @@ SELECT p.facility_id, l.hospital_name, l.state, p.payer,
        median(p.median_dollar) AS median_dollar
 FROM price_compare p
 LEFT JOIN facility_locations l USING (facility_id)
-WHERE p.code = $code AND ($code_type IS NULL OR p.code_type = $code_type)
+WHERE p.code = $code
+  AND ($code_type IS NULL OR p.code_type = service_code_type($code_type, $code))
   AND ($setting IS NULL OR p.setting = $setting)
   AND p.payer IS NOT NULL AND p.median_dollar IS NOT NULL
 GROUP BY ALL
@@ -62,7 +67,8 @@ def canonical_payer(name: str | None) -> str | None:
 
 
 def _split_code(code: str) -> tuple[str | None, str]:
-    """`CPT:99213` → ("CPT", "99213"); a bare code matches every code type."""
+    """`CPT:99213` → ("CPT", "99213"); a bare code matches every code type. The queries
+    match the type by its service type (`HCPCS:99213` finds `CPT:99213`)."""
     code = code.strip().upper()
     if ":" in code:
         code_type, _, bare = code.partition(":")
@@ -93,13 +99,10 @@ def compare(
 
 
 def search_codes(con: duckdb.DuckDBPyConnection, text: str, limit: int = 20) -> pl.DataFrame:
-    """Codes whose number, name or description contain every word of `text`."""
-    words = text.lower().split()
-    params = {
-        "words": words,
-        "first": words[0].upper() if words else "",
-        "limit": limit if words else 0,
-    }
+    """Codes whose number, name or description contain every word of `text` (a typed code,
+    `HCPCS:73721`, is searched as its two words)."""
+    words = text.lower().replace(":", " ").split()
+    params = {"words": words, "limit": limit if words else 0}
     return con.sql(_SEARCH, params=params).pl()
 
 

@@ -1,9 +1,11 @@
 """The analyst views over the Parquet charge files, rebuilt whenever the current set changes.
 
 `standard_charges` reads the current file of each facility; `charge_history` every loaded
-file; `standard_charge_codes` has one row per (standard charge, code). The list of Parquet
-files is written into the view, so a reader needs no listing of the charge folder; the paths
-are relative to the warehouse root, as the catalog stores them (`Warehouse.relative`).
+file; `standard_charge_codes` has one row per (standard charge, code), keyed by the code's
+service type (`warehouse.service_codes`) with the published type beside it. The list of
+Parquet files is written into the view, so a reader needs no listing of the charge folder;
+the paths are relative to the warehouse root, as the catalog stores them
+(`Warehouse.relative`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from collections.abc import Iterator
 import duckdb
 
 from warehouse.db import Warehouse
+from warehouse.service_codes import create_macros
 
 CHARGE_COLUMNS = """
     file_id, facility_id, row_no, description, setting, billing_class, modifiers,
@@ -80,10 +83,14 @@ def refresh_charge_views(con: duckdb.DuckDBPyConnection, wh: Warehouse) -> None:
     empty = wh.relative(wh.empty_charges)
     con.execute(_parquet_view("standard_charges", current, empty))
     con.execute(_parquet_view("charge_history", loaded, empty))
+    create_macros(con)
     con.execute(
         """
         CREATE OR REPLACE VIEW standard_charge_codes AS
-        SELECT c.* EXCLUDE (codes), u.code.type AS code_type, u.code.code AS code
+        SELECT c.* EXCLUDE (codes),
+               service_code_type(u.code.type, u.code.code) AS code_type,
+               u.code.code AS code,
+               u.code.type AS published_code_type
         FROM standard_charges c, UNNEST(c.codes) AS u(code)
         """
     )

@@ -23,9 +23,9 @@ DEFAULTS: dict[str, Any] = {
     "heat": "",
 }
 SHOWN = [
-    "service", "code_type", "code", "setting", "price_unit", "facility_id", "hospital_name",
-    "state", "payer", "plan_type", "rates", "comparable_rates", "min_dollar", "median_dollar",
-    "max_dollar", "gross_charge", "discounted_cash",
+    "service", "code_type", "code", "published_code_type", "setting", "price_unit",
+    "facility_id", "hospital_name", "state", "payer", "plan_type", "rates", "comparable_rates",
+    "min_dollar", "median_dollar", "max_dollar", "gross_charge", "discounted_cash",
 ]  # fmt: skip
 MONEY = {
     "min_dollar": ui.money_column("Lowest rate"),
@@ -218,6 +218,7 @@ def main() -> None:
     ui.init_from_url(P, DEFAULTS)
     snap = snapshot()
     try:
+        ui.canonical_keys(snap, P, "codes")
         codes = _codes(snap)
         states = snap.lookup(reads.states)
         if ui.value(P, "state") not in ["", *states]:

@@ -351,6 +351,7 @@ def main() -> None:
     )
     ui.init_from_url(P, DEFAULTS)
     snap = snapshot()
+    ui.canonical_keys(snap, P, "code")
     code = _service(snap)
     state, point, radius = _where(snap)
     payer, plan = _payment(snap)

@@ -97,6 +97,7 @@ def main() -> None:
     ui.init_from_url(P, DEFAULTS)
     snap = snapshot()
     try:
+        ui.canonical_keys(snap, P, "code")
         text = st.text_input("Service", key=f"{P}.q", placeholder="knee MRI, 99213 …")
         chosen = ui.value(P, "code") or ""
         options = ui.code_options(snap, text, [chosen] if chosen else [])

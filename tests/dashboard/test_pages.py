@@ -318,3 +318,22 @@ def test_find_price_bare_code_from_a_link(
 ) -> None:
     at = run("find_price", demo_wh, monkeypatch, code="73721", pay="cash")
     assert "MRI of knee joint" in texts(at, "success")[0]
+
+
+@pytest.mark.parametrize(("page", "key", "param"), [
+    ("find_price", "fp.code", "code"), ("map", "map.code", "code"),
+])  # fmt: skip
+def test_a_link_with_the_other_spelling_lands_on_the_service(
+    demo_wh: Warehouse, monkeypatch: pytest.MonkeyPatch, page: str, key: str, param: str
+) -> None:
+    """A CPT code typed HCPCS (as some hospitals publish it) is the same service."""
+    at = run(page, demo_wh, monkeypatch, **{param: "HCPCS:73721"})
+    assert at.selectbox(key=key).value == "CPT:73721"
+    assert at.query_params[param] == "CPT:73721"
+
+
+def test_compare_takes_either_spelling(demo_wh: Warehouse, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = run("compare", demo_wh, monkeypatch, codes=["HCPCS:73721", "CPT:73721"])
+    assert at.multiselect(key="cmp.codes").value == ["CPT:73721"]
+    shown = at.dataframe[1].value
+    assert set(shown["code_type"]) == {"CPT"} and set(shown["published_code_type"]) == {"CPT"}

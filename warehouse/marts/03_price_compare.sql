@@ -3,8 +3,9 @@
 -- plan_type, has_payer, dollar); file_groups, per code × setting × unit × payer × plan
 -- type, and file_codes, per code × setting × unit: the counts and medians that no
 -- judgement changes, the price figures as if no rate were an outlier, and the lowest and
--- highest payer rate. Out: temp tables file_price_compare and file_facility_code_prices,
--- sorted by code so a lookup reads few blocks.
+-- highest payer rate (file_codes also the code type the facility published most). Out: temp
+-- tables file_price_compare and file_facility_code_prices, sorted by code so a lookup reads
+-- few blocks.
 
 -- A payer rate outside its group's band (code_price_bounds) is an outlier. Only the groups
 -- with one are judged rate by rate; the others keep the figures the ingest computed.
@@ -45,10 +46,11 @@ groups AS (
     SELECT * EXCLUDE (low, high) FROM judged
 )
 SELECT
-    code_type, code, setting, price_unit, facility_id, payer, plan_type,
-    rates, comparable_rates, min_dollar, median_dollar, max_dollar, gross_charge,
-    discounted_cash
-FROM groups
+    g.code_type, g.code, g.setting, g.price_unit, g.facility_id, g.payer, g.plan_type,
+    g.rates, g.comparable_rates, g.min_dollar, g.median_dollar, g.max_dollar, g.gross_charge,
+    g.discounted_cash, c.published_code_type
+FROM groups g
+JOIN (SELECT k, published_code_type FROM file_codes) c USING (k)
 ORDER BY code, code_type, setting, facility_id, payer, plan_type;
 
 -- facility_code_prices: one price per facility for a code — the median of all its
@@ -60,17 +62,17 @@ WITH stats AS (
 ),
 codes AS (
     SELECT k, code_type, code, setting, price_unit, facility_id, rates, comparable_rates,
-           median_dollar, gross_charge, discounted_cash, description
+           median_dollar, gross_charge, discounted_cash, description, published_code_type
     FROM file_codes ANTI JOIN judged_keys USING (k)
     UNION ALL
     SELECT c.k, c.code_type, c.code, c.setting, c.price_unit, c.facility_id, c.rates,
            coalesce(s.comparable_rates, 0), s.median_dollar, c.gross_charge,
-           c.discounted_cash, c.description
+           c.discounted_cash, c.description, c.published_code_type
     FROM file_codes c SEMI JOIN judged_keys j USING (k) LEFT JOIN stats s USING (k)
 )
 SELECT
     code_type, code, setting, price_unit, facility_id, rates, comparable_rates,
-    median_dollar, gross_charge, discounted_cash, description
+    median_dollar, gross_charge, discounted_cash, description, published_code_type
 FROM codes
 ORDER BY code, code_type, setting, facility_id;
 DROP TABLE rates_judged;

@@ -46,7 +46,8 @@ ORDER BY code, code_type, setting, state;
 
 -- code_catalog: a display name for each code with prices: the curated plain-language name
 -- of a common shoppable service, else the description most hospitals give it.
--- search_text holds the code, names and description in lower case for word search.
+-- search_text holds the code, names and description in lower case for word search (a CPT
+-- code is also HCPCS Level I: "hcpcs 73721" finds it).
 DELETE FROM code_catalog c USING affected_codes a
 WHERE c.code_type = a.code_type AND c.code = a.code;
 
@@ -76,8 +77,8 @@ SELECT
     n.hospital_description,
     p.facilities,
     p.rates,
-    lower(concat_ws(' ', p.code_type, p.code, s.name, s.category, n.hospital_description))
-        AS search_text
+    lower(concat_ws(' ', p.code_type, CASE WHEN p.code_type = 'CPT' THEN 'HCPCS' END, p.code,
+                    s.name, s.category, n.hospital_description)) AS search_text
 FROM present p
 LEFT JOIN named n USING (code_type, code)
 LEFT JOIN shoppable_services s USING (code_type, code)

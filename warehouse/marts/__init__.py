@@ -45,6 +45,7 @@ from transform.local_aliases import read as read_local_aliases
 from transform.payers import PAYER_MAP_SCHEMA, LocalAliases, payer_map
 from warehouse.db import Warehouse
 from warehouse.marts import remap
+from warehouse.service_codes import MACROS, create_macros
 from warehouse.views import CHARGE_COLUMNS, parquet_source
 
 log = logging.getLogger("hpt.marts")
@@ -70,12 +71,13 @@ PRICE_COMPARE_COLUMNS = {
     "facility_id": "VARCHAR", "payer": "VARCHAR", "plan_type": "VARCHAR", "rates": "BIGINT",
     "comparable_rates": "BIGINT", "min_dollar": "DOUBLE", "median_dollar": "DOUBLE",
     "max_dollar": "DOUBLE", "gross_charge": "DOUBLE", "discounted_cash": "DOUBLE",
+    "published_code_type": "VARCHAR",
 }  # fmt: skip
 FACILITY_PRICES_COLUMNS = {
     "code_type": "VARCHAR", "code": "VARCHAR", "setting": "VARCHAR", "price_unit": "VARCHAR",
     "facility_id": "VARCHAR", "rates": "BIGINT", "comparable_rates": "BIGINT",
     "median_dollar": "DOUBLE", "gross_charge": "DOUBLE", "discounted_cash": "DOUBLE",
-    "description": "VARCHAR",
+    "description": "VARCHAR", "published_code_type": "VARCHAR",
 }  # fmt: skip
 
 
@@ -106,12 +108,13 @@ def _quote(path: str | Path) -> str:
 
 
 #: The shape of a file's derived data (`stage_file`): a new one derives every file again.
-_STAGE_VERSION = "6"
+_STAGE_VERSION = "7"
 
 
 def signature() -> str:
     """What every file's derived data depends on: the rules (their data and SQL)."""
     digest = hashlib.sha256(_STAGE_VERSION.encode())
+    digest.update(MACROS.encode())
     for name in _DATA:
         digest.update(_data(name).encode())
     for name in (*_STAGE_SQL, _JUDGE_SQL, _BOUNDS_SQL):
@@ -138,6 +141,7 @@ def stage_file(folder: str | Path, local: LocalAliases = ()) -> Path:
     try:
         con.execute("SET memory_limit = ?", [settings.current().mart_memory_limit])
         con.execute("SET enable_progress_bar = false")
+        create_macros(con)
         parts = parquet_source([str(folder / "*.parquet")], "")
         con.execute(
             f"CREATE VIEW standard_charges AS SELECT {CHARGE_COLUMNS} "
@@ -226,7 +230,13 @@ def _stage_groups(con: duckdb.DuckDBPyConnection, out: Path) -> None:
     for name, select, rows_per_pass in (
         ("groups", f"{keys}, payer, plan_type, {_GROUP_STATS}", _ROWS_PER_PASS),
         # Far fewer groups (no payer split): a median's cost is then its values alone.
-        ("codes", f"{keys}, {_GROUP_STATS}, mode(description) AS description", 4 * _ROWS_PER_PASS),
+        # The code type the facility published most for the service code (CPT or HCPCS).
+        (
+            "codes",
+            f"{keys}, {_GROUP_STATS}, mode(description) AS description, "
+            "mode(published_code_type) AS published_code_type",
+            4 * _ROWS_PER_PASS,
+        ),
     ):
         passes = max(1, -(-rows // rows_per_pass))
         for part in range(passes):
@@ -316,6 +326,7 @@ def _mart_views(con: duckdb.DuckDBPyConnection) -> None:
             else _empty_select(columns)
         )
         con.execute(f"CREATE OR REPLACE VIEW {view} AS {source}")
+    create_macros(con)
     for name in _VIEWS_SQL:
         con.execute(_sql(name))
 
@@ -466,7 +477,8 @@ def _fold(
         con.execute(f"COPY file_price_compare TO {_quote(compare)}")
         con.execute(f"COPY file_facility_code_prices TO {_quote(prices)}")
         con.execute(
-            "INSERT INTO mart_facility_code_prices SELECT ?, * FROM file_facility_code_prices",
+            "INSERT INTO mart_facility_code_prices "
+            "SELECT ?, * EXCLUDE (published_code_type) FROM file_facility_code_prices",
             [file_id],
         )
         con.execute(
