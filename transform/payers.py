@@ -22,6 +22,7 @@ spelling, so it costs milliseconds whatever the number of rates.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import functools
 import re
 from dataclasses import dataclass, field
@@ -313,6 +314,23 @@ def _shipped() -> tuple[dict[str, Payer], tuple[tuple[str, str], ...]]:
     return payers, pairs
 
 
+#: The canonical payer a name that says only "Blue Cross Blue Shield" means.
+GENERIC_BLUE = "Blue Cross Blue Shield"
+
+
+@functools.cache
+def blue_plans() -> dict[str, str]:
+    """State → the one Blue Cross Blue Shield company licensed for the whole state
+    (`transform/data/blue_plans.csv`). States that several Blue companies share (CA, ID,
+    KS, MO, NY, PA, VA, WA) are not listed: there the generic name stays generic."""
+    payers, _ = _shipped()
+    plans = {row["state"]: row["payer"] for row in _read_csv("blue_plans.csv")}
+    unknown = sorted(set(plans.values()) - set(payers))
+    if unknown:
+        raise ValueError(f"blue_plans.csv names unknown payers: {', '.join(unknown)}")
+    return plans
+
+
 @functools.cache
 def rules(local: LocalAliases = ()) -> PayerRules:
     """The registry from the shipped data files (read once per process), with a
@@ -537,18 +555,26 @@ def plan_type(payer_name: str | None, plan_name: str | None, kind: str | None) -
     return DEFAULT_PLAN_TYPE.get(kind or "", "unknown")
 
 
-def payer_map(pairs: pl.DataFrame, local: LocalAliases = ()) -> pl.DataFrame:
+def payer_map(
+    pairs: pl.DataFrame, local: LocalAliases = (), state: str | None = None
+) -> pl.DataFrame:
     """Canonical payer and plan type for distinct (`payer_name`, `plan_name`) pairs, by
-    the shipped registry and a warehouse's `local` aliases.
+    the shipped registry and a warehouse's `local` aliases. A name that says only "Blue
+    Cross Blue Shield" (`BCBS`, `BlueCrossBlueShield`) at a hospital in `state` is that
+    state's Blue company where one company covers the state (`blue_plans`): a hospital
+    contracts with its local Blue plan, which prices every Blue member's care there.
 
     Columns: payer_name, plan_name (as published), payer (canonical, else the cleaned
     published name), payer_matched (a registry payer was found), payer_kind, plan_type,
     match_method ('exact' or 'fuzzy', NULL when unmatched), match_score (100 when exact).
     """
     r = rules(local)
+    local_blue = blue_plans().get((state or "").upper())
     rows = []
     for payer_name, plan_name in pairs.select("payer_name", "plan_name").unique().iter_rows():
         found = r.cached(payer_name)
+        if found and found.payer == GENERIC_BLUE and local_blue:
+            found = dataclasses.replace(found, payer=local_blue)
         kind = r.payers[found.payer].kind if found else None
         rows.append(
             {

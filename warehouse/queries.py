@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from transform.payers import rules
+from transform.payers import GENERIC_BLUE, blue_plans, rules
 from warehouse.marts import MARTS
 
 _COMPARE = """
@@ -28,7 +28,7 @@ WHERE p.code = $code
   AND ($code_type IS NULL OR p.code_type = service_code_type($code_type, $code))
   AND ($setting IS NULL OR p.setting = $setting)
   AND ($state IS NULL OR l.state = $state)
-  AND ($payer IS NULL OR lower(p.payer) = lower($payer))
+  AND ($payers IS NULL OR list_contains($payers, lower(p.payer)))
   AND ($plan_type IS NULL OR p.plan_type = $plan_type)
   AND p.rates > 0
 ORDER BY p.median_dollar ASC NULLS LAST, p.facility_id, p.payer, p.plan_type
@@ -66,6 +66,18 @@ def canonical_payer(name: str | None) -> str | None:
     return rules().match(name) or name.strip()
 
 
+def payer_family(name: str | None) -> list[str] | None:
+    """The canonical payers (lower case) a user's payer name selects: the one it names; for
+    a name that says only "Blue Cross Blue Shield", every state's Blue company too (a
+    generic Blue name in a file is mapped to the Blue company of the hospital's state)."""
+    payer = canonical_payer(name)
+    if payer is None:
+        return None
+    if payer == GENERIC_BLUE:
+        return sorted({payer.lower(), *(p.lower() for p in blue_plans().values())})
+    return [payer.lower()]
+
+
 def _split_code(code: str) -> tuple[str | None, str]:
     """`CPT:99213` → ("CPT", "99213"); a bare code matches every code type. The queries
     match the type by its service type (`HCPCS:99213` finds `CPT:99213`)."""
@@ -92,7 +104,7 @@ def compare(
         "code_type": code_type,
         "setting": setting.lower() if setting else None,
         "state": state.upper() if state else None,
-        "payer": canonical_payer(payer),
+        "payers": payer_family(payer),
         "plan_type": plan_type,
     }
     return con.sql(_COMPARE, params=params).pl()

@@ -102,6 +102,7 @@ def write_charges(
     file_id: str,
     facility_id: str,
     local_aliases: Path | None = None,
+    state: str | None = None,
 ) -> None:
     """Write canonical batches as a folder of Parquet parts, with the gate's facts.
 
@@ -141,7 +142,7 @@ def write_charges(
             )
         # The file's share of the comparison marts, derived here in the worker so a
         # publish only folds it in (warehouse.marts), with its warehouse's own payer aliases.
-        stage_file(tmp, read_local_aliases(local_aliases))
+        stage_file(tmp, read_local_aliases(local_aliases), state)
         shutil.rmtree(path, ignore_errors=True)
         tmp.rename(path)
     except Exception as error:

@@ -183,7 +183,9 @@ def ingest_file(
             data_path = wh.charges_path(facility_id, file_id)
             check = Conformance(meta, parsed.header, parsed.layout) if now.validate_files else None
             batches = CheckedBatches(parsed, check, progress=progress)
-            write_charges(batches, data_path, file_id, facility_id, wh.local_aliases)
+            write_charges(
+                batches, data_path, file_id, facility_id, wh.local_aliases, meta.license_state
+            )
             result.rows = batches.rows
             result.seconds = time.monotonic() - started
             staged = StagedFile(

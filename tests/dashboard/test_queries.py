@@ -30,7 +30,9 @@ def test_compare_cheapest_first(con: duckdb.DuckDBPyConnection) -> None:
 def test_compare_filters(con: duckdb.DuckDBPyConnection) -> None:
     assert set(compare(con, "99213", state="ca")["facility_id"]) == {"ca-b"}
     bcbs = compare(con, "99213", payer="bcbs")  # any published spelling of the payer
-    assert set(bcbs["payer"]) == {"Blue Cross Blue Shield"}
+    # A generic Blue name is the Texas Blue company at a Texas hospital and stays generic in
+    # California (two Blue companies there); "bcbs" finds both.
+    assert set(bcbs["payer"]) == {"Blue Cross and Blue Shield of Texas", "Blue Cross Blue Shield"}
     assert sorted(bcbs["median_dollar"]) == [100.0, 110.0, 300.0]
     ppo = compare(con, "99213", plan_type="commercial_ppo", state="TX")
     assert sorted(ppo["median_dollar"]) == [100.0, 120.0]
@@ -76,7 +78,7 @@ def test_payer_matrix(con: duckdb.DuckDBPyConnection) -> None:
     assert matrix["facility_id"].to_list() == ["ca-b", "tx-a", "tx-c"]
     row = matrix.filter(facility_id="tx-a").row(0, named=True)
     # BCBS at tx-a: PPO 100 and HMO 110 -> the median of the plan-type medians.
-    assert row["Blue Cross Blue Shield"] == 105.0
+    assert row["Blue Cross and Blue Shield of Texas"] == 105.0
     assert row["UnitedHealthcare"] == 120.0
     assert row["Humana"] is None
     assert payer_matrix(con, "00000").is_empty()

@@ -234,3 +234,35 @@ def test_shoppable_services_list() -> None:
     assert len(set(keys)) == len(keys)
     assert all(row["name"] and row["category"] for row in services)
     assert {(ctype, code) for _, ctype, code, _, _ in SHOPPABLE} <= set(keys)
+
+
+@pytest.mark.parametrize(
+    ("state", "canonical"),
+    [
+        ("TX", "Blue Cross and Blue Shield of Texas"),
+        ("tx", "Blue Cross and Blue Shield of Texas"),
+        ("OH", "Anthem"),
+        ("CA", "Blue Cross Blue Shield"),  # Blue Shield of California and Anthem Blue Cross
+        (None, "Blue Cross Blue Shield"),
+    ],
+)
+def test_a_generic_blue_name_maps_to_the_states_blue_company(
+    state: str | None, canonical: str
+) -> None:
+    pairs = pl.DataFrame(
+        {"payer_name": ["BlueCrossBlueShield", "Blue Shield of California", "Aetna"],
+         "plan_name": ["PPO", "PPO", "PPO"]}
+    )  # fmt: skip
+    mapped = dict(payer_map(pairs, state=state).select("payer_name", "payer").iter_rows())
+    assert mapped == {
+        "BlueCrossBlueShield": canonical,
+        "Blue Shield of California": "Blue Shield of California",  # a named company stays
+        "Aetna": "Aetna",
+    }
+
+
+def test_every_states_blue_plan_is_a_registry_payer() -> None:
+    from transform.payers import blue_plans
+
+    plans = blue_plans()
+    assert len(plans) >= 40 and "CA" not in plans and "NY" not in plans

@@ -95,8 +95,27 @@ def test_price_compare_groups_by_canonical_payer_and_plan_type(
     assert rows == [
         # `Medicare Advantage HMO`: the MA network is a plan type of its own since stage v4.
         ("Aetna", "medicare_advantage_hmo", 1, 80.0, 80.0, 80.0, 400.0, 300.0),
-        ("Blue Cross Blue Shield", "commercial_hmo", 1, 110.0, 110.0, 110.0, 420.0, 310.0),
-        ("Blue Cross Blue Shield", "commercial_ppo", 1, 100.0, 100.0, 100.0, 400.0, 300.0),
+        # A generic Blue name at a Texas hospital: the Texas Blue company.
+        (
+            "Blue Cross and Blue Shield of Texas",
+            "commercial_hmo",
+            1,
+            110.0,
+            110.0,
+            110.0,
+            420.0,
+            310.0,
+        ),
+        (
+            "Blue Cross and Blue Shield of Texas",
+            "commercial_ppo",
+            1,
+            100.0,
+            100.0,
+            100.0,
+            400.0,
+            300.0,
+        ),
         ("UnitedHealthcare", "commercial_ppo", 1, 120.0, 120.0, 120.0, 400.0, 300.0),
     ]
     drug = one(
@@ -278,3 +297,23 @@ def test_deriving_again_keeps_what_the_published_snapshot_reads(wh: Warehouse) -
         with writer(wh) as con:
             rebuild(con, wh, force=True)
         assert old.execute("SELECT * FROM price_compare ORDER BY ALL").fetchall() == before
+
+
+def test_a_generic_blue_name_is_the_blue_company_of_the_hospitals_state(wh: Warehouse) -> None:
+    """`BlueCrossBlueShield` at a Texas hospital and `BCBS OF TEXAS [1045]` at another are
+    one insurer; in California, which two Blue companies share, the name stays generic. The
+    analyst's comparable_charges maps each charge with its own file's map."""
+    blue = "Blue Cross and Blue Shield of Texas"
+    load_facility(wh, "tx-a", [rate("99213", "BlueCrossBlueShield", "PPO", 100.0)], state="TX")
+    load_facility(wh, "tx-b", [rate("99213", "BCBS OF TEXAS [1045]", "PPO", 110.0)], state="TX")
+    load_facility(wh, "ca-c", [rate("99213", "BlueCrossBlueShield", "PPO", 120.0)], state="CA")
+    publish(wh)
+    with reader(wh) as con:
+        marts = dict(con.execute("SELECT facility_id, payer FROM price_compare").fetchall())
+        charges = dict(con.execute("SELECT facility_id, payer FROM comparable_charges").fetchall())
+        [(compared,)] = con.execute(
+            "SELECT count(DISTINCT facility_id) FROM price_compare WHERE payer = ?", [blue]
+        ).fetchall()
+    assert marts == {"tx-a": blue, "tx-b": blue, "ca-c": "Blue Cross Blue Shield"}
+    assert charges == marts
+    assert compared == 2

@@ -34,7 +34,8 @@ WITH priced AS (
         END AS price_basis
     FROM standard_charges c
     LEFT JOIN payer_map m
-        ON m.payer_name IS NOT DISTINCT FROM c.payer_name
+        ON m.file_id = c.file_id
+        AND m.payer_name IS NOT DISTINCT FROM c.payer_name
         AND m.plan_name IS NOT DISTINCT FROM c.plan_name
 ),
 amounts AS (

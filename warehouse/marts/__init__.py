@@ -54,7 +54,7 @@ _JUDGE_SQL = "03_price_compare.sql"
 _SUMMARY_SQL = "04_code_summary.sql"
 _BOUNDS_SQL = "05_bounds.sql"
 _VIEWS_SQL = ("01_comparable_charges.sql", "06_views.sql")
-_DATA = ("payers.csv", "payer_aliases.csv", "shoppable_services.csv")
+_DATA = ("payers.csv", "payer_aliases.csv", "blue_plans.csv", "shoppable_services.csv")
 
 #: The folder of a file's derived data, inside its charges folder.
 MARTS = "marts"
@@ -108,7 +108,7 @@ def _quote(path: str | Path) -> str:
 
 
 #: The shape of a file's derived data (`stage_file`): a new one derives every file again.
-_STAGE_VERSION = "7"
+_STAGE_VERSION = "8"
 
 
 def signature() -> str:
@@ -125,11 +125,12 @@ def signature() -> str:
 # --- per file, at ingest -------------------------------------------------------------------
 
 
-def stage_file(folder: str | Path, local: LocalAliases = ()) -> Path:
+def stage_file(folder: str | Path, local: LocalAliases = (), state: str | None = None) -> Path:
     """Derive one file's marts data from its charges folder; write it to `folder/marts/`.
 
     Reads only this file's Parquet parts and needs no catalog, so it runs in the ingesting
-    worker; `local` are its warehouse's own payer aliases. Written to a temporary folder
+    worker; `local` are its warehouse's own payer aliases, `state` its facility's (a generic
+    Blue Cross Blue Shield name is that state's Blue company). Written to a temporary folder
     renamed at the end: `marts/` is whole or absent.
     """
     folder = Path(folder)
@@ -152,10 +153,13 @@ def stage_file(folder: str | Path, local: LocalAliases = ()) -> Path:
             "WHERE payer_name IS NOT NULL OR plan_name IS NOT NULL GROUP BY ALL"
         ).pl()
         # The file's pairs with their rates: the review queue of unmapped spellings counts them.
-        con.register("staged_payer_map", payer_map(pairs, local).join(
+        con.register("staged_payer_map", payer_map(pairs, local, state).join(
             pairs, on=["payer_name", "plan_name"], nulls_equal=True
         ))  # fmt: skip
-        con.execute("CREATE TABLE payer_map AS SELECT * FROM staged_payer_map")
+        con.execute(
+            "CREATE TABLE payer_map AS SELECT (SELECT file_id FROM standard_charges LIMIT 1) "
+            "AS file_id, * FROM staged_payer_map"
+        )
         con.unregister("staged_payer_map")
         for name in _STAGE_SQL:
             con.execute(_sql(name))
@@ -173,7 +177,10 @@ def stage_file(folder: str | Path, local: LocalAliases = ()) -> Path:
             "WHERE comparable AND has_payer AND comparable_dollar > 0 "
             f"GROUP BY ALL) TO {_quote(tmp / 'price_bins.parquet')}"
         )
-        con.execute(f"COPY payer_map TO {_quote(tmp / 'payer_map.parquet')}")
+        con.execute(
+            "COPY (SELECT * EXCLUDE (file_id) FROM payer_map) "
+            f"TO {_quote(tmp / 'payer_map.parquet')}"
+        )
         con.execute(
             f"""
             COPY (
@@ -350,6 +357,14 @@ def _files_to_fold(
     return folders, removed
 
 
+def _states(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """Each facility's state (`facility_locations`), for its generic Blue payer names."""
+    rows = con.execute(
+        "SELECT facility_id, state FROM facility_locations WHERE state IS NOT NULL"
+    ).fetchall()
+    return dict(rows)
+
+
 def _moved_facilities(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
     """Folded files whose facility's state changed since (registry data, a new license)."""
     return con.execute(
@@ -368,9 +383,10 @@ def _fold(
     local: LocalAliases,
 ) -> None:
     """Fold files out of and into the marts (see the module docstring)."""
-    for _, _, folder in added:
+    states = _states(con)
+    for _, facility_id, folder in added:
         if not _staged(folder):  # loaded before derived data existed, or by hand
-            stage_file(folder, local)
+            stage_file(folder, local, states.get(facility_id))
     marts = [folder / MARTS for _, _, folder in added]
     out_ids = [file_id for file_id, _ in removed]
     stamp = built_at.strftime("%Y%m%dT%H%M%S%f")
@@ -440,17 +456,15 @@ def _fold(
         con.execute(_sql(_BOUNDS_SQL))
         for table in ("value_delta", "merged_values", "affected_keys"):
             con.execute(f"DROP TABLE {table}")
-    # Payer maps: every pair any folded file published (the analyst's comparable_charges).
-    if marts:
-        maps = ", ".join(_quote(m / "payer_map.parquet") for m in marts)
-        names = ", ".join(f"n.{c}" for c in PAYER_MAP_SCHEMA)
+    # Payer maps: each folded file's own (the analyst's comparable_charges joins a charge to
+    # its file's map: a generic name maps by the facility's state).
+    con.execute("DELETE FROM payer_map WHERE file_id IN (SELECT file_id FROM folded_out)")
+    names = ", ".join(PAYER_MAP_SCHEMA)
+    for (file_id, _, _), mart in zip(added, marts, strict=True):
         con.execute(
-            f"""
-            INSERT INTO payer_map BY NAME
-            SELECT DISTINCT {names} FROM read_parquet([{maps}]) n
-            ANTI JOIN payer_map p ON p.payer_name IS NOT DISTINCT FROM n.payer_name
-                AND p.plan_name IS NOT DISTINCT FROM n.plan_name
-            """
+            f"INSERT INTO payer_map BY NAME SELECT ?::VARCHAR AS file_id, {names} "
+            f"FROM read_parquet({_quote(mart / 'payer_map.parquet')})",
+            [file_id],
         )
     # Out: the old files' facility prices and rows.
     con.execute(
@@ -607,8 +621,9 @@ def rebuild(con: duckdb.DuckDBPyConnection, wh: Warehouse, *, force: bool = Fals
         added, removed = _files_to_fold(con, wh, full)
         moved = _moved_facilities(con)
         if rederive:
-            for _, _, folder in added:  # the rules changed: derive every file's data again
-                stage_file(folder, local)
+            states = _states(con)
+            for _, facility_id, folder in added:  # the rules changed: derive every file again
+                stage_file(folder, local, states.get(facility_id))
         remapped = [] if rederive else _remap(con, wh, added, removed, local, last)
         if added or removed or moved:
             _fold(con, wh, added, removed, moved, built_at, local)
@@ -667,13 +682,17 @@ def _remap(
         ]
     elif not local and since is None:
         return []  # no aliases of our own, now or before: nothing they could change
-    maps = [(file_id, folder / MARTS / "payer_map.parquet") for file_id, _, folder in files]
+    states = _states(con)
+    maps = [
+        (file_id, folder / MARTS / "payer_map.parquet", states.get(facility_id))
+        for file_id, facility_id, folder in files
+    ]
     changed = set(remap.remapped(con, maps, local))
     incoming = {file_id for file_id, _, _ in added}
     for file_id, facility_id, folder in files:
         if file_id in changed:
             # Price values don't depend on the payer map: out and in, they count the same.
-            stage_file(folder, local)
+            stage_file(folder, local, states.get(facility_id))
             if file_id not in incoming:
                 removed.append((file_id, facility_id))
                 added.append((file_id, facility_id, folder))

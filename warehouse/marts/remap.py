@@ -24,33 +24,49 @@ _SAME_PAIR = (
 
 
 def remapped(
-    con: duckdb.DuckDBPyConnection, maps: list[tuple[str, Path]], local: LocalAliases
+    con: duckdb.DuckDBPyConnection,
+    maps: list[tuple[str, Path, str | None]],
+    local: LocalAliases,
 ) -> list[str]:
-    """Ids of the files (file_id, its payer_map.parquet) whose payer map differs from what
-    the registry and `local` say now. Leaves the pairs that changed in the temp table
-    `remapped_pairs` (payer_name, plan_name)."""
+    """Ids of the files (file_id, its payer_map.parquet, its facility's state) whose payer
+    map differs from what the registry and `local` say now. Leaves the pairs that changed
+    in the temp table `remapped_pairs` (payer_name, plan_name, state)."""
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE remapped_pairs (payer_name VARCHAR, plan_name VARCHAR)"
+        "CREATE OR REPLACE TEMP TABLE remapped_pairs "
+        "(payer_name VARCHAR, plan_name VARCHAR, state VARCHAR)"
     )
-    found = [(file_id, str(path)) for file_id, path in maps if path.exists()]
+    found = [(file_id, str(path), state) for file_id, path, state in maps if path.exists()]
     if not found:
         return []
-    con.register("remap_files", pl.DataFrame(found, schema=["file_id", "path"], orient="row"))
-    paths = "[" + ", ".join("'" + p.replace("'", "''") + "'" for _, p in found) + "]"
+    con.register(
+        "remap_files",
+        pl.DataFrame(found, schema=["file_id", "path", "state"], orient="row"),
+    )
+    paths = "[" + ", ".join("'" + p.replace("'", "''") + "'" for _, p, _ in found) + "]"
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE staged_maps AS SELECT r.file_id, m.* FROM "
+        "CREATE OR REPLACE TEMP TABLE staged_maps AS SELECT r.file_id, r.state, m.* FROM "
         f"read_parquet({paths}, filename = true, union_by_name = true) m "
         "JOIN remap_files r ON r.path = m.filename"
     )
-    pairs = con.sql("SELECT DISTINCT payer_name, plan_name FROM staged_maps").pl()
-    con.register("fresh_map", payer_map(pairs, local))
+    # A generic Blue name maps by the facility's state: map each state's pairs.
+    fresh = []
+    for state in {s for _, _, s in found}:
+        pairs = con.sql(
+            "SELECT DISTINCT payer_name, plan_name FROM staged_maps "
+            "WHERE state IS NOT DISTINCT FROM ?",
+            params=[state],
+        ).pl()
+        fresh.append(payer_map(pairs, local, state).with_columns(state=pl.lit(state, pl.String)))
+    con.register("fresh_map", pl.concat(fresh))
     differs = " OR ".join(f"s.{c} IS DISTINCT FROM f.{c}" for c in _MAPPING)
     con.execute(
-        "INSERT INTO remapped_pairs SELECT DISTINCT s.payer_name, s.plan_name "
-        f"FROM staged_maps s JOIN fresh_map f ON {_SAME_PAIR} WHERE {differs}"
+        "INSERT INTO remapped_pairs SELECT DISTINCT s.payer_name, s.plan_name, s.state "
+        f"FROM staged_maps s JOIN fresh_map f ON {_SAME_PAIR} "
+        f"AND s.state IS NOT DISTINCT FROM f.state WHERE {differs}"
     )
     rows = con.execute(
         f"SELECT DISTINCT s.file_id FROM staged_maps s JOIN remapped_pairs f ON {_SAME_PAIR} "
+        "AND s.state IS NOT DISTINCT FROM f.state "
         "ORDER BY 1"
     ).fetchall()
     con.execute("DROP TABLE staged_maps")
@@ -60,9 +76,6 @@ def remapped(
 
 
 def forget_remapped_pairs(con: duckdb.DuckDBPyConnection) -> None:
-    """Drop the catalog's rows of the pairs that map differently now: the files folded in
-    again bring them back, mapped anew."""
-    con.execute(
-        f"DELETE FROM payer_map s WHERE EXISTS (SELECT 1 FROM remapped_pairs f WHERE {_SAME_PAIR})"
-    )
+    """Drop the list of changed pairs. (The catalog's payer map holds each file's own rows:
+    the files folded out and in again replace theirs.)"""
     con.execute("DROP TABLE remapped_pairs")
