@@ -46,6 +46,12 @@ class Warehouse:
 
     db_path: Path
 
+    def __post_init__(self) -> None:
+        # Stored paths resolve against the root, and DuckDB's file_search_path is set to
+        # it: both need it absolute, whatever the working directory is later.
+        if not Path(self.db_path).is_absolute():
+            object.__setattr__(self, "db_path", Path(self.db_path).expanduser().resolve())
+
     @classmethod
     def at(cls, db_path: str | Path) -> Warehouse:
         return cls(Path(db_path).expanduser().resolve())
