@@ -11,3 +11,7 @@ def run() -> None:  # pragma: no cover - the console entry point
     from hpt.cli import run as cli_run
 
     cli_run()
+
+
+if __name__ == "__main__":  # `python -m hpt.main …`, as `hpt …`
+    run()
