@@ -26,13 +26,13 @@ st.set_page_config(page_title="Hospital prices", layout="wide")
 
 pages = {
     "Patients": [
-        st.Page(HERE / "pages" / "find_price.py", title="Find a price", default=True),
-        st.Page(HERE / "pages" / "map.py", title="Map", url_path="map"),
+        st.Page(HERE / "views" / "find_price.py", title="Find a price", default=True),
+        st.Page(HERE / "views" / "map.py", title="Map", url_path="map"),
     ],
     "Analysts": [
-        st.Page(HERE / "pages" / "compare.py", title="Compare", url_path="compare"),
-        st.Page(HERE / "pages" / "facility.py", title="Facility", url_path="facility"),
-        st.Page(HERE / "pages" / "quality.py", title="Data quality", url_path="quality"),
+        st.Page(HERE / "views" / "compare.py", title="Compare", url_path="compare"),
+        st.Page(HERE / "views" / "facility.py", title="Facility", url_path="facility"),
+        st.Page(HERE / "views" / "quality.py", title="Data quality", url_path="quality"),
     ],
 }
 current = st.navigation(pages)

@@ -110,6 +110,24 @@ def money_column(label: str, help_key: str | None = None) -> Any:
     )
 
 
+#: Every page names a selection the same way in its URL: `q` (the words searched), `code`
+#: (`CPT:73721`; repeated on Compare), `state`, `payer`, `plan`, `facility`. Names used by
+#: older links, still understood: old → current.
+URL_ALIASES = {"codes": "code", "payers": "payer", "plans": "plan", "facilities": "facility",
+               "id": "facility"}  # fmt: skip
+#: A link repeating a parameter, or with a very long value, is cut to these sizes.
+URL_MAX_VALUES = 20
+URL_MAX_LENGTH = 200
+
+
+def url_values(name: str) -> list[str]:
+    """The URL's values for `name` (and its older aliases), capped: at most
+    `URL_MAX_VALUES` values of at most `URL_MAX_LENGTH` characters each."""
+    names = [name, *(old for old, new in URL_ALIASES.items() if new == name)]
+    values = [v for n in names for v in st.query_params.get_all(n)]
+    return [v[:URL_MAX_LENGTH] for v in values[:URL_MAX_VALUES]]
+
+
 def init_from_url(page: str, defaults: dict[str, Any]) -> None:
     """Seed this page's widget state from the URL once per session (a shared link)."""
     marker = f"{page}._seeded"
@@ -117,16 +135,16 @@ def init_from_url(page: str, defaults: dict[str, Any]) -> None:
         return
     for name, default in defaults.items():
         key = f"{page}.{name}"
+        given = url_values(name)
+        raw = given[0] if given else None
         if isinstance(default, list):
-            value: Any = st.query_params.get_all(name) or default
+            value: Any = list(dict.fromkeys(given)) or default
         elif isinstance(default, bool):
-            raw = st.query_params.get(name)
             value = default if raw is None else raw in ("1", "true", "yes")
         elif isinstance(default, int):
-            raw = st.query_params.get(name)
             value = int(raw) if raw and raw.isdigit() else default
         else:
-            value = st.query_params.get(name, default)
+            value = default if raw is None else raw
         st.session_state[key] = value
     st.session_state[marker] = True
 

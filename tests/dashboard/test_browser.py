@@ -252,7 +252,7 @@ def test_phone_width(browser: Any, server: str, demo_wh: Warehouse) -> None:
 
 
 def test_compare_download_csv(page: Any, server: str, demo_wh: Warehouse) -> None:
-    page.goto(f"{server}/compare?codes=CPT%3A73721&codes=CPT%3A70551&payers=Aetna")
+    page.goto(f"{server}/compare?code=CPT%3A73721&code=CPT%3A70551&payer=Aetna")
     page.get_by_text("Spread between facilities").wait_for(timeout=30_000)
     page.get_by_text("Download CSV").wait_for()
     with page.expect_download() as info:
@@ -277,7 +277,7 @@ def test_compare_download_csv(page: Any, server: str, demo_wh: Warehouse) -> Non
 @pytest.mark.parametrize(
     ("path", "wait_for", "name"),
     [
-        ("/facility?id=tx-10111", "Price position against other hospitals", "facility"),
+        ("/facility?facility=tx-10111", "Price position against other hospitals", "facility"),
         ("/map?code=CPT%3A73721", "Green is the cheapest", "map"),
         ("/quality", "Show outcomes", "quality_runs"),
         ("/quality?view=checks", "Failed expectations", "quality_checks"),

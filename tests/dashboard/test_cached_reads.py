@@ -16,7 +16,7 @@ from devtools.synthetic.tall import tall_file
 from hpt.pipeline.steps import ingest_file
 from tests.dashboard import demo_warehouse
 
-PAGES = Path(__file__).resolve().parents[2] / "dashboard" / "pages"
+PAGES = Path(__file__).resolve().parents[2] / "dashboard" / "views"
 CALLS: Counter[tuple[str, str]] = Counter()
 
 

@@ -15,7 +15,7 @@ from tests.warehouse.charges import load_facility, rate
 from warehouse.db import Warehouse, reader
 from warehouse.publish import publish
 
-PAGES = Path(__file__).resolve().parents[2] / "dashboard" / "pages"
+PAGES = Path(__file__).resolve().parents[2] / "dashboard" / "views"
 APP = PAGES.parent / "app.py"
 ALL_PAGES = ["find_price", "compare", "facility", "map", "quality"]
 
@@ -80,7 +80,7 @@ def test_app_navigation_runs_every_page(
     assert at.title[0].value == "Find a price"
     assert "5 hospitals" in at.sidebar.caption[0].value
     for name in ALL_PAGES[1:]:
-        at.switch_page(f"pages/{name}.py").run()
+        at.switch_page(f"views/{name}.py").run()
         assert not at.exception, (name, [e.value for e in at.exception])
 
 
@@ -160,7 +160,7 @@ def test_find_price_bad_input_is_a_message(
 def test_compare_filters_spread_and_download(
     demo_wh: Warehouse, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    at = run("compare", demo_wh, monkeypatch, codes=["CPT:73721", "CPT:70551"])
+    at = run("compare", demo_wh, monkeypatch, code=["CPT:73721", "CPT:70551"])
     spread = at.dataframe[0].value
     assert len(spread) == 2
     con = reader(demo_wh)
@@ -176,10 +176,10 @@ def test_compare_filters_spread_and_download(
     assert knee["spread_ratio"].iloc[0] == pytest.approx(round(medians[0], 2))
     shown = at.dataframe[1].value
     assert set(shown["code"]) == {"73721", "70551"}
-    at.multiselect(key="cmp.payers").select("Aetna").run()
+    at.multiselect(key="cmp.payer").select("Aetna").run()
     narrowed = at.dataframe[1].value
     assert set(narrowed["payer"]) == {"Aetna"} and len(narrowed) < len(shown)
-    assert at.query_params["payers"] == "Aetna"
+    assert at.query_params["payer"] == "Aetna"
     csv = at.get("download_button")[0]
     assert csv.proto.label == "Download CSV"
 
@@ -189,7 +189,7 @@ def test_compare_unknown_code_and_empty_choice(
 ) -> None:
     at = run("compare", demo_wh, monkeypatch)
     assert "Choose one or more services" in texts(at, "info")[0]
-    at = run("compare", demo_wh, monkeypatch, codes=["CPT:00000"])
+    at = run("compare", demo_wh, monkeypatch, code=["CPT:00000"])
     assert any("No comparable prices" in w for w in texts(at, "warning"))
 
 
@@ -197,15 +197,15 @@ def test_facility_profile_and_unknown_id(
     demo_wh: Warehouse, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     at = run("facility", demo_wh, monkeypatch, id="tx-10111")
-    assert at.selectbox(key="fac.id").value == "tx-10111"
+    assert at.selectbox(key="fac.facility").value == "tx-10111"
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Services priced"] != "0"
     assert any("Coverage" in h.value for h in at.subheader)
     assert any("How the compliance score is made up" in c.value for c in at.caption)
     assert metrics["Compliance score"] not in ("", "not available yet")
-    at.selectbox(key="fac.id").select("ny-10148").run()
+    at.selectbox(key="fac.facility").select("ny-10148").run()
     assert "ny-10148" in at.caption[0].value  # the file line names the chosen facility
-    assert at.query_params["id"] == "ny-10148"
+    assert at.query_params["facility"] == "ny-10148"
     at = run("facility", demo_wh, monkeypatch, id="no-such-place")
     assert any("No facility “no-such-place”" in w for w in texts(at, "warning"))
 
@@ -280,7 +280,7 @@ def odd_warehouses(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Wareho
 def test_empty_or_rebuilding_warehouse(
     odd_warehouses: dict[str, Warehouse], monkeypatch: pytest.MonkeyPatch, name: str, kind: str
 ) -> None:
-    at = run(name, odd_warehouses[kind], monkeypatch, code="CPT:73721", codes=["CPT:73721"])
+    at = run(name, odd_warehouses[kind], monkeypatch, code="CPT:73721")
     messages = texts(at, "info") + texts(at, "warning") + texts(at, "success")
     assert messages, "the page says something"
     assert not texts(at, "error")
@@ -333,7 +333,7 @@ def test_a_link_with_the_other_spelling_lands_on_the_service(
 
 
 def test_compare_takes_either_spelling(demo_wh: Warehouse, monkeypatch: pytest.MonkeyPatch) -> None:
-    at = run("compare", demo_wh, monkeypatch, codes=["HCPCS:73721", "CPT:73721"])
-    assert at.multiselect(key="cmp.codes").value == ["CPT:73721"]
+    at = run("compare", demo_wh, monkeypatch, code=["HCPCS:73721", "CPT:73721"])
+    assert at.multiselect(key="cmp.code").value == ["CPT:73721"]
     shown = at.dataframe[1].value
     assert set(shown["code_type"]) == {"CPT"} and set(shown["published_code_type"]) == {"CPT"}

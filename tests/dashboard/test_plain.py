@@ -17,7 +17,7 @@ from tests.warehouse.charges import load_facility, rate
 from warehouse.db import Warehouse
 from warehouse.publish import publish
 
-PAGES = Path(__file__).resolve().parents[2] / "dashboard" / "pages"
+PAGES = Path(__file__).resolve().parents[2] / "dashboard" / "views"
 HOSTILE = "West Mercy [click](http://evil.example/x) ![i](x) Hospital"
 NASTY = [
     HOSTILE,

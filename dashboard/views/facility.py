@@ -12,7 +12,7 @@ from dashboard.snapshot import Snapshot, snapshot
 from warehouse.queries import facility_profile
 
 P = "fac"
-DEFAULTS: dict[str, Any] = {"id": ""}
+DEFAULTS: dict[str, Any] = {"facility": ""}
 STALE_DAYS = 365  # CMS expects a file updated at least once a year
 
 
@@ -26,13 +26,13 @@ def _pick(snap: Snapshot) -> str | None:
         f"{r['city'] or ''}{', ' if r['city'] else ''}{r['state'] or ''} ({r['facility_id']})"
         for r in facilities.iter_rows(named=True)
     }
-    wanted = ui.value(P, "id") or ""
+    wanted = ui.value(P, "facility") or ""
     if wanted and wanted not in labels:
         st.warning(f"No facility “{ui.plain(wanted)}” in this warehouse; showing the first one.")
     if wanted not in labels:
-        st.session_state[f"{P}.id"] = next(iter(labels))
-    st.selectbox("Facility", list(labels), key=f"{P}.id", format_func=lambda f: labels[f])
-    return str(ui.value(P, "id"))
+        st.session_state[f"{P}.facility"] = next(iter(labels))
+    st.selectbox("Facility", list(labels), key=f"{P}.facility", format_func=lambda f: labels[f])
+    return str(ui.value(P, "facility"))
 
 
 def _profile(row: dict[str, Any]) -> None:

@@ -15,11 +15,11 @@ from warehouse.queries import compare, payer_matrix
 P = "cmp"
 DEFAULTS: dict[str, Any] = {
     "q": "",
-    "codes": [],
+    "code": [],
     "state": "",
-    "payers": [],
-    "plans": [],
-    "facilities": [],
+    "payer": [],
+    "plan": [],
+    "facility": [],
     "heat": "",
 }
 SHOWN = [
@@ -38,17 +38,17 @@ MONEY = {
 
 def _codes(snap: Snapshot) -> list[str]:
     text = st.text_input("Find services", key=f"{P}.q", placeholder="MRI, 73721, DRG 470 …")
-    chosen = [c for c in ui.value(P, "codes") or [] if c]
+    chosen = [c for c in ui.value(P, "code") or [] if c]
     options = ui.code_options(snap, text, chosen)
-    st.session_state[f"{P}.codes"] = [c for c in chosen if c in options]
+    st.session_state[f"{P}.code"] = [c for c in chosen if c in options]
     st.multiselect(
         "Services to compare",
         list(options),
-        key=f"{P}.codes",
+        key=f"{P}.code",
         format_func=lambda k: options.get(k, k),
         placeholder="Choose one or more services",
     )
-    return list(ui.value(P, "codes") or [])
+    return list(ui.value(P, "code") or [])
 
 
 def _rows(snap: Snapshot, codes: list[str], state: str | None) -> pl.DataFrame:
@@ -71,17 +71,17 @@ def _multi(label: str, name: str, options: list[str], fmt: Any = str) -> list[st
 def _filters(rows: pl.DataFrame) -> pl.DataFrame:
     left, mid, right = st.columns(3)
     with left:
-        payers = _multi("Payers", "payers", rows["payer"].drop_nulls().unique().sort().to_list())
+        payers = _multi("Payers", "payer", rows["payer"].drop_nulls().unique().sort().to_list())
     with mid:
         plans = _multi(
-            "Plan types", "plans", rows["plan_type"].drop_nulls().unique().sort().to_list(),
+            "Plan types", "plan", rows["plan_type"].drop_nulls().unique().sort().to_list(),
             ui.plan_label,
         )  # fmt: skip
     ids = rows.select("facility_id", "hospital_name").unique().sort("hospital_name")
     names = dict(ids.iter_rows())
     with right:
         facilities = _multi(
-            "Facilities", "facilities", ids["facility_id"].to_list(),
+            "Facilities", "facility", ids["facility_id"].to_list(),
             lambda f: f"{names.get(f) or f} ({f})",
         )  # fmt: skip
     if payers:
@@ -218,7 +218,7 @@ def main() -> None:
     ui.init_from_url(P, DEFAULTS)
     snap = snapshot()
     try:
-        ui.canonical_keys(snap, P, "codes")
+        ui.canonical_keys(snap, P, "code")
         codes = _codes(snap)
         states = snap.lookup(reads.states)
         if ui.value(P, "state") not in ["", *states]:
