@@ -8,6 +8,7 @@ import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import urlencode
 
 import duckdb
 import polars as pl
@@ -166,6 +167,43 @@ def write_url(page: str, names: list[str], defaults: dict[str, Any]) -> None:
     shown = {k: st.query_params.get_all(k) for k in st.query_params}
     if shown != wanted:  # rewriting an unchanged URL would add a browser history entry
         st.query_params.from_dict(wanted)
+
+
+def link(page: str, **params: str | list[str] | None) -> str:
+    """A relative link to another page carrying the selection under the shared parameter
+    names: `link("compare", code="CPT:73721")` → `compare?code=CPT%3A73721`. Empty values
+    are left out; `page` is the page's `url_path` ("" for Find a price)."""
+    pairs = [
+        (name, item)
+        for name, given in params.items()
+        for item in (given if isinstance(given, list) else [given])
+        if item not in (None, "")
+    ]
+    query = urlencode(pairs)
+    return f"./{page}?{query}" if query else f"./{page}"
+
+
+#: First characters that make a spreadsheet read a cell as a formula (CSV injection).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(frame: pl.DataFrame) -> pl.DataFrame:
+    """`frame` for a CSV download: a text cell starting with `=`, `+`, `-`, `@`, a tab or a
+    carriage return gets a leading `'`, so a spreadsheet shows it as text instead of
+    running it as a formula. Numbers are left as they are."""
+    texts = [n for n, t in frame.schema.items() if t == pl.String]
+    return frame.with_columns(
+        pl.when(pl.any_horizontal(pl.col(n).str.starts_with(c) for c in _FORMULA_START))
+        .then(pl.lit("'") + pl.col(n))
+        .otherwise(pl.col(n))
+        .alias(n)
+        for n in texts
+    )
+
+
+def csv_bytes(frame: pl.DataFrame) -> bytes:
+    """The bytes of a CSV download, formulas neutralised (`csv_safe`)."""
+    return csv_safe(frame).write_csv().encode()
 
 
 def code_key(code_type: str, code: str) -> str:

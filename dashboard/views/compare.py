@@ -197,7 +197,7 @@ def _downloads(rows: pl.DataFrame) -> None:
     rows.write_parquet(parquet)
     left, right = st.columns(2)
     left.download_button(
-        "Download CSV", rows.write_csv().encode(), "prices.csv", "text/csv", key="cmp.csv"
+        "Download CSV", ui.csv_bytes(rows), "prices.csv", "text/csv", key="cmp.csv"
     )
     right.download_button(
         "Download Parquet",

@@ -3,15 +3,19 @@ image, HTML or LaTeX in a hospital name shows as typed, never as what it would r
 
 from __future__ import annotations
 
+import csv
 import html
+import io
 import re
 from pathlib import Path
 
+import polars as pl
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from streamlit.testing.v1 import AppTest
 
+from dashboard import ui
 from dashboard.ui import plain
 from tests.warehouse.charges import load_facility, rate
 from warehouse.db import Warehouse
@@ -100,3 +104,27 @@ def test_facility_page_escapes_an_id_from_a_link(
     [warning] = [e.value for e in at.warning]
     page, shown = rendered_text(warning)
     assert "<a " not in page and "[click](http://evil.example/x)" in shown
+
+
+def test_csv_downloads_neutralise_spreadsheet_formulas() -> None:
+    frame = pl.DataFrame(
+        {
+            "hospital_name": ["=HYPERLINK(\"http://evil.example\")", "+1", "-2", "@SUM(A1)",
+                              "\tx", "Mercy - West", None],
+            "median_dollar": [-1.5, 2.0, 3.0, 4.0, 5.0, 6.0, None],
+        }
+    )  # fmt: skip
+    rows = list(csv.reader(io.StringIO(ui.csv_bytes(frame).decode())))
+    assert [r[0] for r in rows[1:]] == [
+        "'=HYPERLINK(\"http://evil.example\")", "'+1", "'-2", "'@SUM(A1)", "'\tx",
+        "Mercy - West", "",
+    ]  # fmt: skip
+    assert [r[1] for r in rows[1:]][:1] == ["-1.5"], "numbers stay numbers"
+
+
+def test_links_carry_the_selection_under_the_shared_names() -> None:
+    assert ui.link("compare", code=["CPT:73721", "HCPCS:J1100"], state="") == (
+        "./compare?code=CPT%3A73721&code=HCPCS%3AJ1100"
+    )
+    assert ui.link("facility", facility="ca-1 [x](y)") == "./facility?facility=ca-1+%5Bx%5D%28y%29"
+    assert ui.link("facility") == "./facility"
