@@ -33,6 +33,7 @@ pages = {
         st.Page(HERE / "views" / "compare.py", title="Compare", url_path="compare"),
         st.Page(HERE / "views" / "facility.py", title="Facility", url_path="facility"),
         st.Page(HERE / "views" / "quality.py", title="Data quality", url_path="quality"),
+        st.Page(HERE / "views" / "source.py", title="Source", url_path="source"),
     ],
 }
 current = st.navigation(pages)

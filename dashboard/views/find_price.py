@@ -8,7 +8,8 @@ import duckdb
 import polars as pl
 import streamlit as st
 
-from dashboard import geo, reads, ui
+from dashboard import geo, rates, reads, ui
+from dashboard.estimate import CAVEAT, FORMULA, Terms, out_of_pocket, parse_amount
 from dashboard.snapshot import Snapshot, snapshot
 from warehouse.queries import compare, search_codes
 
@@ -24,7 +25,28 @@ DEFAULTS: dict[str, Any] = {
     "plan": "",
     "setting": "",
     "why": False,
+    "deductible": "",
+    "coinsurance": "",
+    "oop_max": "",
 }
+#: Basis of a rate, in words (`comparable_charges.price_basis`).
+BASIS = {
+    "negotiated_dollar": "negotiated $",
+    "derived_from_percentage": "% of charges (estimated)",
+    "median_allowed": "median allowed (estimated)",
+}
+#: Why a rate is not compared (`comparable_charges.exclusion_reason`), in words.
+REASONS = {
+    "placeholder": "placeholder amount (such as 999999), not a price",
+    "zero_or_penny": "a cent or less: not a price",
+    "algorithm_only": "given only as a formula or algorithm, no dollar amount",
+    "percentage_without_base": "a percentage with no gross charge to apply it to",
+    "no_price": "no dollar amount, percentage or allowed amount",
+    "drug_unit_not_normalisable": "drug unit that cannot be converted to a per-unit price",
+}
+#: Fewer hospitals than this and a figure across hospitals says it is thin.
+FEW_HOSPITALS = 3
+NO_TERMS = Terms()
 RADII = [0, 10, 25, 50, 100, 250]
 
 
@@ -95,7 +117,7 @@ def _where(snap: Snapshot) -> tuple[str | None, tuple[float, float] | None, int]
     return (ui.value(P, "state") or None), point, int(ui.value(P, "miles") or 0)
 
 
-def _payment(snap: Snapshot) -> tuple[str | None, str | None]:
+def _payment(snap: Snapshot) -> tuple[str | None, str | None, Terms]:
     st.radio(
         "How will you pay?",
         ["insurance", "cash"],
@@ -104,7 +126,7 @@ def _payment(snap: Snapshot) -> tuple[str | None, str | None]:
         format_func=lambda p: "With insurance" if p == "insurance" else "Paying cash",
     )
     if ui.value(P, "pay") == "cash":
-        return None, None
+        return None, None, NO_TERMS
     plans = snap.lookup(reads.payer_plans)
     payers = plans["payer"].unique().sort().to_list()
     chosen = ui.value(P, "payer") or ""
@@ -128,7 +150,27 @@ def _payment(snap: Snapshot) -> tuple[str | None, str | None]:
         format_func=lambda t: ui.plan_label(t) if t else "Any plan type",
         disabled=payer is None,
     )
-    return payer, (ui.value(P, "plan") or None)
+    return payer, (ui.value(P, "plan") or None), _terms()
+
+
+def _terms() -> Terms:
+    """The plan terms typed for an out-of-pocket estimate (blank: none); a bad one gets a
+    message and is left out."""
+    st.caption("Optional: your plan's terms, for an estimate of what you would pay.")
+    fields = {
+        "deductible": ("Deductible left ($)", False, "500"),
+        "coinsurance": ("Coinsurance (%)", True, "20"),
+        "oop_max": ("Out-of-pocket maximum left ($)", False, "3000"),
+    }
+    values: dict[str, float | None] = {}
+    for column, (name, (label, percent, example)) in zip(
+        st.columns(3), fields.items(), strict=True
+    ):
+        text = column.text_input(label, key=f"{P}.{name}", max_chars=20, placeholder=example)
+        values[name], problem = parse_amount(text, label, percent=percent)
+        if problem:
+            st.warning(f"{ui.plain(problem)} It is left out of the estimate.")
+    return Terms(**values)
 
 
 def _plan_prices(
@@ -188,7 +230,7 @@ def _distances(con: duckdb.DuckDBPyConnection, point: tuple[float, float]) -> di
 
 def _results(
     snap: Snapshot, code: str, state: str | None, point: Any, radius: int, payer: str | None,
-    plan: str | None,
+    plan: str | None, terms: Terms = NO_TERMS,
 ) -> None:  # fmt: skip
     code_type, bare = ui.split_key(code)
     base = snap.read(reads.facility_prices, code_type, bare, state)
@@ -227,7 +269,24 @@ def _results(
     table = _ranked(snap, base, mode, code, payer, point, radius)
     if table is None:
         return
-    _show(table, mode, name, unit, payer)
+    code_type, bare = ui.split_key(code)
+    behind = snap.read(
+        rates.code_rates, code_type, bare, table["facility_id"].to_list(),
+        payer if mode == "plan" else None, plan if mode == "plan" else None,
+    )  # fmt: skip
+    behind = behind.filter(
+        pl.col("setting").eq_missing(setting) & pl.col("price_unit").eq_missing(unit)
+    )
+    table = table.join(_bases(behind), on="facility_id", how="left", maintain_order="left")
+    if mode == "plan" and terms.given:
+        table = table.with_columns(
+            ui.mapped(table["plan_price"], lambda v: out_of_pocket(v, terms), pl.Float64).alias(
+                "you_pay"
+            )
+        )
+    _show(table, mode, name, unit, payer, terms if mode == "plan" else NO_TERMS)
+    _excluded(behind)
+    _download(behind, code)
 
 
 def _ranked(
@@ -258,7 +317,115 @@ def _ranked(
     )
 
 
-def _show(table: pl.DataFrame, mode: str, name: str, unit: str | None, payer: str | None) -> None:
+def _bases(behind: pl.DataFrame) -> pl.DataFrame:
+    """Per facility, from the rates behind its price: their basis in words and the 10th–90th
+    percentile allowed range where the file gives one."""
+    kept = behind.filter(pl.col("exclusion_reason").is_null() & pl.col("payer").is_not_null())
+    out = []
+    for (facility,), group in kept.group_by("facility_id"):
+        counts = group["price_basis"].value_counts(sort=True)
+        parts = [
+            BASIS.get(b, b) if counts.height == 1 else f"{n} {BASIS.get(b, b)}"
+            for b, n in counts.iter_rows()
+        ]
+        methods = sorted(group["methodology"].drop_nulls().unique().to_list())
+        if "per diem" in methods and len(methods) > 1:
+            parts.append("mixes per-day and per-stay rates")
+        low, high = group["p10_allowed"].min(), group["p90_allowed"].max()
+        out.append(
+            {
+                "facility_id": facility,
+                "basis": ", ".join(parts),
+                "allowed_range": (
+                    f"{ui.money(low)}–{ui.money(high)}"  # type: ignore[arg-type]
+                    if low is not None and high is not None
+                    else ""
+                ),
+            }
+        )
+    schema = {"facility_id": pl.String, "basis": pl.String, "allowed_range": pl.String}
+    return pl.DataFrame(out, schema=schema)
+
+
+def _excluded(behind: pl.DataFrame) -> None:
+    """The rates left out of every price shown, each with the reason: never dropped unseen."""
+    left_out = behind.filter(
+        pl.col("exclusion_reason").is_not_null() & (pl.col("exclusion_reason") != "no_payer_rate")
+    )
+    label = f"Excluded prices ({left_out.height})"
+    with st.expander(label, expanded=False):
+        if left_out.is_empty():
+            st.caption(
+                "No rate of these hospitals for this service was left out as a placeholder, "
+                "formula-only or unusable amount. Rates far outside every other hospital's "
+                "prices (outliers) are counted in the table's notes."
+            )
+            return
+        st.caption("These rates are in the hospitals' files but are not compared, because:")
+        published = [
+            _as_published(r) for r in left_out.select(
+                "negotiated_dollar", "negotiated_percentage", "negotiated_algorithm",
+                "median_allowed",
+            ).iter_rows(named=True)
+        ]  # fmt: skip
+        st.table(
+            pl.DataFrame(
+                {
+                    "Hospital": _plain(left_out["hospital_name"]),
+                    "Payer": _plain(left_out["payer_name"]),
+                    "Plan": _plain(left_out["plan_name"]),
+                    "As published": [ui.plain(p) for p in published],
+                    "Why it is not compared": [
+                        ui.plain(REASONS.get(r, r)) for r in left_out["exclusion_reason"]
+                    ],
+                    "Source": [
+                        f"[row {r['row_no']}]({_source_link(r)})"
+                        for r in left_out.iter_rows(named=True)
+                    ],
+                }
+            ),
+            hide_index=True,
+        )
+
+
+def _as_published(r: dict[str, Any]) -> str:
+    if r["negotiated_dollar"] is not None:
+        return ui.money(r["negotiated_dollar"])
+    if r["median_allowed"] is not None:
+        return f"median allowed {ui.money(r['median_allowed'])}"
+    if r["negotiated_percentage"] is not None:
+        return f"{r['negotiated_percentage']:g} % of charges"
+    return str(r["negotiated_algorithm"] or "—")[:120]
+
+
+def _source_link(r: dict[str, Any]) -> str:
+    return ui.link("source", facility=r["facility_id"], file=r["file_id"], row=str(r["row_no"]))
+
+
+def _download(behind: pl.DataFrame, code: str) -> None:
+    """The rates behind the prices shown, as CSV, with the file and row of each."""
+    columns = [
+        "facility_id", "hospital_name", "file_id", "row_no", "code_type", "code", "setting",
+        "payer_name", "plan_name", "payer", "plan_type", "methodology", "price_basis",
+        "comparable_dollar", "price_unit", "negotiated_dollar", "negotiated_percentage",
+        "negotiated_algorithm", "median_allowed", "p10_allowed", "p90_allowed",
+        "estimated_amount", "gross_charge", "discounted_cash", "exclusion_reason",
+    ]  # fmt: skip
+    st.download_button(
+        "Download the rates behind these prices (CSV)",
+        ui.csv_bytes(behind.select(columns)),
+        f"rates-{code.replace(':', '-')}.csv",
+        "text/csv",
+        key=f"{P}.csv",
+        help="Every rate of the hospitals shown for this service, with the file it comes "
+        "from (file_id) and its row in that file (row_no).",
+    )
+
+
+def _show(
+    table: pl.DataFrame, mode: str, name: str, unit: str | None, payer: str | None,
+    terms: Terms = NO_TERMS,
+) -> None:  # fmt: skip
     # Names, units and notes come from the hospitals' files: Markdown-escaped (`ui.plain`)
     # wherever Streamlit renders Markdown, here the message and the table (not the chart).
     per = f" per {unit}" if unit else ""
@@ -269,14 +436,31 @@ def _show(table: pl.DataFrame, mode: str, name: str, unit: str | None, payer: st
         b = best.row(0, named=True)
         what = f"{ui.plain(payer)} price" if mode == "plan" else "cash price"
         near = f" ({b['miles']:,.0f} miles away)" if b["miles"] is not None else ""
+        pay = (
+            f" You'd pay about **{ui.money(b['you_pay'])}** there (estimate)."
+            if "you_pay" in table.columns and b["you_pay"] is not None
+            else ""
+        )
         st.success(
             f"Lowest {what} for **{ui.plain(name)}**: **{ui.money(b[key])}{per_md}** at "
-            f"{ui.plain(b['hospital_name'])}, {ui.plain(b['state'] or '')}{near}."
+            f"{ui.plain(b['hospital_name'])}, {ui.plain(b['state'] or '')}{near}.{pay}"
         )
+        priced = table[key].is_not_null().sum()
+        if priced < FEW_HOSPITALS:
+            st.caption(
+                f"Based on {priced} hospital{'s' if priced != 1 else ''} only: fewer than "
+                f"{FEW_HOSPITALS}, too few to say what this service usually costs."
+            )
     elif mode == "cash":
         st.info("None of these hospitals publishes a cash price for this service.")
     # The prices first: on a phone the table scrolls sideways and they stay in view.
-    columns: dict[str, Any] = {"Rank": table["rank"], "Hospital": _plain(table["hospital_name"])}
+    hospitals = [
+        f"[{ui.plain(n)}]({ui.link('facility', facility=f)})"
+        for n, f in zip(table["hospital_name"], table["facility_id"], strict=True)
+    ]
+    columns: dict[str, Any] = {"Rank": table["rank"], "Hospital": hospitals}
+    if "you_pay" in table.columns:
+        columns["You'd pay (estimate)"] = _money(table["you_pay"])
     if mode == "plan":
         columns[f"Your plan's price{per_md}"] = _money(table["plan_price"])
     columns[f"Cash price{per_md}"] = _money(table["discounted_cash"])
@@ -287,11 +471,28 @@ def _show(table: pl.DataFrame, mode: str, name: str, unit: str | None, payer: st
     columns[f"Typical insured price{per_md}"] = _money(table["median_dollar"])
     if mode == "plan":
         columns["Plan types"] = _plain(ui.mapped(table["plan_types"], ui.plan_labels))
+    columns["Basis"] = _plain(table["basis"].fill_null(""))
+    if table["allowed_range"].fill_null("").str.len_chars().sum():
+        columns["Allowed 10th–90th percentile"] = _plain(table["allowed_range"].fill_null(""))
     columns["Notes"] = _plain(table["notes"])
+    plan_filter = {"payer": payer, "plan": ui.value(P, "plan")} if mode == "plan" else {}
+    columns["Source"] = [
+        f"[Source]({ui.link('source', facility=f, code=ui.value(P, 'code'), **plan_filter)})"
+        for f in table["facility_id"]
+    ]
     shown = pl.DataFrame(columns)
-    ui.chart(*_chart(table, mode, per), height=160 + 34 * min(table.height, 25))
-    st.caption("The table below lists the same prices, ranked.")
+    ui.chart(
+        *_chart(table, mode, per, "you_pay" in table.columns),
+        height=160 + 34 * min(table.height, 25),
+    )
+    st.caption(
+        "The table below lists the same prices, ranked. **Source** opens the rates behind "
+        "a price, with the file and row they come from."
+    )
     st.table(shown, hide_index=True)
+    if terms.given:
+        st.caption(FORMULA)
+        st.caption(CAVEAT)
     st.toggle(
         "Explain estimated and excluded rates in the notes",
         key=f"{P}.why",
@@ -313,10 +514,14 @@ def _plain(column: pl.Series) -> pl.Series:
     return ui.mapped(column, ui.plain)
 
 
-def _chart(table: pl.DataFrame, mode: str, per: str) -> tuple[pl.DataFrame, ui.Spec]:
+def _chart(
+    table: pl.DataFrame, mode: str, per: str, estimate: bool = False
+) -> tuple[pl.DataFrame, ui.Spec]:
     kinds = {"discounted_cash": "Cash price", "gross_charge": "Gross charge"}
     if mode == "plan":
         kinds = {"plan_price": "Your plan's price", **kinds}
+    if estimate:
+        kinds = {"you_pay": "You'd pay (estimate)", **kinds}
     long = (
         table.head(25)
         .select("rank", "hospital_name", *kinds)
@@ -354,12 +559,12 @@ def main() -> None:
     ui.canonical_keys(snap, P, "code")
     code = _service(snap)
     state, point, radius = _where(snap)
-    payer, plan = _payment(snap)
+    payer, plan, terms = _payment(snap)
     try:
         if not code:
             st.info("Type what you need above — for example “knee MRI” — and choose a service.")
             return
-        _results(snap, code, state, point, radius, payer, plan)
+        _results(snap, code, state, point, radius, payer, plan, terms)
     finally:
         ui.write_url(P, list(DEFAULTS), DEFAULTS)
 

@@ -17,7 +17,7 @@ from warehouse.publish import publish
 
 PAGES = Path(__file__).resolve().parents[2] / "dashboard" / "views"
 APP = PAGES.parent / "app.py"
-ALL_PAGES = ["find_price", "compare", "facility", "map", "quality"]
+ALL_PAGES = ["find_price", "compare", "facility", "map", "quality", "source"]
 
 
 def run(name: str, wh: Warehouse, monkeypatch: pytest.MonkeyPatch, **params: Any) -> AppTest:
@@ -33,6 +33,13 @@ def run(name: str, wh: Warehouse, monkeypatch: pytest.MonkeyPatch, **params: Any
 def texts(at: AppTest, kind: str) -> list[str]:
     """The messages of a kind as a reader sees them: Markdown escapes (`ui.plain`) undone."""
     return [re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", e.value) for e in getattr(at, kind)]
+
+
+def names(column: Any) -> list[str]:
+    """Hospital names of Find a price's table, whose cells link to the Facility page
+    (`[name](./facility?facility=…)`): the names as a reader sees them."""
+    return [re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", re.sub(r"^\[(.*)\]\(.*\)$", r"\1", c))
+            for c in column]  # fmt: skip
 
 
 def best_plan(wh: Warehouse, code: str, state: str) -> tuple[str, str]:
@@ -102,7 +109,7 @@ def test_find_price_search_state_and_plan(
     at.selectbox(key="fp.plan").select(plan).run()
     table = at.table[0].value
     expected = expected_plan_prices(demo_wh, "73721", "CA", payer, plan)
-    assert list(table["Hospital"]) == [name for name, _ in expected]
+    assert names(table["Hospital"]) == [name for name, _ in expected]
     assert list(table["Your plan's price"]) == [money(v) for _, v in expected]
     assert set(table["State"]) == {"CA"}
     assert f"Lowest {payer} price" in texts(at, "success")[0]
@@ -130,7 +137,7 @@ def test_find_price_zip_distance_and_radius(
 ) -> None:
     at = run("find_price", demo_wh, monkeypatch, code="CPT:73721", pay="cash", zip="93721")
     table = at.table[0].value
-    miles = dict(zip(table["Hospital"], table["Miles"], strict=True))
+    miles = dict(zip(names(table["Hospital"]), table["Miles"], strict=True))
     assert "0" in miles.values()  # the hospital in the patient's own ZIP
     at.selectbox(key="fp.miles").select(250).run()
     near = at.table[0].value
@@ -306,7 +313,7 @@ def test_find_price_explains_estimates_on_request(
     assert not any("estimated" in n for n in at.table[0].value["Notes"])
     at.toggle(key="fp.why").set_value(True).run()
     table = at.table[0].value
-    notes = dict(zip(table["Hospital"], table["Notes"], strict=True))
+    notes = dict(zip(names(table["Hospital"]), table["Notes"], strict=True))
     for hospital, note in notes.items():
         count = estimated.get(hospital, 0)
         assert (f"{count} estimated rate(s)" in note) == (count > 0), (hospital, note)
