@@ -13,6 +13,7 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 
+from warehouse.marts import scoped_comparable
 from warehouse.queries import payer_family
 
 #: The published values of a rate, in the order the Source page lists them.
@@ -60,7 +61,7 @@ def code_rates(
         "payers": payer_family(payer),
         "plan": plan_type,
     }
-    return con.sql(_RATES, params=params).pl()
+    return con.sql(scoped_comparable(con, facility_ids) + _RATES, params=params).pl()
 
 
 _SOURCE = f"""
@@ -108,4 +109,4 @@ def source_rates(
         "row": row_no,
         "limit": limit,
     }
-    return con.sql(_SOURCE, params=params).pl()
+    return con.sql(scoped_comparable(con, [facility_id]) + _SOURCE, params=params).pl()

@@ -711,3 +711,39 @@ def folded_in_last_build(snapshot: Path) -> list[str]:
     finally:
         con.close()
     return [r[0] for r in rows]
+
+
+# --- reads scoped to a few facilities ------------------------------------------------------
+
+
+def _view_body(name: str, view: str) -> str:
+    """The query of `CREATE OR REPLACE VIEW view AS …` in the SQL file `name`."""
+    text = _sql(name)
+    head = f"CREATE OR REPLACE VIEW {view} AS"
+    return text[text.index(head) + len(head) :].strip().rstrip(";")
+
+
+def scoped_comparable(con: duckdb.DuckDBPyConnection, facility_ids: list[str]) -> str:
+    """A `WITH` clause defining `standard_charges`, `comparable_charges` and
+    `comparable_charge_codes` — the analyst views' own SQL — over the current files of
+    `facility_ids` only: a query that starts with it opens those facilities' Parquet files
+    and no other (the views list every current file, and a filter on `facility_id` alone
+    still opens each file's footer). `con` is a catalog or a snapshot."""
+    paths = [
+        r[0]
+        for r in con.sql(
+            "SELECT data_path FROM current_files WHERE list_contains($ids, facility_id) "
+            "ORDER BY facility_id",
+            params={"ids": facility_ids},
+        ).fetchall()
+    ]
+    if paths:
+        source = parquet_source([f"{p}/*.parquet" for p in paths], "")
+        charges = f"SELECT {CHARGE_COLUMNS} FROM read_parquet({source})"
+    else:
+        charges = f"SELECT {CHARGE_COLUMNS} FROM main.standard_charges LIMIT 0"
+    return (
+        f"WITH standard_charges AS ({charges}),\n"
+        f"comparable_charges AS ({_view_body(_VIEWS_SQL[0], 'comparable_charges')}),\n"
+        f"comparable_charge_codes AS ({_view_body(_VIEWS_SQL[1], 'comparable_charge_codes')})\n"
+    )
