@@ -15,6 +15,9 @@ Built incrementally, so their cost follows the files that changed, not the wareh
   for the codes whose facility prices changed. A facility whose file did not change keeps
   the judgement made when its file was folded in (`rebuild(con, wh, force=True)` re-judges
   all). The small `facility_summary` is rebuilt each time. Idempotent.
+* A new current file whose facility had another file folded in is compared with it there,
+  from the two files' judged marts alone (`warehouse.marts.changes`: `price_changes`,
+  `code_changes`, `file_timeline`).
 
 The warehouse's own payer aliases (`transform.local_aliases`) are not part of the rules'
 signature: when they change, a publish derives again only the files whose payer map they
