@@ -443,33 +443,49 @@ def change_summary(con: duckdb.DuckDBPyConnection, facility_id: str) -> dict[str
     return rows.row(0, named=True) if rows.height else None
 
 
+def _change_path(con: duckdb.DuckDBPyConnection, facility_id: str, column: str) -> str | None:
+    """The facility's change file (`column` of `mart_change_files`, a fixed name): read
+    directly, a facility's changes open its own file only, not every facility's footer."""
+    rows = con.execute(
+        f"SELECT c.{column} FROM mart_change_files c JOIN mart_files m "
+        "ON m.file_id = c.new_file_id WHERE c.facility_id = ?",
+        [facility_id],
+    ).fetchall()
+    return str(rows[0][0]) if rows else None
+
+
 def facility_moves(
     con: duckdb.DuckDBPyConnection, facility_id: str, min_dollar: float = 1.0
 ) -> pl.DataFrame:
     """The facility's prices that moved (both medians at least `min_dollar`, by a cent or
-    more) in its current file against its previous one, largest % move first."""
+    more) in its current file against its previous one, largest % move first (empty when
+    its current file is its first)."""
+    path = _change_path(con, facility_id, "price_changes_path")
+    source = "read_parquet($path)" if path else "(FROM price_changes LIMIT 0)"
     return con.sql(
-        """
+        f"""
         SELECT p.code_type, p.code, c.display_name, p.setting, p.price_unit, p.payer,
                p.plan_type, p.old_median, p.new_median, p.change, p.change_pct,
                p.old_gross, p.new_gross, p.old_cash, p.new_cash
-        FROM price_changes p
+        FROM {source} p
         LEFT JOIN code_catalog c ON c.code_type = p.code_type AND c.code = p.code
-        WHERE p.facility_id = $id AND least(p.old_median, p.new_median) >= $min
+        WHERE least(p.old_median, p.new_median) >= $min
           AND abs(p.change) >= 0.01
         ORDER BY abs(p.change_pct) DESC, p.code, p.payer, p.plan_type
         """,
-        params={"id": facility_id, "min": min_dollar},
+        params={"min": min_dollar} | ({"path": path} if path else {}),
     ).pl()
 
 
 def facility_code_changes(con: duckdb.DuckDBPyConnection, facility_id: str) -> pl.DataFrame:
     """The codes the facility's current file prices and its previous file did not (added),
     and the reverse (removed)."""
+    path = _change_path(con, facility_id, "code_changes_path")
+    source = "read_parquet($path)" if path else "(FROM code_changes LIMIT 0)"
     return con.sql(
-        "SELECT change, code_type, code, description, rates, median_dollar FROM code_changes "
-        "WHERE facility_id = $id ORDER BY change, code_type, code",
-        params={"id": facility_id},
+        "SELECT change, code_type, code, description, rates, median_dollar "
+        f"FROM {source} ORDER BY change, code_type, code",
+        params={"path": path} if path else {},
     ).pl()
 
 
