@@ -32,6 +32,7 @@ pages = {
     "Analysts": [
         st.Page(HERE / "views" / "compare.py", title="Compare", url_path="compare"),
         st.Page(HERE / "views" / "facility.py", title="Facility", url_path="facility"),
+        st.Page(HERE / "views" / "changes.py", title="Changes", url_path="changes"),
         st.Page(HERE / "views" / "quality.py", title="Data quality", url_path="quality"),
         st.Page(HERE / "views" / "source.py", title="Source", url_path="source"),
     ],

@@ -383,3 +383,118 @@ def without_file(con: duckdb.DuckDBPyConnection) -> pl.DataFrame | None:
         ORDER BY status = 'failing' DESC, state, hospital_name, facility_id
         """
     ).pl()
+
+
+# --- what changed between a facility's files (warehouse.marts.changes) ----------------------
+
+#: The national list: moves of files that became current within this many days of the
+#: snapshot's last build.
+RECENT_DAYS = 30
+
+
+def biggest_moves(
+    con: duckdb.DuckDBPyConnection,
+    state: str | None = None,
+    code_type: str | None = None,
+    code: str | None = None,
+    payer: str | None = None,
+    min_dollar: float = 1.0,
+    limit: int = 200,
+) -> pl.DataFrame | None:
+    """The largest % moves among the files that became current in the last `RECENT_DAYS`
+    days (each facility's top moves, `top_price_changes`), both medians at least
+    `min_dollar`; None before the changes mart exists."""
+    if not has(con, "top_price_changes"):
+        return None
+    return con.sql(
+        f"""
+        SELECT t.facility_id, l.hospital_name, l.state, t.code_type, t.code,
+               c.display_name, t.setting, t.payer, t.plan_type, t.old_median, t.new_median,
+               t.change, t.change_pct, t.changed_at
+        FROM top_price_changes t
+        LEFT JOIN facility_locations l USING (facility_id)
+        LEFT JOIN code_catalog c ON c.code_type = t.code_type AND c.code = t.code
+        WHERE t.changed_at >= (SELECT max(built_at) FROM mart_builds)
+                              - INTERVAL {RECENT_DAYS} DAY
+          AND least(t.old_median, t.new_median) >= $min
+          AND ($state IS NULL OR l.state = $state)
+          AND ($code IS NULL OR (t.code = $code
+               AND ($code_type IS NULL OR t.code_type = service_code_type($code_type, $code))))
+          AND ($payer IS NULL OR t.payer = $payer)
+        ORDER BY abs(t.change_pct) DESC, t.facility_id, t.code, t.payer, t.plan_type
+        LIMIT $limit
+        """,
+        params={"state": state, "code_type": code_type, "code": code, "payer": payer,
+                "min": min_dollar, "limit": limit},
+    ).pl()  # fmt: skip
+
+
+def change_summary(con: duckdb.DuckDBPyConnection, facility_id: str) -> dict[str, object] | None:
+    """The facility's current file against its previous one: the two files, when, and the
+    counts of prices up, down and unchanged and of codes added and removed; None when the
+    current file is its first (or the snapshot predates the changes mart)."""
+    if not has(con, "mart_change_files"):
+        return None
+    rows = con.sql(
+        "SELECT c.* FROM mart_change_files c JOIN mart_files m ON m.file_id = c.new_file_id "
+        "WHERE c.facility_id = $id",
+        params={"id": facility_id},
+    ).pl()
+    return rows.row(0, named=True) if rows.height else None
+
+
+def _change_path(con: duckdb.DuckDBPyConnection, facility_id: str, column: str) -> str | None:
+    """The facility's change file (`column` of `mart_change_files`, a fixed name): read
+    directly, a facility's changes open its own file only, not every facility's footer."""
+    rows = con.execute(
+        f"SELECT c.{column} FROM mart_change_files c JOIN mart_files m "
+        "ON m.file_id = c.new_file_id WHERE c.facility_id = ?",
+        [facility_id],
+    ).fetchall()
+    return str(rows[0][0]) if rows else None
+
+
+def facility_moves(
+    con: duckdb.DuckDBPyConnection, facility_id: str, min_dollar: float = 1.0
+) -> pl.DataFrame:
+    """The facility's prices that moved (both medians at least `min_dollar`, by a cent or
+    more) in its current file against its previous one, largest % move first (empty when
+    its current file is its first)."""
+    path = _change_path(con, facility_id, "price_changes_path")
+    source = "read_parquet($path)" if path else "(FROM price_changes LIMIT 0)"
+    return con.sql(
+        f"""
+        SELECT p.code_type, p.code, c.display_name, p.setting, p.price_unit, p.payer,
+               p.plan_type, p.old_median, p.new_median, p.change, p.change_pct,
+               p.old_gross, p.new_gross, p.old_cash, p.new_cash
+        FROM {source} p
+        LEFT JOIN code_catalog c ON c.code_type = p.code_type AND c.code = p.code
+        WHERE least(p.old_median, p.new_median) >= $min
+          AND abs(p.change) >= 0.01
+        ORDER BY abs(p.change_pct) DESC, p.code, p.payer, p.plan_type
+        """,
+        params={"min": min_dollar} | ({"path": path} if path else {}),
+    ).pl()
+
+
+def facility_code_changes(con: duckdb.DuckDBPyConnection, facility_id: str) -> pl.DataFrame:
+    """The codes the facility's current file prices and its previous file did not (added),
+    and the reverse (removed)."""
+    path = _change_path(con, facility_id, "code_changes_path")
+    source = "read_parquet($path)" if path else "(FROM code_changes LIMIT 0)"
+    return con.sql(
+        "SELECT change, code_type, code, description, rates, median_dollar "
+        f"FROM {source} ORDER BY change, code_type, code",
+        params={"path": path} if path else {},
+    ).pl()
+
+
+def file_timeline(con: duckdb.DuckDBPyConnection, facility_id: str) -> pl.DataFrame | None:
+    """Every file loaded for the facility, oldest first: size, rows, rates, status."""
+    if not has(con, "file_timeline"):
+        return None
+    return con.sql(
+        "SELECT file_id, status, is_current, loaded_at, last_updated_on, size_bytes, "
+        "row_count, rates, codes FROM file_timeline WHERE facility_id = $id ORDER BY loaded_at",
+        params={"id": facility_id},
+    ).pl()

@@ -7,7 +7,7 @@ from typing import Any
 import polars as pl
 import streamlit as st
 
-from dashboard import reads, ui
+from dashboard import changes, reads, ui
 from dashboard.snapshot import Snapshot, snapshot
 from warehouse.queries import facility_profile
 
@@ -159,6 +159,7 @@ def main() -> None:
             st.warning("This facility has no current file.")
             return
         _profile(profile.row(0, named=True))
+        changes.facility_section(snap, facility_id, profile.row(0, named=True))
         _compliance(snap, facility_id)
         _coverage(snap, facility_id)
         _position(snap, facility_id)

@@ -15,6 +15,9 @@ Built incrementally, so their cost follows the files that changed, not the wareh
   for the codes whose facility prices changed. A facility whose file did not change keeps
   the judgement made when its file was folded in (`rebuild(con, wh, force=True)` re-judges
   all). The small `facility_summary` is rebuilt each time. Idempotent.
+* A new current file whose facility had another file folded in is compared with it there,
+  from the two files' judged marts alone (`warehouse.marts.changes`: `price_changes`,
+  `code_changes`, `file_timeline`).
 
 The warehouse's own payer aliases (`transform.local_aliases`) are not part of the rules'
 signature: when they change, a publish derives again only the files whose payer map they
@@ -44,7 +47,7 @@ from transform.local_aliases import digest
 from transform.local_aliases import read as read_local_aliases
 from transform.payers import PAYER_MAP_SCHEMA, LocalAliases, payer_map
 from warehouse.db import Warehouse
-from warehouse.marts import remap
+from warehouse.marts import changes, remap
 from warehouse.service_codes import MACROS, create_macros
 from warehouse.views import CHARGE_COLUMNS, parquet_source
 
@@ -336,6 +339,7 @@ def _mart_views(con: duckdb.DuckDBPyConnection) -> None:
     create_macros(con)
     for name in _VIEWS_SQL:
         con.execute(_sql(name))
+    changes.create_views(con)
 
 
 def _files_to_fold(
@@ -381,8 +385,10 @@ def _fold(
     moved: list[tuple[str, str]],
     built_at: dt.datetime,
     local: LocalAliases,
+    before: dict[str, changes.Judged],
 ) -> None:
-    """Fold files out of and into the marts (see the module docstring)."""
+    """Fold files out of and into the marts (see the module docstring); a file whose
+    facility had another file folded in (`before`, by facility) is compared with it."""
     states = _states(con)
     for _, facility_id, folder in added:
         if not _staged(folder):  # loaded before derived data existed, or by hand
@@ -508,8 +514,18 @@ def _fold(
             "WHERE facility_id = ?), ?, ?, ?, ?, ?, ?, ?",
             [file_id, facility_id, facility_id, *paths, *counts, built_at],
         )
+        rates, _, _, codes = counts
+        con.execute(
+            "INSERT OR REPLACE INTO mart_file_counts VALUES (?, ?, ?, ?, ?)",
+            [file_id, facility_id, rates, codes, built_at],
+        )
+        old = before.get(facility_id)
+        if old is not None and old.file_id != file_id:
+            new = changes.Judged(file_id, facility_id, *paths)
+            changes.derive(con, wh, old, new, built_at, stamp)
     for table in ("file_price_compare", "file_facility_code_prices"):
         con.execute(f"DROP TABLE IF EXISTS {table}")
+    changes.forget_gone(con)
     for view in ("file_candidates", "file_groups", "file_codes"):
         con.execute(f"DROP VIEW IF EXISTS {view}")
     # Cross-facility marts, for the groups that changed.
@@ -616,6 +632,9 @@ def rebuild(con: duckdb.DuckDBPyConnection, wh: Warehouse, *, force: bool = Fals
         full = rederive or not last
         _facility_locations(con)
         _load_shoppable(con)
+        # Each facility's file folded in until now: a new file of the facility is compared
+        # with it (also when everything is folded in again).
+        before = changes.folded(con)
         if full:
             _clear(con)
         added, removed = _files_to_fold(con, wh, full)
@@ -626,7 +645,7 @@ def rebuild(con: duckdb.DuckDBPyConnection, wh: Warehouse, *, force: bool = Fals
                 stage_file(folder, local, states.get(facility_id))
         remapped = [] if rederive else _remap(con, wh, added, removed, local, last)
         if added or removed or moved:
-            _fold(con, wh, added, removed, moved, built_at, local)
+            _fold(con, wh, added, removed, moved, built_at, local, before)
         _mart_views(con)
         _facility_summary(con, built_at)
         seconds = time.monotonic() - started
