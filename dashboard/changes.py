@@ -52,11 +52,16 @@ def days_since_update(profile: dict[str, Any]) -> str:
     )
 
 
+def _plural(count: int, word: str) -> str:
+    return word if count == 1 else f"{word}s"
+
+
 def counts_line(summary: dict[str, Any]) -> str:
     return (
-        f"**{summary['prices_up']:,}** prices up, **{summary['prices_down']:,}** down, "
-        f"{summary['prices_unchanged']:,} unchanged; **{summary['codes_added']:,}** services "
-        f"added, **{summary['codes_removed']:,}** removed "
+        f"**{summary['prices_up']:,}** {_plural(summary['prices_up'], 'price')} up, "
+        f"**{summary['prices_down']:,}** down, {summary['prices_unchanged']:,} unchanged; "
+        f"**{summary['codes_added']:,}** {_plural(summary['codes_added'], 'service')} added, "
+        f"**{summary['codes_removed']:,}** removed "
         f"(file {ui.plain(summary['new_file_id'])} against {ui.plain(summary['old_file_id'])}, "
         f"compared {summary['built_at']:%Y-%m-%d})."
     )

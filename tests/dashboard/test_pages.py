@@ -17,7 +17,7 @@ from warehouse.publish import publish
 
 PAGES = Path(__file__).resolve().parents[2] / "dashboard" / "views"
 APP = PAGES.parent / "app.py"
-ALL_PAGES = ["find_price", "compare", "facility", "map", "quality", "source"]
+ALL_PAGES = ["find_price", "compare", "facility", "map", "quality", "source", "changes"]
 
 
 def run(name: str, wh: Warehouse, monkeypatch: pytest.MonkeyPatch, **params: Any) -> AppTest:
