@@ -31,8 +31,12 @@ def run(name: str, wh: Warehouse, monkeypatch: pytest.MonkeyPatch, **params: Any
 
 
 def texts(at: AppTest, kind: str) -> list[str]:
-    """The messages of a kind as a reader sees them: Markdown escapes (`ui.plain`) undone."""
-    return [re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", e.value) for e in getattr(at, kind)]
+    """The messages of a kind as a reader sees them: Markdown escapes (`ui.plain`) undone,
+    and the invisible word joiner it puts into addresses left out."""
+    return [
+        re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", e.value).replace("\u2060", "")
+        for e in getattr(at, kind)
+    ]
 
 
 def best_plan(wh: Warehouse, code: str, state: str) -> tuple[str, str]:
