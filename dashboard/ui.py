@@ -68,13 +68,22 @@ PLAN_LABELS = {
 _MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]<>#|~$&:.!+=^@-])")
 
 
+#: Streamlit's Markdown turns `http://…`, `www.…` and `name@host.…` in any text into links,
+#: escaped or not (GFM autolink literals are found in the text after parsing). An invisible
+#: word joiner (U+2060) after `:`, `www` and `@` keeps them text: they read the same.
+WORD_JOINER = "\u2060"
+_AUTOLINK = re.compile(r"(?<=:)(?=//)|(?i:(?<=www))(?=\.)|(?<=@)")
+
+
 def plain(text: object) -> str:
     """Text from a hospital's file, a server or the URL, for a Streamlit call that renders
     Markdown (`st.markdown`, `st.write`, `st.caption`, `st.info`/`warning`/`error`/
     `success`, `st.table` cells): every Markdown or HTML special is backslash-escaped and
-    line breaks become spaces, so `[x](http://…)` shows as typed, never as a link. Not for
+    line breaks become spaces, so `[x](http://…)` shows as typed, never as a link (a word
+    joiner, invisible, breaks web and mail addresses: `WORD_JOINER`). Not for
     `st.dataframe` cells, `selectbox` options or chart labels: those are not Markdown."""
-    return _MARKDOWN_SPECIALS.sub(r"\\\1", " ".join(str(text).split()))
+    text = _AUTOLINK.sub(WORD_JOINER, " ".join(str(text).split()))
+    return _MARKDOWN_SPECIALS.sub(r"\\\1", text)
 
 
 def plan_label(plan_type: str | None) -> str:

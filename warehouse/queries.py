@@ -16,6 +16,7 @@ import polars as pl
 
 from transform.payers import GENERIC_BLUE, blue_plans, rules
 from warehouse.marts import MARTS
+from warehouse.search import search_codes as search_codes  # the search, where it always was
 
 _COMPARE = """
 SELECT p.code_type, p.code, p.setting, p.price_unit, p.facility_id, l.hospital_name,
@@ -32,16 +33,6 @@ WHERE p.code = $code
   AND ($plan_type IS NULL OR p.plan_type = $plan_type)
   AND p.rates > 0
 ORDER BY p.median_dollar ASC NULLS LAST, p.facility_id, p.payer, p.plan_type
-"""
-
-_SEARCH = """
-WITH words AS (SELECT $words::VARCHAR[] AS w)
-SELECT c.code_type, c.code, c.display_name, c.category, c.curated, c.facilities, c.rates
-FROM code_catalog c, words
-WHERE list_bool_and(list_transform(words.w, lambda x: contains(c.search_text, x)))
-ORDER BY list_contains(words.w, lower(c.code)) DESC, c.curated DESC, c.facilities DESC,
-         c.code
-LIMIT $limit
 """
 
 _PROFILE = "SELECT * FROM facility_summary WHERE facility_id = $facility_id"
@@ -108,14 +99,6 @@ def compare(
         "plan_type": plan_type,
     }
     return con.sql(_COMPARE, params=params).pl()
-
-
-def search_codes(con: duckdb.DuckDBPyConnection, text: str, limit: int = 20) -> pl.DataFrame:
-    """Codes whose number, name or description contain every word of `text` (a typed code,
-    `HCPCS:73721`, is searched as its two words)."""
-    words = text.lower().replace(":", " ").split()
-    params = {"words": words, "limit": limit if words else 0}
-    return con.sql(_SEARCH, params=params).pl()
 
 
 def facility_profile(con: duckdb.DuckDBPyConnection, facility_id: str) -> pl.DataFrame:

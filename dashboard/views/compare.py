@@ -35,6 +35,24 @@ MONEY = {
     "discounted_cash": ui.money_column("Cash price", "cash"),
 }
 
+LINKED = {
+    **MONEY,
+    "facility_page": st.column_config.LinkColumn("Facility page", display_text="Open"),
+    "price_page": st.column_config.LinkColumn("Find a price", display_text="Open"),
+}
+
+
+def _linked(rows: pl.DataFrame) -> pl.DataFrame:
+    """The rows with links to each hospital's Facility page and to the service on Find a
+    price (the downloads leave them out)."""
+    pairs = rows.select("facility_id", "code_type", "code", "state").rows()
+    return rows.with_columns(
+        pl.Series("facility_page", [ui.link("facility", facility=f) for f, *_ in pairs]),
+        pl.Series("price_page", [ui.link("", code=ui.code_key(t, c), state=s)
+                                 for _, t, c, s in pairs]),
+    ).select("service", "hospital_name", "facility_page", "price_page",
+             *[c for c in SHOWN if c not in ("service", "hospital_name")])  # fmt: skip
+
 
 def _codes(snap: Snapshot) -> list[str]:
     text = st.text_input("Find services", key=f"{P}.q", placeholder="MRI, 73721, DRG 470 …")
@@ -256,7 +274,7 @@ def main() -> None:
         )
         st.subheader("Distribution of rates")
         ui.show_chart_and_table(
-            *_distribution(rows), rows, MONEY, 80 + 90 * rows["service"].n_unique()
+            *_distribution(rows), _linked(rows), LINKED, 80 + 90 * rows["service"].n_unique()
         )
         st.subheader("Payers × facilities")
         _heatmap(snap, rows, codes)

@@ -55,8 +55,8 @@ def _profile(row: dict[str, Any]) -> None:
     else:
         st.write(fresh)
     st.caption(
-        f"Template version {ui.plain(row['version'] or 'unknown')}, {row['layout']} layout, "
-        f"{row['row_count']:,} rows · file {row['current_file_id']}"
+        f"Template version {ui.plain(row['version'] or 'unknown')}, {ui.plain(row['layout'])} "
+        f"layout, {row['row_count']:,} rows · file {ui.plain(row['current_file_id'])}"
     )
 
 
@@ -132,11 +132,18 @@ def _position(snap: Snapshot, facility_id: str) -> None:
             "y": {"aggregate": "count", "type": "quantitative", "title": "Services"},
         },
     }
+    keys = [ui.code_key(t, c) for t, c in pos.select("code_type", "code").rows()]
+    linked = pos.with_columns(
+        pl.Series("compare_page", [ui.link("compare", code=k) for k in keys], dtype=pl.String),
+        pl.Series("price_page", [ui.link("", code=k) for k in keys], dtype=pl.String),
+    )
     ui.show_chart_and_table(
         pos.head(300),
         spec,
-        pos,
+        linked,
         {
+            "compare_page": st.column_config.LinkColumn("Compare", display_text="Open"),
+            "price_page": st.column_config.LinkColumn("Find a price", display_text="Open"),
             "median_dollar": ui.money_column("This facility"),
             "peers_median_dollar": ui.money_column("Median hospital"),
             "vs_peers": st.column_config.NumberColumn("Ratio", format="%.2f×"),

@@ -71,7 +71,9 @@ def _service(snap: Snapshot) -> str:
     )
     chosen = ui.value(P, "code") or ""
     options = ui.code_options(snap, text, [chosen] if chosen else [])
-    if text.strip() and not set(options) - {chosen}:  # nothing found besides the kept choice
+    # The search's own matches (a cached read): a shared link's chosen service is kept in
+    # the options, so "nothing else listed" would also be true when it is the only match.
+    if text.strip() and not ui.code_options(snap, text, []):
         st.warning(
             f"No service matches “{ui.plain(text)}”. Try fewer words, or a CPT, HCPCS or DRG code."
         )

@@ -90,6 +90,14 @@ def _deck(data: pl.DataFrame) -> pdk.Deck:
     )
 
 
+def _links(code: str, state: str | None, payer: str | None) -> None:
+    """The chosen service on the other pages (the link text is ours; the values travel
+    URL-encoded)."""
+    find = ui.link("", code=code, state=state, payer=payer)
+    other = ui.link("compare", code=code, state=state, payer=payer)
+    st.markdown(f"[Find a price for this service]({find}) · [Compare it by payer]({other})")
+
+
 @ui.page
 def main() -> None:
     st.title("Map")
@@ -147,17 +155,27 @@ def main() -> None:
         if code and data["price"].is_null().all():
             st.warning("None of these hospitals has a comparable price for this service.")
         elif code:
+            # `plain`: two `$` amounts in one line would render as LaTeX between them.
             st.caption(
-                f"Green is the cheapest ({ui.money(low)}), red the dearest ({ui.money(high)}); "
-                "grey hospitals publish no comparable price for it."
+                f"Green is the cheapest ({ui.plain(ui.money(low))}), red the dearest "
+                f"({ui.plain(ui.money(high))}); grey hospitals publish no comparable price for it."
             )
+        if code:
+            _links(code, state, ui.value(P, "payer") or None)
         st.pydeck_chart(_deck(data), height=460, alt="Map of hospitals coloured by price")
+        loaded = set(snap.lookup(reads.facilities)["facility_id"].to_list())
+        pages = [ui.link("facility", facility=f) if f in loaded else None
+                 for f in data["facility_id"].to_list()]  # fmt: skip
+        data = data.with_columns(pl.Series("page", pages, dtype=pl.String))
         st.dataframe(
-            data.select("hospital_name", "city", "state", "zip", "price", "status"),
+            data.select("hospital_name", "page", "city", "state", "zip", "price", "status"),
             hide_index=True,
             width="stretch",
             column_config={
                 "hospital_name": "Hospital",
+                "page": st.column_config.LinkColumn(
+                    "Facility page", display_text="Open", help="The hospital's file and prices"
+                ),
                 "city": "City",
                 "state": "State",
                 "zip": "ZIP",

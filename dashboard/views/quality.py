@@ -28,7 +28,8 @@ def _nightly(snap: Snapshot) -> None:
         st.caption("No scheduled (nightly) run recorded yet: the outcomes below are per hospital.")
         return
     st.write(
-        f"Last scheduled run `{last.get('run_id')}` finished {last.get('finished_at')} UTC: "
+        f"Last scheduled run {ui.plain(last.get('run_id'))} finished "
+        f"{ui.plain(last.get('finished_at'))} UTC: "
         f"{last.get('facilities')} facilities — {last.get('loaded')} loaded, "
         f"{last.get('unchanged')} unchanged, {last.get('held')} held, {last.get('failed')} failed."
     )

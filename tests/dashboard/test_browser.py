@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -41,13 +42,13 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def server(demo_wh: Warehouse) -> Iterator[str]:
-    """`hpt dashboard` on a free port; stopped with SIGINT (Ctrl-C) at the end."""
+@contextmanager
+def serving(db: Path) -> Iterator[str]:
+    """`hpt dashboard` on a free port over the warehouse `db`; stopped with SIGINT (Ctrl-C)."""
     port = free_port()
     hpt = Path(sys.executable).parent / "hpt"
     process = subprocess.Popen(
-        [str(hpt), "dashboard", "--db", str(demo_wh.db_path), "--port", str(port)],
+        [str(hpt), "dashboard", "--db", str(db), "--port", str(port)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -71,6 +72,13 @@ def server(demo_wh: Warehouse) -> Iterator[str]:
     process.send_signal(signal.SIGINT)
     assert process.wait(timeout=30) == 0, "Ctrl-C stops the dashboard cleanly"
     process.stdout.close()
+
+
+@pytest.fixture(scope="module")
+def server(demo_wh: Warehouse) -> Iterator[str]:
+    """The dashboard over the demo warehouse; the timings are written at the end."""
+    with serving(demo_wh.db_path) as base:
+        yield base
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     (ARTIFACTS / "timings.json").write_text(json.dumps(TIMINGS, indent=2) + "\n")
 
@@ -292,3 +300,118 @@ def test_pages_render(page: Any, server: str, path: str, wait_for: str, name: st
     timed(f"{name}_first_paint_s", started)
     no_exception(page)
     shot(page, name)
+
+
+def test_typing_words_chooses_the_service(page: Any, server: str) -> None:
+    page.goto(server)
+    page.get_by_text("Type what you need above").wait_for(timeout=60_000)
+    idle(page)
+    box = page.get_by_label("What do you need?")
+    box.fill("knee scan")
+    box.press("Enter")
+    page.get_by_text("Lowest cash price").wait_for()
+    page.wait_for_function("() => location.search.includes('code=CPT%3A73721')")
+    assert "MRI of knee joint" in page.get_by_text("Lowest cash price").inner_text()
+    no_exception(page)
+
+
+@pytest.mark.parametrize("q", ["knee+MRI", "73721"])
+def test_shared_link_with_words_and_code_warns_nothing(page: Any, server: str, q: str) -> None:
+    page.goto(f"{server}/?q={q}&code=CPT:73721")
+    page.get_by_text("Lowest cash price").wait_for(timeout=30_000)
+    idle(page)
+    assert page.get_by_text("No service matches").count() == 0
+    no_exception(page)
+
+
+EVIL_NAME = (
+    "West Mercy [x](http://evil.example) ![i](http://evil.example/i.png) <b>bold</b> $x$ Hospital"
+)
+
+
+@pytest.fixture(scope="module")
+def evil_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The dashboard over two hospitals, one with a hostile name, service and payer."""
+    from tests.warehouse.charges import load_facility, rate
+    from warehouse.publish import publish
+
+    wh = Warehouse.at(tmp_path_factory.mktemp("evil") / "hpt.duckdb")
+    description = "Knee scan [x](http://evil.example) ![i](http://evil.example/i.png)"
+    for facility, name, dollar in (("tx-e", EVIL_NAME, 100.0), ("tx-f", "Plain Hospital", 300.0)):
+        load_facility(wh, facility, [
+            rate("12345", "Evil [x](http://evil.example) Health", "PPO", dollar,
+                 discounted_cash=dollar, description=description),
+        ], name=name)  # fmt: skip
+    publish(wh)
+    with serving(wh.db_path) as base:
+        yield base
+
+
+@pytest.mark.parametrize(
+    ("path", "wait_for"),
+    [
+        ("/?code=CPT%3A12345&pay=cash", "Lowest cash price"),
+        ("/compare?code=CPT%3A12345", "Spread between facilities"),
+        ("/facility?facility=tx-e", "Price position against other hospitals"),
+        ("/map?code=CPT%3A12345", "Map"),
+        ("/quality?view=payers", "Payer rates"),
+    ],
+)
+def test_hostile_names_are_plain_text_in_the_browser(
+    browser: Any, evil_server: str, path: str, wait_for: str
+) -> None:
+    context = browser.new_context(viewport={"width": 1280, "height": 1600})
+    tab = context.new_page()
+    outside: list[str] = []
+    tab.on("request", lambda r: outside.append(r.url) if "evil" in r.url else None)
+    tab.goto(evil_server + path)
+    tab.get_by_text(wait_for).first.wait_for(timeout=60_000)
+    idle(tab)
+    tab.wait_for_timeout(1500)
+    evil = tab.evaluate(
+        "() => [...document.querySelectorAll('a[href*=evil], img[src*=evil], b')]"
+        ".map(e => e.closest('[data-testid]')?.dataset.testid + ': ' + e.outerHTML)"
+    )
+    assert evil == [], evil
+    if path.startswith("/?"):
+        shown = tab.locator('[data-testid="stAlertContentSuccess"]').inner_text()
+        assert EVIL_NAME in shown.replace("\u2060", "")  # the invisible word joiner
+    no_exception(tab)
+    context.close()
+    assert outside == [], outside
+
+
+PAGES = [
+    ("find_price", "/?code=CPT%3A73721&state=CA&zip=94103", "Lowest cash price"),
+    ("find_price_empty", "/", "Type what you need above"),
+    ("map", "/map?code=CPT%3A73721", "Green is the cheapest"),
+    ("compare", "/compare?code=CPT%3A73721&code=CPT%3A70551", "Spread between facilities"),
+    ("facility", "/facility?facility=tx-10111", "Price position against other hospitals"),
+    ("quality_runs", "/quality", "Show outcomes"),
+    ("quality_checks", "/quality?view=checks", "Failed expectations"),
+    ("quality_rules", "/quality?view=rules", "Findings by rule"),
+    ("quality_payers", "/quality?view=payers", "Payer rates"),
+]
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_every_page_fits_the_width(browser: Any, server: str, width: int) -> None:
+    """No sideways scroll of the page at phone width (tables and charts scroll inside
+    themselves); a screenshot of each page at each width."""
+    context = browser.new_context(viewport={"width": width, "height": 1400},
+                                  is_mobile=width < 600)  # fmt: skip
+    tab = context.new_page()
+    wide = {}
+    for name, path, wait_for in PAGES:
+        tab.goto(server + path)
+        tab.get_by_text(wait_for).first.wait_for(timeout=60_000)
+        idle(tab)
+        no_exception(tab)
+        shot(tab, f"{name}_{width}px")
+        scroll, inner = tab.evaluate(
+            "() => [document.documentElement.scrollWidth, window.innerWidth]"
+        )
+        if scroll > inner + 1:
+            wide[name] = (scroll, inner)
+    context.close()
+    assert wide == {}, f"pages wider than the {width} px screen: {wide}"

@@ -31,8 +31,12 @@ def run(name: str, wh: Warehouse, monkeypatch: pytest.MonkeyPatch, **params: Any
 
 
 def texts(at: AppTest, kind: str) -> list[str]:
-    """The messages of a kind as a reader sees them: Markdown escapes (`ui.plain`) undone."""
-    return [re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", e.value) for e in getattr(at, kind)]
+    """The messages of a kind as a reader sees them: Markdown escapes (`ui.plain`) undone,
+    and the invisible word joiner it puts into addresses left out."""
+    return [
+        re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", e.value).replace("\u2060", "")
+        for e in getattr(at, kind)
+    ]
 
 
 def names(column: Any) -> list[str]:
@@ -211,7 +215,7 @@ def test_facility_profile_and_unknown_id(
     assert any("How the compliance score is made up" in c.value for c in at.caption)
     assert metrics["Compliance score"] not in ("", "not available yet")
     at.selectbox(key="fac.facility").select("ny-10148").run()
-    assert "ny-10148" in at.caption[0].value  # the file line names the chosen facility
+    assert "ny-10148" in texts(at, "caption")[0]  # the file line names the chosen facility
     assert at.query_params["facility"] == "ny-10148"
     at = run("facility", demo_wh, monkeypatch, id="no-such-place")
     assert any("No facility “no-such-place”" in w for w in texts(at, "warning"))
@@ -225,6 +229,68 @@ def test_map_places_every_hospital(demo_wh: Warehouse, monkeypatch: pytest.Monke
     assert list(table["price"]) == sorted(table["price"])
     at.selectbox(key="map.state").select("TX").run()
     assert list(at.dataframe[0].value["state"]) == ["TX"]
+
+
+def test_map_links_and_prices_in_words(demo_wh: Warehouse, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = run("map", demo_wh, monkeypatch, code="CPT:73721", state="CA")
+    [caption] = [c.value for c in at.caption if "cheapest" in c.value]
+    # Two `$` amounts in one caption, escaped: not rendered as LaTeX between them.
+    assert caption.count("\\$") == 2 and re.search(r"(?<!\\)\$", caption) is None
+    links = " ".join(m.value for m in at.markdown)
+    assert "(./?code=CPT%3A73721&state=CA)" in links
+    assert "(./compare?code=CPT%3A73721&state=CA)" in links
+    table = at.dataframe[0].value
+    assert list(table["page"]) == [f"./facility?facility={f}" for f in table_ids(demo_wh, table)]
+
+
+def table_ids(wh: Warehouse, table: Any) -> list[str]:
+    """The facility ids of a table's hospitals, by name (the map table shows names)."""
+    con = reader(wh)
+    try:
+        sql = "SELECT hospital_name, facility_id FROM facility_locations"
+        ids = dict(con.execute(sql).fetchall())
+    finally:
+        con.close()
+    return [ids[n] for n in table["hospital_name"]]
+
+
+def test_compare_and_facility_link_to_the_other_pages(
+    demo_wh: Warehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = run("compare", demo_wh, monkeypatch, code="CPT:73721")
+    [rows] = [d.value for d in at.dataframe if "facility_page" in d.value.columns]
+    assert set(rows["facility_page"]) == {f"./facility?facility={f}" for f in rows["facility_id"]}
+    assert {p.split("&")[0] for p in rows["price_page"]} == {"./?code=CPT%3A73721"}
+    at = run("facility", demo_wh, monkeypatch, facility="tx-10111")
+    [pos] = [d.value for d in at.dataframe if "compare_page" in d.value.columns]
+    keys = [f"{t}%3A{c}" for t, c in zip(pos["code_type"], pos["code"], strict=True)]
+    assert list(pos["compare_page"]) == [f"./compare?code={k}" for k in keys]
+    assert list(pos["price_page"]) == [f"./?code={k}" for k in keys]
+
+
+@pytest.mark.parametrize("q", ["73721", "knee MRI", "knee scan"])
+def test_find_price_shared_link_with_words_and_code_warns_nothing(
+    demo_wh: Warehouse, monkeypatch: pytest.MonkeyPatch, q: str
+) -> None:
+    at = run("find_price", demo_wh, monkeypatch, q=q, code="CPT:73721")
+    assert not [w for w in texts(at, "warning") if "No service matches" in w]
+    assert at.selectbox(key="fp.code").value == "CPT:73721"
+    at = run("find_price", demo_wh, monkeypatch, q="zebra crossing")
+    assert any("No service matches “zebra crossing”" in w for w in texts(at, "warning"))
+
+
+@pytest.mark.parametrize(
+    ("q", "code"), [("knee scan", "CPT:73721"), ("colonoscopy", "CPT:45378"),
+                    ("colonoscpy", "CPT:45378"), ("DRG 470", "MS-DRG:470")],
+)  # fmt: skip
+def test_find_price_typing_words_chooses_the_service(
+    demo_wh: Warehouse, monkeypatch: pytest.MonkeyPatch, q: str, code: str
+) -> None:
+    at = run("find_price", demo_wh, monkeypatch)
+    at.text_input(key="fp.q").input(q).run()
+    assert not at.exception
+    assert at.selectbox(key="fp.code").value == code
+    assert at.query_params["code"] == [code] or at.query_params["code"] == code
 
 
 def test_quality_views(demo_wh: Warehouse, monkeypatch: pytest.MonkeyPatch) -> None:

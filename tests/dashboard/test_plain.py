@@ -38,7 +38,8 @@ def rendered_text(markdown: str) -> tuple[str, str]:
     markdown_it = pytest.importorskip("markdown_it")
     pytest.importorskip("linkify_it")
     page = markdown_it.MarkdownIt("gfm-like").render(markdown)
-    return page, html.unescape(re.sub(r"<[^>]+>", "", page)).strip()
+    # The word joiner `plain` puts into addresses is invisible: read without it.
+    return page, html.unescape(re.sub(r"<[^>]+>", "", page)).replace(ui.WORD_JOINER, "").strip()
 
 
 @pytest.mark.parametrize("text", NASTY)
@@ -128,3 +129,99 @@ def test_links_carry_the_selection_under_the_shared_names() -> None:
     )
     assert ui.link("facility", facility="ca-1 [x](y)") == "./facility?facility=ca-1+%5Bx%5D%28y%29"
     assert ui.link("facility") == "./facility"
+
+
+# Every page over a warehouse whose hospital, service description, payer and plan are
+# hostile: nothing a file says may render as a link, an image, HTML or LaTeX.
+EVIL_NAME = (
+    "West Mercy [x](http://evil.example) ![i](http://evil.example/i.png) <b>bold</b> $x$ Hospital"
+)
+EVIL_DESCRIPTION = "Knee scan [x](http://evil.example) ![i](http://evil.example/i.png) $5 $6"
+MARKDOWN_KINDS = ("markdown", "caption", "info", "warning", "error", "success", "title",
+                  "header", "subheader")  # fmt: skip
+WIDGETS = ("selectbox", "multiselect", "text_input", "radio", "toggle", "checkbox", "button")
+
+
+@pytest.fixture(scope="module")
+def evil_wh(tmp_path_factory: pytest.TempPathFactory) -> Warehouse:
+    wh = Warehouse.at(tmp_path_factory.mktemp("evil") / "hpt.duckdb")
+    payer = "Evil [x](http://evil.example) Health"
+    for facility, name, dollar in (("tx-e", EVIL_NAME, 100.0), ("tx-f", "Plain Hospital", 300.0)):
+        load_facility(wh, facility, [
+            rate("12345", payer, "PPO [x](http://evil.example)", dollar, discounted_cash=dollar,
+                 description=EVIL_DESCRIPTION),
+            rate("99213", payer, "HMO", dollar, discounted_cash=dollar),
+        ], name=name)  # fmt: skip
+    publish(wh)
+    return wh
+
+
+def markdown_shown(at: AppTest) -> list[str]:
+    """Every text of the run that Streamlit renders as Markdown: messages, titles, captions,
+    table cells, metric, tab, expander and widget labels."""
+    out = [e.value for kind in MARKDOWN_KINDS for e in getattr(at, kind)]
+    out += [str(v) for t in at.table for v in t.value.to_numpy().ravel().tolist()]
+    out += [e.label for kind in (*WIDGETS, "metric", "expander") for e in getattr(at, kind)]
+    out += [e.label for e in at.tabs]
+    return out
+
+
+def assert_inert(texts: list[str]) -> None:
+    for text in texts:
+        page, _ = rendered_text(text)
+        targets = re.findall(r'(?:href|src)="([^"]*)"', page)
+        assert not [t for t in targets if "evil" in t], text
+        assert "<img" not in page and "<b>" not in page, text
+        # Two unescaped `$` would render what lies between them as LaTeX.
+        assert len(re.findall(r"(?<!\\)\$", text)) < 2, text
+
+
+@pytest.mark.parametrize(
+    ("page", "params"),
+    [
+        ("find_price", {"code": "CPT:12345", "pay": "cash"}),
+        ("find_price", {"q": EVIL_DESCRIPTION, "code": "CPT:12345"}),
+        ("find_price", {"q": "knee scan", "code": "CPT:99213", "payer": "Evil"}),
+        ("find_price", {"q": EVIL_NAME}),
+        ("map", {"code": "CPT:12345"}),
+        ("map", {"q": EVIL_NAME, "code": "CPT:12345"}),
+        ("compare", {"code": "CPT:12345"}),
+        ("facility", {"facility": "tx-e"}),
+        ("facility", {"facility": EVIL_NAME}),
+        ("quality", {}),
+        ("quality", {"view": "checks"}),
+        ("quality", {"view": "rules"}),
+        ("quality", {"view": "payers"}),
+    ],
+)
+def test_every_page_shows_hostile_text_inert(
+    evil_wh: Warehouse, monkeypatch: pytest.MonkeyPatch, page: str, params: dict[str, str]
+) -> None:
+    at = run(evil_wh, monkeypatch, page, **params)
+    shown = markdown_shown(at)
+    assert_inert(shown)
+    if page == "find_price" and params.get("pay") == "cash":
+        assert any(plain(EVIL_NAME) in t for t in shown), "the hospital is named, escaped"
+
+
+def test_the_app_shell_shows_hostile_text_inert(
+    evil_wh: Warehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HPT_DB", str(evil_wh.db_path))
+    at = AppTest.from_file(str(PAGES.parent / "app.py"), default_timeout=120).run()
+    assert not at.exception
+    assert_inert([*markdown_shown(at), *(e.value for e in at.sidebar.caption)])
+
+
+def test_addresses_never_become_links() -> None:
+    # Streamlit's Markdown links any `http://…`, `www.…` or mail address in the text, escaped
+    # or not: `plain` breaks them with an invisible word joiner.
+    for text in ("http://evil.example/x", "see WWW.evil.example", "me@evil.example"):
+        assert re.search(r"https?://|www\\?\.|\\?@\w", plain(text), re.IGNORECASE) is None
+        assert plain(text).replace(ui.WORD_JOINER, "").replace("\\", "") == text
+
+
+def test_the_check_itself_catches_a_raw_name() -> None:
+    with pytest.raises(AssertionError):
+        assert_inert([f"Lowest price at {EVIL_NAME}"])
+    assert_inert([f"Lowest price at {plain(EVIL_NAME)}"])
