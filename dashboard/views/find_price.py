@@ -439,12 +439,12 @@ def _show(
         what = f"{ui.plain(payer)} price" if mode == "plan" else "cash price"
         near = f" ({b['miles']:,.0f} miles away)" if b["miles"] is not None else ""
         pay = (
-            f" You'd pay about **{ui.money(b['you_pay'])}** there (estimate)."
+            f" You'd pay about **{ui.plain(ui.money(b['you_pay']))}** there (estimate)."
             if "you_pay" in table.columns and b["you_pay"] is not None
             else ""
         )
         st.success(
-            f"Lowest {what} for **{ui.plain(name)}**: **{ui.money(b[key])}{per_md}** at "
+            f"Lowest {what} for **{ui.plain(name)}**: **{ui.plain(ui.money(b[key]))}{per_md}** at "
             f"{ui.plain(b['hospital_name'])}, {ui.plain(b['state'] or '')}{near}.{pay}"
         )
         priced = table[key].is_not_null().sum()
