@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from dashboard import ui
 from tests.dashboard import demo_warehouse
 from tests.warehouse.charges import load_facility, rate
 from warehouse.db import Warehouse, reader
@@ -410,3 +411,29 @@ def test_compare_takes_either_spelling(demo_wh: Warehouse, monkeypatch: pytest.M
     assert at.multiselect(key="cmp.code").value == ["CPT:73721"]
     shown = at.dataframe[1].value
     assert set(shown["code_type"]) == {"CPT"} and set(shown["published_code_type"]) == {"CPT"}
+
+
+def test_links_with_older_names_and_repeated_values(
+    demo_wh: Warehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An old link's `codes=`/`payers=` still selects; a parameter repeated 930 times, or a
+    huge value, is cut to `ui.URL_MAX_VALUES` values of `ui.URL_MAX_LENGTH` characters."""
+    at = run("compare", demo_wh, monkeypatch, codes=["CPT:73721"], payers=["Aetna"])
+    assert at.multiselect(key="cmp.code").value == ["CPT:73721"]
+    assert set(at.dataframe[1].value["payer"]) == {"Aetna"}
+    assert at.query_params.get("code") == "CPT:73721"  # rewritten under the current name
+
+    con = reader(demo_wh)
+    try:
+        priced = [f"{t}:{c}" for t, c in con.execute(
+            "SELECT code_type, code FROM code_catalog ORDER BY facilities DESC, code LIMIT 30"
+        ).fetchall()]  # fmt: skip
+    finally:
+        con.close()
+    assert len(priced) == 30
+    # (Streamlit itself ignores a query string of more than 1,000 parameters.)
+    flood = priced + [f"CPT:{n:05d}" for n in range(900)]
+    at = run("compare", demo_wh, monkeypatch, code=flood)
+    assert at.session_state["cmp.code"] == priced[: ui.URL_MAX_VALUES]
+    at = run("find_price", demo_wh, monkeypatch, q="x" * 100_000)
+    assert len(at.text_input(key="fp.q").value) == ui.URL_MAX_LENGTH
