@@ -14,6 +14,8 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from core.storage import storage
+from core.warehouse_files import data_storage
 from transform.payers import GENERIC_BLUE, blue_plans, rules
 from warehouse.marts import MARTS
 
@@ -169,11 +171,12 @@ def unmapped_payers(con: duckdb.DuckDBPyConnection, min_rates: int = 1) -> pl.Da
         "SELECT m.facility_id, f.data_path FROM mart_files m JOIN files f USING (file_id) "
         "ORDER BY m.facility_id"
     ).fetchall()
-    # Stored paths are relative to the warehouse folder, where the snapshot's opener points
-    # DuckDB's file_search_path.
+    # Stored paths are relative to the data's storage: by default the warehouse folder,
+    # where the snapshot's opener points DuckDB's file_search_path.
     root = Path(con.execute("SELECT current_setting('file_search_path')").fetchall()[0][0])
-    maps = [(f, str(root / p / MARTS / "payer_map.parquet")) for f, p in folded]
-    maps = [(f, p) for f, p in maps if Path(p).exists()]
+    store = storage(data_storage(con), root)
+    maps = [(f, f"{store.location(p)}/{MARTS}/payer_map.parquet") for f, p in folded]
+    maps = [(f, p) for f, p in maps if store.exists(p)]
     if not maps:
         return pl.DataFrame(
             schema={"payer_name": pl.String, "rates": pl.Int64, "facilities": pl.Int64,
