@@ -17,6 +17,8 @@ from typing import Any
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from core.storage import storage
+
 PREFIX = "HPT_"
 _USER_AGENT = (
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -36,6 +38,12 @@ class Settings(BaseSettings):
     db: Path = Field(
         Path("data/hpt.duckdb"),
         description="Warehouse catalog file; charges and snapshots sit beside it.",
+    )
+    storage: str = Field(
+        "",
+        description="Where the per-file data (charges and per-file marts Parquet) lives: a "
+        "local folder or `s3://bucket/prefix` (credentials and endpoint from the standard AWS "
+        "variables); empty: beside the catalog.",
     )
     work_dir: Path = Field(
         Path("data/work"),
@@ -220,6 +228,12 @@ class Settings(BaseSettings):
         for part in value.split(","):
             if part.strip():
                 ipaddress.ip_network(part.strip(), strict=False)  # a bad one: ValueError
+        return value
+
+    @field_validator("storage")
+    @classmethod
+    def _storage(cls, value: str) -> str:
+        storage(value, Path.cwd())  # a bad URL: StorageError, a ValueError
         return value
 
     @field_validator("quality_docs", mode="before")

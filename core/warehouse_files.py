@@ -6,6 +6,11 @@ The catalog stores, and the views read, Parquet paths relative to the root, so t
 can be moved or copied whole. DuckDB looks for a relative Parquet path in the working
 directory, then in `file_search_path` (globs only there): every connection to a catalog or
 snapshot sets it to the root. Plain DuckDB works as well, started in the root folder.
+
+When the data lives elsewhere (`HPT_STORAGE`, `core.storage`), the views hold its full
+paths or `s3://` URLs instead, and a snapshot names the place in its one-row table
+`data_storage`: `open_snapshot` registers the S3 filesystem on the connection when it is
+`s3://…` (DuckDB reads S3 through it).
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import duckdb
+
+from core.storage import Storage, register_s3
 
 
 def snapshot_root(snapshot: str | Path) -> Path:
@@ -41,11 +48,16 @@ def search_root(con: duckdb.DuckDBPyConnection, root: Path) -> None:
     _set_global(con, "file_search_path", text)
 
 
-def connect(path: str | Path, root: Path, *, read_only: bool) -> duckdb.DuckDBPyConnection:
-    """A connection to a catalog or snapshot file whose relative paths resolve under `root`."""
+def connect(
+    path: str | Path, root: Path, *, read_only: bool, storage: Storage | None = None
+) -> duckdb.DuckDBPyConnection:
+    """A connection to a catalog or snapshot file whose relative paths resolve under `root`,
+    and that reads the data's `storage` (when not local)."""
     con = duckdb.connect(str(path), read_only=read_only)
     try:
         search_root(con, root)
+        if storage is not None:
+            storage.register(con)
     except BaseException:
         con.close()
         raise
@@ -55,5 +67,37 @@ def connect(path: str | Path, root: Path, *, read_only: bool) -> duckdb.DuckDBPy
 def open_snapshot(snapshot: str | Path) -> duckdb.DuckDBPyConnection:
     """A published snapshot, read-only, its views' paths resolved in its warehouse."""
     con = connect(snapshot, snapshot_root(snapshot), read_only=True)
-    _set_global(con, "parquet_metadata_cache", "true")  # mart views read a file per facility
+    try:
+        if data_storage(con).startswith("s3://"):
+            register_s3(con)
+        _set_global(con, "parquet_metadata_cache", "true")  # mart views read a file per facility
+    except BaseException:
+        con.close()
+        raise
     return con
+
+
+#: The snapshot's table naming where its data lives (`core.storage`).
+DATA_STORAGE = "data_storage"
+
+
+def data_storage(con: duckdb.DuckDBPyConnection) -> str:
+    """Where a snapshot's data lives: "" for its warehouse folder, else a folder or URL."""
+    found = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = ? "
+        "AND database_name = current_database()",
+        [DATA_STORAGE],
+    ).fetchone()
+    if not found or not found[0]:
+        return ""
+    row = con.execute(f"SELECT url FROM {DATA_STORAGE}").fetchone()
+    return str(row[0] or "") if row else ""
+
+
+def snapshot_storage(con: duckdb.DuckDBPyConnection) -> Storage:
+    """Where the data of the snapshot (or catalog) open on `con` lives: its `location`
+    turns a stored path (relative, as the catalog keeps it) into one DuckDB can read."""
+    from core.storage import storage
+
+    root = Path(str(con.execute("SELECT current_setting('file_search_path')").fetchall()[0][0]))
+    return storage(data_storage(con), root)

@@ -13,6 +13,8 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 
+from core.warehouse_files import snapshot_storage
+
 #: A US ZIP at the end of an address line ("…, Fresno, CA 93721" or "93721-1234").
 _ZIP_PATTERN = r"(\d{5})(?:-\d{4})?\s*$"
 
@@ -451,7 +453,7 @@ def _change_path(con: duckdb.DuckDBPyConnection, facility_id: str, column: str) 
         "ON m.file_id = c.new_file_id WHERE c.facility_id = ?",
         [facility_id],
     ).fetchall()
-    return str(rows[0][0]) if rows else None
+    return snapshot_storage(con).location(str(rows[0][0])) if rows else None
 
 
 def facility_moves(

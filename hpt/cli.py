@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -66,8 +67,32 @@ def published(db: Path | None) -> duckdb.DuckDBPyConnection:
 @app.callback()
 def main(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log details.")] = False,
+    storage: Annotated[
+        str | None,
+        typer.Option(
+            "--storage",
+            help="Where the warehouse's per-file data lives: a local folder or "
+            "s3://bucket/prefix [env HPT_STORAGE, default: beside the catalog].",
+        ),
+    ] = None,
 ) -> None:
     """Hospital price transparency pipeline."""
+    if storage is not None:
+        from core.storage import StorageError
+        from core.storage import storage as parse_storage
+
+        try:
+            parse_storage(storage, Path.cwd())
+        except StorageError as error:
+            err.print(error_line(error), soft_wrap=True)
+            raise typer.Exit(2) from None
+        # Every command, and the processes it starts, read the setting from here.
+        os.environ["HPT_STORAGE"] = storage
+    try:  # a bad setting stops any command with one line naming it
+        settings.current()
+    except settings.SettingError as error:
+        err.print(error_line(error), soft_wrap=True)
+        raise typer.Exit(2) from None
     logging.basicConfig(
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

@@ -26,6 +26,7 @@ def _isolated_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HPT_WORK_DIR", str(tmp_path / "work"))
     monkeypatch.setenv("HPT_LANDING", str(tmp_path / "landing"))
     monkeypatch.setenv("HPT_DB", str(tmp_path / "wh" / "hpt.duckdb"))
+    monkeypatch.delenv("HPT_STORAGE", raising=False)  # the warehouse folder itself
 
 
 @pytest.fixture

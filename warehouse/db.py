@@ -33,8 +33,10 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from core import settings
 from core.ids import valid_facility_id, valid_file_id
 from core.schema import STORED_SCHEMA
+from core.storage import Storage, storage
 from core.warehouse_files import connect, open_snapshot
 
 LOCK_WAIT_SECONDS = 600.0
@@ -42,19 +44,29 @@ LOCK_WAIT_SECONDS = 600.0
 
 @dataclass(frozen=True)
 class Warehouse:
-    """Paths of one warehouse, named after its catalog file."""
+    """Paths of one warehouse, named after its catalog file, and where its data lives
+    (`storage_url`, a local folder or `s3://bucket/prefix`; None: `HPT_STORAGE`)."""
 
     db_path: Path
+    storage_url: str | None = None
 
     def __post_init__(self) -> None:
         # Stored paths resolve against the root, and DuckDB's file_search_path is set to
         # it: both need it absolute, whatever the working directory is later.
         if not Path(self.db_path).is_absolute():
             object.__setattr__(self, "db_path", Path(self.db_path).expanduser().resolve())
+        url = settings.current().storage if self.storage_url is None else self.storage_url
+        object.__setattr__(self, "_storage", storage(url, self.db_path.parent))
 
     @classmethod
-    def at(cls, db_path: str | Path) -> Warehouse:
-        return cls(Path(db_path).expanduser().resolve())
+    def at(cls, db_path: str | Path, storage_url: str | None = None) -> Warehouse:
+        return cls(Path(db_path).expanduser().resolve(), storage_url)
+
+    @property
+    def storage(self) -> Storage:
+        """Where the per-file data lives (`core.storage`)."""
+        found: Storage = self.__dict__["_storage"]
+        return found
 
     @property
     def root(self) -> Path:
@@ -62,16 +74,33 @@ class Warehouse:
         return self.db_path.parent
 
     def relative(self, path: str | Path) -> str:
-        """`path` as the catalog stores it: relative to the root (POSIX) when inside it, so
-        the warehouse folder can move; absolute otherwise."""
+        """`path` as the catalog stores it: relative to the data's place (POSIX) when inside
+        it (the root, by default), so the warehouse folder can move; absolute otherwise."""
+        inside = self.storage.relative(str(path))
+        if inside is not None:
+            return inside
         path = Path(path)
         if path.is_absolute() and path.is_relative_to(self.root):
             return path.relative_to(self.root).as_posix()
         return str(path)
 
     def resolve(self, stored: str | Path) -> Path:
-        """A path the catalog stores (`relative`) as a path on disk (an absolute one as is)."""
+        """A path the catalog stores (`relative`) as a path in the warehouse folder (an
+        absolute one as is); for data, `location`."""
         return self.root / stored
+
+    def location(self, stored: str) -> str:
+        """A data path the catalog stores as a full path or URL on the data's storage."""
+        return self.storage.location(stored)
+
+    def view_path(self, stored: str) -> str:
+        """A data path as the views hold it: as stored when the data is in the warehouse
+        folder (resolved there by `file_search_path`), else its full path or URL."""
+        return stored if self.storage.is_default else self.location(stored)
+
+    def charges_location(self, facility_id: str, file_id: str) -> str:
+        """`charges_path` on the data's storage (the same, by default)."""
+        return self.location(self.relative(self.charges_path(facility_id, file_id)))
 
     @property
     def charges_dir(self) -> Path:
@@ -145,7 +174,7 @@ def _connect_waiting(wh: Warehouse, read_only: bool) -> duckdb.DuckDBPyConnectio
     delay = 0.05
     while True:
         try:
-            return connect(wh.db_path, wh.root, read_only=read_only)
+            return connect(wh.db_path, wh.root, read_only=read_only, storage=wh.storage)
         except duckdb.IOException as error:
             if "lock" not in str(error).lower() or time.monotonic() > deadline:
                 raise

@@ -18,6 +18,7 @@ from pathlib import Path
 import duckdb
 
 from core import settings
+from core.warehouse_files import DATA_STORAGE
 from warehouse.db import Warehouse, writer
 from warehouse.marts import WRITER_ONLY
 from warehouse.marts import rebuild as rebuild_marts
@@ -48,7 +49,7 @@ def publish(wh: Warehouse, inspect: Callable[[Path], None] | None = None) -> Pat
         snapshot = wh.published_dir / f"hpt-{stamp}.duckdb"
         tmp = snapshot.with_suffix(".part")
         tmp.unlink(missing_ok=True)
-        write_snapshot(con, tmp)
+        write_snapshot(con, tmp, wh.storage.url)
     tmp.replace(snapshot)
     if inspect is not None:
         inspect(snapshot)
@@ -90,15 +91,20 @@ def _catalog_objects(con: duckdb.DuckDBPyConnection) -> tuple[list[str], list[st
     return tables, views
 
 
-def write_snapshot(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+def write_snapshot(con: duckdb.DuckDBPyConnection, path: Path, storage_url: str = "") -> None:
     """Write the catalog's tables, views and the service-code macros into a new DuckDB file
-    at `path`."""
+    at `path`, and where its data lives (`storage_url`, "" for the warehouse folder: the
+    table `data_storage` that `core.warehouse_files.open_snapshot` reads)."""
     catalog = con.execute("SELECT current_database()").fetchall()[0][0]
     tables, views = _catalog_objects(con)
     con.execute(f"ATTACH '{_quoted(path)}' AS hpt_snapshot")
     try:
         for table in tables:
             con.execute(f'CREATE TABLE hpt_snapshot.main."{table}" AS SELECT * FROM "{table}"')
+        con.execute(
+            f"CREATE TABLE hpt_snapshot.main.{DATA_STORAGE} AS SELECT ?::VARCHAR AS url",
+            [storage_url],
+        )
         con.execute("USE hpt_snapshot")
         try:
             create_macros(con)  # the views call them

@@ -9,11 +9,10 @@ finds the rates of `CPT:73721`.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import duckdb
 import polars as pl
 
+from core.warehouse_files import snapshot_storage
 from transform.payers import GENERIC_BLUE, blue_plans, rules
 from warehouse.marts import MARTS
 from warehouse.search import search_codes as search_codes  # the search, where it always was
@@ -152,11 +151,11 @@ def unmapped_payers(con: duckdb.DuckDBPyConnection, min_rates: int = 1) -> pl.Da
         "SELECT m.facility_id, f.data_path FROM mart_files m JOIN files f USING (file_id) "
         "ORDER BY m.facility_id"
     ).fetchall()
-    # Stored paths are relative to the warehouse folder, where the snapshot's opener points
-    # DuckDB's file_search_path.
-    root = Path(con.execute("SELECT current_setting('file_search_path')").fetchall()[0][0])
-    maps = [(f, str(root / p / MARTS / "payer_map.parquet")) for f, p in folded]
-    maps = [(f, p) for f, p in maps if Path(p).exists()]
+    # Stored paths are relative to the data's storage: by default the warehouse folder,
+    # where the snapshot's opener points DuckDB's file_search_path.
+    store = snapshot_storage(con)
+    maps = [(f, f"{store.location(p)}/{MARTS}/payer_map.parquet") for f, p in folded]
+    maps = [(f, p) for f, p in maps if store.exists(p)]
     if not maps:
         return pl.DataFrame(
             schema={"payer_name": pl.String, "rates": pl.Int64, "facilities": pl.Int64,

@@ -31,7 +31,11 @@ _SNAPSHOT = re.compile(r"hpt-(\d{8}T\d{12})Z\.duckdb")
 _LANDING = re.compile(r"[a-z0-9-]*-[0-9a-f]{12}")
 # ingest.encoding (`.<sha16>.utf8.csv`), ingest.archive (`.<stem>.unpacked<n>`),
 # ingest.json_items (`.items-<pid>-<n>.json`).
-_SCRATCH = re.compile(r"\.(?:[0-9a-f]{16}\.utf8.*|.+\.unpacked\d+|items-\d+-\d+\.json)")
+# hpt.pipeline.steps and warehouse.marts (`.hpt-store-*`, `.hpt-stage-*`: data on its way
+# to an object store).
+_SCRATCH = re.compile(
+    r"\.(?:[0-9a-f]{16}\.utf8.*|.+\.unpacked\d+|items-\d+-\d+\.json|hpt-(?:store|stage)-.+)"
+)
 _GX_RUN = "%Y%m%dT%H%M%S.%fZ"
 
 
@@ -65,6 +69,20 @@ def _written(folder: Path) -> float:
     if not folder.is_dir():
         return 0.0
     return max((entry.stat().st_mtime for entry in os.scandir(folder)), default=0.0)
+
+
+def _stored_written(wh: Warehouse, folder: str) -> float:
+    """`_written` for a data folder on the warehouse's storage (on an object store: its
+    newest object, anywhere under the prefix)."""
+    if not wh.storage.remote:
+        return _written(Path(folder))
+    return max((stamp for _, _, stamp in wh.storage.files(folder)), default=0.0)
+
+
+def _stored_size(wh: Warehouse, folder: str) -> int:
+    if not wh.storage.remote:
+        return _size(Path(folder))
+    return sum(size for _, size, _ in wh.storage.files(folder))
 
 
 def _remove(path: Path) -> None:
@@ -143,16 +161,20 @@ def _pending(
     wall = _utc_now()
     rows += [(e.data_path, wall, e.reason, False) for e in expiring]  # a dry run's
     done: list[str] = []
-    charges = wh.charges_dir.resolve()
+    store = wh.storage
+    charges = wh.location(wh.relative(wh.charges_dir)) + "/"
     for data_path, expired_at, reason, live in sorted(rows):
-        folder = wh.resolve(data_path)
-        if live or not folder.resolve().is_relative_to(charges):
+        folder = wh.location(data_path)
+        if not store.remote:  # no link may lead out of the charges folder
+            folder = str(Path(folder).resolve())
+            charges = str(Path(charges).resolve()) + "/"
+        if live or not folder.startswith(charges):
             done.append(data_path)  # loaded again, or not ours to delete: forget it
         elif reason == "history" and oldest_kept is not None and oldest_kept <= expired_at:
             # Only loaded files are in the views (`charge_history`): held or quarantined
             # data never was, so no snapshot lists it.
             report.waiting.append(str(folder))
-        elif (written := _written(folder)) > _epoch(expired_at):
+        elif (written := _stored_written(wh, folder)) > _epoch(expired_at):
             # Written again since it expired (the same file is being ingested anew): wait
             # for that load; if it never comes, the folder goes after the next snapshots.
             report.waiting.append(str(folder))
@@ -163,9 +185,12 @@ def _pending(
                     [later, data_path],
                 )
         else:
-            report.deleted.append(Gone("file data", str(folder), _size(folder)))
+            report.deleted.append(Gone("file data", folder, _stored_size(wh, folder)))
             if not report.dry_run:
-                _remove(folder)
+                if store.remote:
+                    store.remove(folder)
+                else:
+                    _remove(Path(folder))
             done.append(data_path)
     if done and not report.dry_run:  # after the deletions: a kill in between re-deletes
         con.execute("DELETE FROM retention_pending WHERE data_path IN (SELECT unnest(?))", [done])

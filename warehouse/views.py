@@ -5,7 +5,8 @@ file; `standard_charge_codes` has one row per (standard charge, code), keyed by 
 service type (`warehouse.service_codes`) with the published type beside it. The list of
 Parquet files is written into the view, so a reader needs no listing of the charge folder;
 the paths are relative to the warehouse root, as the catalog stores them
-(`Warehouse.relative`).
+(`Warehouse.relative`), or full paths or `s3://` URLs when the data lives elsewhere
+(`Warehouse.view_path`).
 """
 
 from __future__ import annotations
@@ -71,11 +72,11 @@ def refresh_after_load(con: duckdb.DuckDBPyConnection, wh: Warehouse) -> None:
 def refresh_charge_views(con: duckdb.DuckDBPyConnection, wh: Warehouse) -> None:
     """(Re)create the charge views from the catalog's current and loaded files."""
     current = [
-        r[0]
+        wh.view_path(r[0])
         for r in con.execute("SELECT data_path FROM current_files ORDER BY facility_id").fetchall()
     ]
     loaded = [
-        r[0]
+        wh.view_path(r[0])
         for r in con.execute(
             "SELECT data_path FROM files WHERE status = 'loaded' ORDER BY loaded_at"
         ).fetchall()

@@ -10,6 +10,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
+import shutil
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -120,6 +122,24 @@ def superseded(other: str) -> str:
     )
 
 
+def store(wh: Warehouse, staged: StagedFile) -> None:
+    """Put a file's data, written in a local staging folder, on the warehouse's object store.
+
+    Every object is written before the catalog row naming the folder commits; readers
+    only see folders a published snapshot lists, so the commit is the atomic switch (an
+    object store cannot rename a folder). Leftovers of an earlier attempt at the same file
+    are deleted first. Local storage: the data was written in place; nothing to do."""
+    if not wh.storage.remote or staged.data_path.startswith("s3://"):
+        return
+    target = wh.charges_location(staged.facility_id, staged.file_id)
+    try:
+        wh.storage.remove(target)
+        wh.storage.upload(Path(staged.data_path), target)
+    except OSError as error:
+        raise CannotStore(f"cannot store {staged.file_id} at {target}: {error}") from error
+    staged.data_path = target
+
+
 def gated_load(
     wh: Warehouse, staged: StagedFile, current_at_start: str | None
 ) -> tuple[GateResult, str | None]:
@@ -131,9 +151,11 @@ def gated_load(
     if enabled():
         previous = previous_rows(wh, staged.facility_id, staged.file_id)
         verdict = validate_batch(staged, previous, docs_dir(wh))
+        store(wh, staged)
         record_gate(wh, staged, verdict)
     else:
         verdict = GateResult(CheckOutcome.SKIPPED, "gate is off", staged.file_id)
+        store(wh, staged)
     if verdict.status is not None:
         staged.status = verdict.status
         staged.status_reason = verdict.message if verdict.status == IngestOutcome.HELD else None
@@ -156,6 +178,7 @@ def ingest_file(
     result = IngestResult(source=source, outcome=IngestOutcome.FAILED)
     now = settings.current()
     prepared = None
+    staging: Path | None = None
     try:
         if facility_id is not None:
             result.facility_id = valid_facility_id(facility_id, "--facility-id")
@@ -180,7 +203,13 @@ def ingest_file(
             # The gate's imports (2.5 s of CPU) load in a thread while the file is parsed,
             # and only for a file that is new: an unchanged one needs no gate.
             warm_up()
-            data_path = wh.charges_path(facility_id, file_id)
+            target = wh.charges_location(facility_id, file_id)
+            if wh.storage.remote:  # written here, put on the store after the gate (`store`)
+                now.work_dir.mkdir(parents=True, exist_ok=True)
+                staging = Path(tempfile.mkdtemp(prefix=".hpt-store-", dir=now.work_dir))
+                data_path = staging / file_id
+            else:
+                data_path = Path(target)
             check = Conformance(meta, parsed.header, parsed.layout) if now.validate_files else None
             batches = CheckedBatches(parsed, check, progress=progress)
             write_charges(
@@ -219,6 +248,8 @@ def ingest_file(
     finally:
         if prepared is not None:
             prepared.cleanup()
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
     result.seconds = time.monotonic() - started
     log_attempt(
         wh,

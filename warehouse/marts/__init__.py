@@ -23,8 +23,12 @@ The warehouse's own payer aliases (`transform.local_aliases`) are not part of th
 signature: when they change, a publish derives again only the files whose payer map they
 change (`warehouse.marts.remap`) and folds those out and in again.
 
-Like `files.data_path`, the mart file paths in `mart_files` and in the views are relative
-to the warehouse root (`Warehouse.relative`); files are read and written at `wh.resolve`.
+Like `files.data_path`, the mart file paths in `mart_files` are relative to the data's
+storage (`Warehouse.relative`); files are read and written at `wh.location`, a local path
+or an `s3://` URL (`core.storage`): DuckDB reads, globs and writes single files there
+through the catalog connection's registered filesystem. Deriving a file's data again on an
+object store (new rules, new local aliases) copies its charges to a local folder, derives
+there and puts `marts/` back.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ import datetime as dt
 import hashlib
 import logging
 import shutil
+import tempfile
 import time
 from dataclasses import dataclass
 from importlib import resources
@@ -42,7 +47,7 @@ import duckdb
 import polars as pl
 
 from core import settings
-from core.warehouse_files import open_snapshot
+from core.warehouse_files import open_snapshot, snapshot_storage
 from transform.local_aliases import digest
 from transform.local_aliases import read as read_local_aliases
 from transform.payers import PAYER_MAP_SCHEMA, LocalAliases, payer_map
@@ -258,8 +263,32 @@ def _stage_groups(con: duckdb.DuckDBPyConnection, out: Path) -> None:
             )
 
 
-def _staged(folder: Path) -> bool:
-    return (folder / MARTS / "counts.parquet").exists()
+def _staged(wh: Warehouse, folder: str) -> bool:
+    return wh.storage.exists(f"{folder}/{MARTS}/counts.parquet")
+
+
+def _stage(wh: Warehouse, folder: str, local: LocalAliases, state: str | None) -> None:
+    """`stage_file` for a charges folder on the warehouse's storage (see the module
+    docstring for an object store)."""
+    if not wh.storage.remote:
+        stage_file(folder, local, state)
+        return
+    with tempfile.TemporaryDirectory(prefix=".hpt-stage-", dir=_scratch()) as tmp:
+        copy = Path(tmp) / "charges"
+        copy.mkdir()
+        for path, _, _ in wh.storage.files(folder):
+            name = path[len(folder) + 1 :]
+            if "/" not in name and name.endswith(".parquet"):
+                wh.storage.filesystem.get_file(path, str(copy / name))
+        out = stage_file(copy, local, state)
+        wh.storage.remove(f"{folder}/{MARTS}")
+        wh.storage.upload(out, f"{folder}/{MARTS}")
+
+
+def _scratch() -> Path:
+    folder = Path(settings.current().work_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 # --- in the catalog, at publish ------------------------------------------------------------
@@ -319,14 +348,14 @@ def _empty_select(columns: dict[str, str]) -> str:
     return "SELECT " + ", ".join(f"NULL::{t} AS {c}" for c, t in columns.items()) + " LIMIT 0"
 
 
-def _mart_views(con: duckdb.DuckDBPyConnection) -> None:
+def _mart_views(con: duckdb.DuckDBPyConnection, wh: Warehouse) -> None:
     """The per-file marts as views over the folded files' Parquet; the analyst views."""
     for view, column, columns in (
         ("price_compare", "price_compare_path", PRICE_COMPARE_COLUMNS),
         ("facility_code_prices", "facility_prices_path", FACILITY_PRICES_COLUMNS),
     ):
         paths = [
-            r[0]
+            wh.view_path(r[0])
             for r in con.execute(f"SELECT {column} FROM mart_files ORDER BY facility_id").fetchall()
         ]
         names = ", ".join(columns)
@@ -344,7 +373,7 @@ def _mart_views(con: duckdb.DuckDBPyConnection) -> None:
 
 def _files_to_fold(
     con: duckdb.DuckDBPyConnection, wh: Warehouse, full: bool
-) -> tuple[list[tuple[str, str, Path]], list[tuple[str, str]]]:
+) -> tuple[list[tuple[str, str, str]], list[tuple[str, str]]]:
     """(file_id, facility_id, charges folder) of current files not folded in yet, and
     (file_id, facility_id) of folded files no longer current (all of them when `full`)."""
     added = con.execute(
@@ -352,7 +381,7 @@ def _files_to_fold(
         + ("" if full else "ANTI JOIN mart_files m USING (file_id) ")
         + "ORDER BY c.facility_id"
     ).fetchall()
-    folders = [(file_id, facility_id, wh.resolve(path)) for file_id, facility_id, path in added]
+    folders = [(file_id, facility_id, wh.location(path)) for file_id, facility_id, path in added]
     removed = con.execute(
         "SELECT m.file_id, m.facility_id FROM mart_files m "
         + ("" if full else "ANTI JOIN current_files c USING (file_id) ")
@@ -380,7 +409,7 @@ def _moved_facilities(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
 def _fold(
     con: duckdb.DuckDBPyConnection,
     wh: Warehouse,
-    added: list[tuple[str, str, Path]],
+    added: list[tuple[str, str, str]],
     removed: list[tuple[str, str]],
     moved: list[tuple[str, str]],
     built_at: dt.datetime,
@@ -391,9 +420,9 @@ def _fold(
     facility had another file folded in (`before`, by facility) is compared with it."""
     states = _states(con)
     for _, facility_id, folder in added:
-        if not _staged(folder):  # loaded before derived data existed, or by hand
-            stage_file(folder, local, states.get(facility_id))
-    marts = [folder / MARTS for _, _, folder in added]
+        if not _staged(wh, folder):  # loaded before derived data existed, or by hand
+            _stage(wh, folder, local, states.get(facility_id))
+    marts = [f"{folder}/{MARTS}" for _, _, folder in added]
     out_ids = [file_id for file_id, _ in removed]
     stamp = built_at.strftime("%Y%m%dT%H%M%S%f")
     # Groups whose facility prices change: of the files going out, and (below) coming in.
@@ -424,8 +453,8 @@ def _fold(
     # Price values: out with the old files' (their own counts, from their folders), in with
     # the new; the bands of every group touched are recomputed.
     gone = _data_paths(con, wh, out_ids)
-    values = [_values(p, -1) for p in gone if _values_file(p).exists()]
-    values += [_values(m.parent, 1) for m in marts]
+    values = [_values(p, -1) for p in gone if wh.storage.exists(_values_file(p))]
+    values += [_values(folder, 1) for _, _, folder in added]
     if len(values) < len(gone) + len(marts):
         # A folded-out file's derived data is gone: count every current value again.
         log.warning("marts: price values of a removed file are missing; recounting all")
@@ -433,9 +462,9 @@ def _fold(
         con.execute("DELETE FROM code_price_bounds")
         folded = [r[0] for r in con.execute("SELECT file_id FROM mart_files").fetchall()]
         keep = set(_data_paths(con, wh, folded)) - set(gone)
-        values = [_values(p, 1) for p in sorted(keep)] + [_values(m.parent, 1) for m in marts]
+        values = [_values(p, 1) for p in sorted(keep)] + [_values(f, 1) for _, _, f in added]
     if marts:  # the text of the groups the new files price, kept once per group
-        codes = ", ".join(_quote(m / "codes-*.parquet") for m in marts)
+        codes = ", ".join(_quote(f"{m}/codes-*.parquet") for m in marts)
         con.execute(
             "INSERT INTO mart_keys SELECT DISTINCT k, code_type, code, setting, price_unit "
             f"FROM read_parquet([{codes}]) ANTI JOIN mart_keys USING (k)"
@@ -469,7 +498,7 @@ def _fold(
     for (file_id, _, _), mart in zip(added, marts, strict=True):
         con.execute(
             f"INSERT INTO payer_map BY NAME SELECT ?::VARCHAR AS file_id, {names} "
-            f"FROM read_parquet({_quote(mart / 'payer_map.parquet')})",
+            f"FROM read_parquet({_quote(f'{mart}/payer_map.parquet')})",
             [file_id],
         )
     # Out: the old files' facility prices and rows.
@@ -479,7 +508,7 @@ def _fold(
     con.execute("DELETE FROM mart_files WHERE file_id IN (SELECT file_id FROM folded_out)")
     # In: each new file judged against the bands, its marts written beside its data.
     judge = _sql(_JUDGE_SQL)
-    for (file_id, facility_id, _), mart in zip(added, marts, strict=True):
+    for (file_id, facility_id, folder), mart in zip(added, marts, strict=True):
         for view, name in (
             ("file_candidates", "candidates"),
             ("file_groups", "groups"),
@@ -487,13 +516,13 @@ def _fold(
         ):
             con.execute(
                 f"CREATE OR REPLACE TEMP VIEW {view} AS "
-                f"SELECT * FROM read_parquet({_quote(mart / f'{name}*.parquet')})"
+                f"SELECT * FROM read_parquet({_quote(f'{mart}/{name}*.parquet')})"
             )
         con.execute(judge)
-        judged = mart.parent / JUDGED
-        judged.mkdir(exist_ok=True)
-        compare = judged / f"price_compare-{stamp}.parquet"
-        prices = judged / f"facility_code_prices-{stamp}.parquet"
+        judged = f"{folder}/{JUDGED}"
+        wh.storage.makedirs(judged)
+        compare = f"{judged}/price_compare-{stamp}.parquet"
+        prices = f"{judged}/facility_code_prices-{stamp}.parquet"
         con.execute(f"COPY file_price_compare TO {_quote(compare)}")
         con.execute(f"COPY file_facility_code_prices TO {_quote(prices)}")
         con.execute(
@@ -506,7 +535,7 @@ def _fold(
             "FROM file_facility_code_prices"
         )
         counts = con.execute(
-            f"SELECT * FROM read_parquet({_quote(mart / 'counts.parquet')})"
+            f"SELECT * FROM read_parquet({_quote(f'{mart}/counts.parquet')})"
         ).fetchall()[0]
         paths = [wh.relative(compare), wh.relative(prices)]
         con.execute(
@@ -541,23 +570,23 @@ def _fold(
         con.execute(f"DROP TABLE IF EXISTS {table}")
 
 
-def _values_file(folder: Path) -> Path:
-    return folder / MARTS / "price_bins.parquet"
+def _values_file(folder: str) -> str:
+    return f"{folder}/{MARTS}/price_bins.parquet"
 
 
-def _values(folder: Path, sign: int) -> str:
+def _values(folder: str, sign: int) -> str:
     """SQL reading one file's price values, counted `sign` times (-1: taken out)."""
     return f"SELECT k, bin, {sign} * n AS n FROM read_parquet({_quote(_values_file(folder))})"
 
 
-def _data_paths(con: duckdb.DuckDBPyConnection, wh: Warehouse, file_ids: list[str]) -> list[Path]:
+def _data_paths(con: duckdb.DuckDBPyConnection, wh: Warehouse, file_ids: list[str]) -> list[str]:
     """The charges folders of these files."""
     if not file_ids:
         return []
     rows = con.execute(
         "SELECT data_path FROM files WHERE file_id IN (SELECT unnest(?::VARCHAR[]))", [file_ids]
     ).fetchall()
-    return [wh.resolve(r[0]) for r in rows]
+    return [wh.location(r[0]) for r in rows]
 
 
 def _clear(con: duckdb.DuckDBPyConnection) -> None:
@@ -642,11 +671,11 @@ def rebuild(con: duckdb.DuckDBPyConnection, wh: Warehouse, *, force: bool = Fals
         if rederive:
             states = _states(con)
             for _, facility_id, folder in added:  # the rules changed: derive every file again
-                stage_file(folder, local, states.get(facility_id))
+                _stage(wh, folder, local, states.get(facility_id))
         remapped = [] if rederive else _remap(con, wh, added, removed, local, last)
         if added or removed or moved:
             _fold(con, wh, added, removed, moved, built_at, local, before)
-        _mart_views(con)
+        _mart_views(con, wh)
         _facility_summary(con, built_at)
         seconds = time.monotonic() - started
         heavy = bool(added or removed)
@@ -677,7 +706,7 @@ def rebuild(con: duckdb.DuckDBPyConnection, wh: Warehouse, *, force: bool = Fals
 def _remap(
     con: duckdb.DuckDBPyConnection,
     wh: Warehouse,
-    added: list[tuple[str, str, Path]],
+    added: list[tuple[str, str, str]],
     removed: list[tuple[str, str]],
     local: LocalAliases,
     last: list[tuple[str, str | None]],
@@ -692,7 +721,7 @@ def _remap(
     if last and digest(local) != since:
         gone = {file_id for file_id, _ in removed}
         files += [
-            (file_id, facility_id, wh.resolve(path))
+            (file_id, facility_id, wh.location(path))
             for file_id, facility_id, path in con.execute(
                 "SELECT m.file_id, m.facility_id, f.data_path FROM mart_files m "
                 "JOIN files f USING (file_id) ORDER BY m.facility_id"
@@ -703,15 +732,16 @@ def _remap(
         return []  # no aliases of our own, now or before: nothing they could change
     states = _states(con)
     maps = [
-        (file_id, folder / MARTS / "payer_map.parquet", states.get(facility_id))
+        (file_id, f"{folder}/{MARTS}/payer_map.parquet", states.get(facility_id))
         for file_id, facility_id, folder in files
     ]
+    maps = [m for m in maps if wh.storage.exists(m[1])]
     changed = set(remap.remapped(con, maps, local))
     incoming = {file_id for file_id, _, _ in added}
     for file_id, facility_id, folder in files:
         if file_id in changed:
             # Price values don't depend on the payer map: out and in, they count the same.
-            stage_file(folder, local, states.get(facility_id))
+            _stage(wh, folder, local, states.get(facility_id))
             if file_id not in incoming:
                 removed.append((file_id, facility_id))
                 added.append((file_id, facility_id, folder))
@@ -757,7 +787,8 @@ def scoped_comparable(con: duckdb.DuckDBPyConnection, facility_ids: list[str]) -
         ).fetchall()
     ]
     if paths:
-        source = parquet_source([f"{p}/*.parquet" for p in paths], "")
+        store = snapshot_storage(con)
+        source = parquet_source([f"{store.location(p)}/*.parquet" for p in paths], "")
         charges = f"SELECT {CHARGE_COLUMNS} FROM read_parquet({source})"
     else:
         charges = f"SELECT {CHARGE_COLUMNS} FROM main.standard_charges LIMIT 0"

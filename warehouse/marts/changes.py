@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from pathlib import Path
 
 import duckdb
 
@@ -62,7 +61,7 @@ def folded(con: duckdb.DuckDBPyConnection) -> dict[str, Judged]:
     return {r[1]: Judged(*r) for r in rows}
 
 
-def _quote(path: Path) -> str:
+def _quote(path: str) -> str:
     return "'" + str(path).replace("'", "''") + "'"
 
 
@@ -79,7 +78,7 @@ def derive(
 ) -> None:
     """Compare `new` with `old` (the facility's previous file): write the pair's change
     files beside `new`'s judged marts, list them and keep the pair's top moves."""
-    judged = wh.resolve(new.price_compare_path).parent
+    judged = wh.location(new.price_compare_path).rsplit("/", 1)[0]
     on = " AND ".join(f"o.{k} IS NOT DISTINCT FROM n.{k}" for k in _KEYS)
     params = [new.facility_id, old.file_id, new.file_id, built_at]
     con.execute(
@@ -94,8 +93,8 @@ def derive(
                o.gross_charge AS old_gross, n.gross_charge AS new_gross,
                o.discounted_cash AS old_cash, n.discounted_cash AS new_cash,
                ?::TIMESTAMP AS changed_at
-        FROM read_parquet({_quote(wh.resolve(new.price_compare_path))}) n
-        JOIN read_parquet({_quote(wh.resolve(old.price_compare_path))}) o ON {on}
+        FROM read_parquet({_quote(wh.location(new.price_compare_path))}) n
+        JOIN read_parquet({_quote(wh.location(old.price_compare_path))}) o ON {on}
         WHERE n.median_dollar IS NOT NULL AND o.median_dollar IS NOT NULL
         ORDER BY n.code_type, n.code, n.setting, n.price_unit, n.payer, n.plan_type
         """,
@@ -107,12 +106,12 @@ def derive(
         WITH o AS (
             SELECT code_type, code, mode(description) AS description,
                    sum(rates)::BIGINT AS rates, median(median_dollar) AS median_dollar
-            FROM read_parquet({_quote(wh.resolve(old.facility_prices_path))}) GROUP BY ALL
+            FROM read_parquet({_quote(wh.location(old.facility_prices_path))}) GROUP BY ALL
         ),
         n AS (
             SELECT code_type, code, mode(description) AS description,
                    sum(rates)::BIGINT AS rates, median(median_dollar) AS median_dollar
-            FROM read_parquet({_quote(wh.resolve(new.facility_prices_path))}) GROUP BY ALL
+            FROM read_parquet({_quote(wh.location(new.facility_prices_path))}) GROUP BY ALL
         ),
         both_ AS (
             SELECT 'added' AS change, * FROM n ANTI JOIN o USING (code_type, code)
@@ -126,8 +125,8 @@ def derive(
         """,
         params,
     )
-    prices = judged / f"price_changes-{stamp}.parquet"
-    codes = judged / f"code_changes-{stamp}.parquet"
+    prices = f"{judged}/price_changes-{stamp}.parquet"
+    codes = f"{judged}/code_changes-{stamp}.parquet"
     con.execute(f"COPY pair_price_changes TO {_quote(prices)}")
     con.execute(f"COPY pair_code_changes TO {_quote(codes)}")
     moving = f"least(old_median, new_median) >= {MIN_DOLLAR} AND abs(change) >= {MIN_CHANGE}"

@@ -9,8 +9,6 @@ exact ones; the heavy work, deriving a file again, follows the files the change 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import duckdb
 import polars as pl
 
@@ -25,17 +23,18 @@ _SAME_PAIR = (
 
 def remapped(
     con: duckdb.DuckDBPyConnection,
-    maps: list[tuple[str, Path, str | None]],
+    maps: list[tuple[str, str, str | None]],
     local: LocalAliases,
 ) -> list[str]:
     """Ids of the files (file_id, its payer_map.parquet, its facility's state) whose payer
     map differs from what the registry and `local` say now. Leaves the pairs that changed
-    in the temp table `remapped_pairs` (payer_name, plan_name, state)."""
+    in the temp table `remapped_pairs` (payer_name, plan_name, state). Every map must
+    exist (full paths or URLs, `core.storage`)."""
     con.execute(
         "CREATE OR REPLACE TEMP TABLE remapped_pairs "
         "(payer_name VARCHAR, plan_name VARCHAR, state VARCHAR)"
     )
-    found = [(file_id, str(path), state) for file_id, path, state in maps if path.exists()]
+    found = list(maps)
     if not found:
         return []
     con.register(
