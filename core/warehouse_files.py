@@ -83,15 +83,16 @@ DATA_STORAGE = "data_storage"
 
 def data_storage(con: duckdb.DuckDBPyConnection) -> str:
     """Where a snapshot's data lives: "" for its warehouse folder, else a folder or URL."""
+    # fetchall: a result left unfinished blocks the connection's next statement.
     found = con.execute(
         "SELECT count(*) FROM duckdb_tables() WHERE table_name = ? "
         "AND database_name = current_database()",
         [DATA_STORAGE],
-    ).fetchone()
-    if not found or not found[0]:
+    ).fetchall()
+    if not found or not found[0][0]:
         return ""
-    row = con.execute(f"SELECT url FROM {DATA_STORAGE}").fetchone()
-    return str(row[0] or "") if row else ""
+    rows = con.execute(f"SELECT url FROM {DATA_STORAGE}").fetchall()
+    return str(rows[0][0] or "") if rows else ""
 
 
 def snapshot_storage(con: duckdb.DuckDBPyConnection) -> Storage:

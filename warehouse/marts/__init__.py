@@ -368,7 +368,7 @@ def _mart_views(con: duckdb.DuckDBPyConnection, wh: Warehouse) -> None:
     create_macros(con)
     for name in _VIEWS_SQL:
         con.execute(_sql(name))
-    changes.create_views(con)
+    changes.create_views(con, wh)
 
 
 def _files_to_fold(

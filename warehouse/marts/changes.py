@@ -165,7 +165,7 @@ def _empty_select(columns: dict[str, str]) -> str:
     return "SELECT " + ", ".join(f"NULL::{t} AS {c}" for c, t in columns.items()) + " LIMIT 0"
 
 
-def create_views(con: duckdb.DuckDBPyConnection) -> None:
+def create_views(con: duckdb.DuckDBPyConnection, wh: Warehouse) -> None:
     """`price_changes` and `code_changes` (of the current files against their facility's
     previous file) and `file_timeline` (every file of every facility)."""
     for view, column, columns in (
@@ -173,7 +173,7 @@ def create_views(con: duckdb.DuckDBPyConnection) -> None:
         ("code_changes", "code_changes_path", CODE_CHANGES_COLUMNS),
     ):
         paths = [
-            r[0]
+            wh.view_path(r[0])
             for r in con.execute(
                 f"SELECT c.{column} FROM mart_change_files c "
                 "JOIN mart_files m ON m.file_id = c.new_file_id ORDER BY c.facility_id"
