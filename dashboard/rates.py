@@ -13,8 +13,25 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 
+from dashboard.ui import csv_bytes
 from warehouse.marts import scoped_comparable
 from warehouse.queries import payer_family
+
+#: Why a rate is not compared, in words: every `exclusion_reason` of `comparable_charges`
+#: and `comparable_charge_codes` (`outlier`), and `OTHER_UNIT` (`not_compared`).
+REASONS = {
+    "no_payer_rate": "no payer rate: the row gives only the hospital's own charges",
+    "algorithm_only": "given only as a formula or algorithm, no dollar amount",
+    "percentage_without_base": "a percentage with no gross charge to apply it to",
+    "no_price": "no dollar amount, percentage or allowed amount",
+    "placeholder": "placeholder amount (such as 999999), not a price",
+    "zero_or_penny": "a cent or less: not a price",
+    "drug_unit_not_normalisable": "drug unit that cannot be converted to a per-unit price",
+    "outlier": "far outside every other hospital's prices for this service (an outlier)",
+}
+#: A rate in another unit than the prices it is shown beside (`price_unit`): a per-day
+#: rate beside per-stay prices, a drug priced per ML beside prices per MG.
+OTHER_UNIT = "other_unit"
 
 #: The published values of a rate, in the order the Source page lists them.
 RAW_COLUMNS = (
@@ -66,7 +83,7 @@ def code_rates(
 
 _SOURCE = f"""
 SELECT c.facility_id, l.hospital_name, c.file_id, c.row_no, c.payer, c.plan_type,
-       c.price_basis, c.comparable_dollar, c.exclusion_reason,
+       c.price_basis, c.comparable_dollar, c.price_unit, c.exclusion_reason,
        {", ".join(f"c.{n}" for n in RAW_COLUMNS if n != "codes")},
        c.codes, f.source, f.last_updated_on, f.sha256, f.layout, f.version
 FROM comparable_charges c
@@ -110,3 +127,54 @@ def source_rates(
         "limit": limit,
     }
     return con.sql(scoped_comparable(con, [facility_id]) + _SOURCE, params=params).pl()
+
+
+def per_unit(price_unit: str | None) -> str:
+    """A price unit in words: `per day`, `per MG`, or `per stay or service` (no unit)."""
+    if price_unit == "day":
+        return "per day"
+    return f"per {price_unit}" if price_unit else "per stay or service"
+
+
+def not_compared(reason: str | None, price_unit: str | None = None,
+                 shown_unit: str | None = None) -> str:  # fmt: skip
+    """Why a rate is not compared, in words ('' when it is); for `OTHER_UNIT`, from the
+    rate's unit and the unit of the prices shown."""
+    if reason is None:
+        return ""
+    if reason != OTHER_UNIT:
+        return REASONS.get(reason, reason)
+    if price_unit == "day":
+        return f"a per-day rate: not comparable with prices {per_unit(shown_unit)}"
+    if price_unit is None:
+        return f"a price per stay or service: not comparable with prices {per_unit(shown_unit)}"
+    return f"priced {per_unit(price_unit)}, not {per_unit(shown_unit)}"
+
+
+#: The columns of Find a price's download of the rates behind its prices.
+CODE_RATES_CSV = (
+    "facility_id", "hospital_name", "file_id", "row_no", "code_type", "code", "setting",
+    "payer_name", "plan_name", "payer", "plan_type", "methodology", "price_basis",
+    "comparable_dollar", "price_unit", "negotiated_dollar", "negotiated_percentage",
+    "negotiated_algorithm", "median_allowed", "p10_allowed", "p90_allowed",
+    "estimated_amount", "gross_charge", "discounted_cash", "exclusion_reason",
+)  # fmt: skip
+#: The columns of the Source page's download.
+SOURCE_CSV = ("facility_id", "file_id", "row_no", "payer", "plan_type", "price_basis",
+              "comparable_dollar", "price_unit", "exclusion_reason", *RAW_COLUMNS)  # fmt: skip
+
+
+def code_rates_csv(found: pl.DataFrame) -> bytes:
+    """`code_rates` as the CSV download, formulas neutralised (`csv_bytes`)."""
+    return csv_bytes(found.select(CODE_RATES_CSV))
+
+
+def source_csv(found: pl.DataFrame) -> bytes:
+    """`source_rates` as the CSV download, codes as text (`CPT 73721, CDM 1`)."""
+    return csv_bytes(
+        found.select(SOURCE_CSV).with_columns(
+            pl.col("codes")
+            .list.eval(pl.element().struct.field("type") + " " + pl.element().struct.field("code"))
+            .list.join(", ")
+        )
+    )

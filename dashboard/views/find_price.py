@@ -35,15 +35,6 @@ BASIS = {
     "derived_from_percentage": "% of charges (estimated)",
     "median_allowed": "median allowed (estimated)",
 }
-#: Why a rate is not compared (`comparable_charges.exclusion_reason`), in words.
-REASONS = {
-    "placeholder": "placeholder amount (such as 999999), not a price",
-    "zero_or_penny": "a cent or less: not a price",
-    "algorithm_only": "given only as a formula or algorithm, no dollar amount",
-    "percentage_without_base": "a percentage with no gross charge to apply it to",
-    "no_price": "no dollar amount, percentage or allowed amount",
-    "drug_unit_not_normalisable": "drug unit that cannot be converted to a per-unit price",
-}
 #: Fewer hospitals than this and a figure across hospitals says it is thin.
 FEW_HOSPITALS = 3
 NO_TERMS = Terms()
@@ -252,8 +243,18 @@ def _results(
             st.session_state[f"{P}.setting"] = settings[0]
         st.radio("Setting", settings, key=f"{P}.setting", horizontal=True)
     setting = ui.value(P, "setting") if len(settings) > 1 else (settings or [None])[0]
-    base = base.filter(pl.col("setting").eq_missing(setting))
-    unit = base["price_unit"].mode().sort(nulls_last=True)[0] if base.height else None
+    base = _near(snap, base.filter(pl.col("setting").eq_missing(setting)), point, radius)
+    if base.is_empty():
+        st.warning(f"No hospital within {radius} miles prices this service.")
+        return
+    # One unit per table: the one most hospitals price in, a price of the whole service
+    # (no unit) before a per-day rate on a tie. The other units' rates are listed as
+    # excluded, never dropped unseen.
+    units = base.group_by("price_unit").agg(pl.col("facility_id").n_unique().alias("n"))
+    unit = units.sort(["n", "price_unit"], descending=[True, False], nulls_last=False)[
+        "price_unit"
+    ][0]
+    everywhere = base["facility_id"].unique().to_list()
     base = base.filter(pl.col("price_unit").eq_missing(unit))
     mode = "cash"
     if payer:
@@ -268,45 +269,65 @@ def _results(
         else:
             mode = "plan"
             base = base.join(prices, on="facility_id", how="left")
-    table = _ranked(snap, base, mode, code, payer, point, radius)
-    if table is None:
-        return
-    code_type, bare = ui.split_key(code)
+    table = _ranked(snap, base, mode, code, payer)
     behind = snap.read(
-        rates.code_rates, code_type, bare, table["facility_id"].to_list(),
+        rates.code_rates, code_type, bare, everywhere,
         payer if mode == "plan" else None, plan if mode == "plan" else None,
-    )  # fmt: skip
-    behind = behind.filter(
-        pl.col("setting").eq_missing(setting) & pl.col("price_unit").eq_missing(unit)
+    ).filter(pl.col("setting").eq_missing(setting))  # fmt: skip
+    behind = behind.with_columns(
+        pl.coalesce(
+            "exclusion_reason",
+            pl.when(pl.col("price_unit").ne_missing(unit)).then(pl.lit(rates.OTHER_UNIT)),
+        ).alias("not_compared")
     )
-    table = table.join(_bases(behind), on="facility_id", how="left", maintain_order="left")
+    compared = behind.filter(pl.col("price_unit").eq_missing(unit))
+    table = table.join(_bases(compared), on="facility_id", how="left", maintain_order="left")
     if mode == "plan" and terms.given:
         table = table.with_columns(
             ui.mapped(table["plan_price"], lambda v: out_of_pocket(v, terms), pl.Float64).alias(
                 "you_pay"
             )
         )
-    _show(table, mode, name, unit, payer, terms if mode == "plan" else NO_TERMS)
-    _excluded(behind)
+    _show(table, mode, name, unit, payer, terms if mode == "plan" else NO_TERMS,
+          _other_units(behind, table, unit))  # fmt: skip
+    _excluded(behind, unit)
     _download(behind, code)
 
 
-def _ranked(
-    snap: Snapshot, base: pl.DataFrame, mode: str, code: str, payer: str | None, point: Any,
-    radius: int,
-) -> pl.DataFrame | None:  # fmt: skip
+def _near(snap: Snapshot, base: pl.DataFrame, point: Any, radius: int) -> pl.DataFrame:
+    """`base` with the miles to each hospital (when a ZIP is given), within `radius`."""
     distance = snap.lookup(_distances, point) if point else {}
-    if distance:
-        base = base.with_columns(
-            pl.col("facility_id").replace_strict(distance, default=None).alias("miles")
-        )
-        if radius:
-            base = base.filter(pl.col("miles") <= radius)
-            if base.is_empty():
-                st.warning(f"No hospital within {radius} miles prices this service.")
-                return None
-    else:
-        base = base.with_columns(pl.lit(None, pl.Float64).alias("miles"))
+    if not distance:
+        return base.with_columns(pl.lit(None, pl.Float64).alias("miles"))
+    base = base.with_columns(
+        pl.col("facility_id").replace_strict(distance, default=None).alias("miles")
+    )
+    return base.filter(pl.col("miles") <= radius) if radius else base
+
+
+def _other_units(behind: pl.DataFrame, table: pl.DataFrame, unit: str | None) -> str:
+    """How many hospitals price this service in another unit than the table's, in words
+    ('' when none)."""
+    other = behind.filter(
+        (pl.col("not_compared") == rates.OTHER_UNIT) & pl.col("payer_name").is_not_null()
+    )
+    if other.is_empty():
+        return ""
+    hospitals = set(other["facility_id"])
+    absent = len(hospitals - set(table["facility_id"]))
+    words = " or ".join(rates.per_unit(u) for u in other["price_unit"].unique().sort())
+    n = len(hospitals)
+    only = f" ({absent} of them only {words}, so not in the table)" if absent else ""
+    return (
+        f"{n} hospital{'s' if n != 1 else ''} price{'' if n != 1 else 's'} this service "
+        f"{words}{only}. Those rates are not compared with these prices "
+        f"{rates.per_unit(unit)}: they are listed under Excluded prices."
+    )
+
+
+def _ranked(
+    snap: Snapshot, base: pl.DataFrame, mode: str, code: str, payer: str | None
+) -> pl.DataFrame:
     key = "plan_price" if mode == "plan" else "discounted_cash"
     base = base.sort([key, "median_dollar", "facility_id"], nulls_last=True)
     if ui.value(P, "why"):
@@ -330,9 +351,6 @@ def _bases(behind: pl.DataFrame) -> pl.DataFrame:
             BASIS.get(b, b) if counts.height == 1 else f"{n} {BASIS.get(b, b)}"
             for b, n in counts.iter_rows()
         ]
-        methods = sorted(group["methodology"].drop_nulls().unique().to_list())
-        if "per diem" in methods and len(methods) > 1:
-            parts.append("mixes per-day and per-stay rates")
         low, high = group["p10_allowed"].min(), group["p90_allowed"].max()
         out.append(
             {
@@ -349,10 +367,10 @@ def _bases(behind: pl.DataFrame) -> pl.DataFrame:
     return pl.DataFrame(out, schema=schema)
 
 
-def _excluded(behind: pl.DataFrame) -> None:
+def _excluded(behind: pl.DataFrame, unit: str | None) -> None:
     """The rates left out of every price shown, each with the reason: never dropped unseen."""
     left_out = behind.filter(
-        pl.col("exclusion_reason").is_not_null() & (pl.col("exclusion_reason") != "no_payer_rate")
+        pl.col("not_compared").is_not_null() & (pl.col("not_compared") != "no_payer_rate")
     )
     label = f"Excluded prices ({left_out.height})"
     with st.expander(label, expanded=False):
@@ -378,7 +396,10 @@ def _excluded(behind: pl.DataFrame) -> None:
                     "Plan": _plain(left_out["plan_name"]),
                     "As published": [ui.plain(p) for p in published],
                     "Why it is not compared": [
-                        ui.plain(REASONS.get(r, r)) for r in left_out["exclusion_reason"]
+                        ui.plain(rates.not_compared(r, u, unit))
+                        for r, u in zip(
+                            left_out["not_compared"], left_out["price_unit"], strict=True
+                        )
                     ],
                     "Source": [
                         f"[row {r['row_no']}]({_source_link(r)})"
@@ -406,16 +427,9 @@ def _source_link(r: dict[str, Any]) -> str:
 
 def _download(behind: pl.DataFrame, code: str) -> None:
     """The rates behind the prices shown, as CSV, with the file and row of each."""
-    columns = [
-        "facility_id", "hospital_name", "file_id", "row_no", "code_type", "code", "setting",
-        "payer_name", "plan_name", "payer", "plan_type", "methodology", "price_basis",
-        "comparable_dollar", "price_unit", "negotiated_dollar", "negotiated_percentage",
-        "negotiated_algorithm", "median_allowed", "p10_allowed", "p90_allowed",
-        "estimated_amount", "gross_charge", "discounted_cash", "exclusion_reason",
-    ]  # fmt: skip
     st.download_button(
         "Download the rates behind these prices (CSV)",
-        ui.csv_bytes(behind.select(columns)),
+        rates.code_rates_csv(behind),
         f"rates-{code.replace(':', '-')}.csv",
         "text/csv",
         key=f"{P}.csv",
@@ -426,7 +440,7 @@ def _download(behind: pl.DataFrame, code: str) -> None:
 
 def _show(
     table: pl.DataFrame, mode: str, name: str, unit: str | None, payer: str | None,
-    terms: Terms = NO_TERMS,
+    terms: Terms = NO_TERMS, other_units: str = "",
 ) -> None:  # fmt: skip
     # Names, units and notes come from the hospitals' files: Markdown-escaped (`ui.plain`)
     # wherever Streamlit renders Markdown, here the message and the table (not the chart).
@@ -455,6 +469,8 @@ def _show(
             )
     elif mode == "cash":
         st.info("None of these hospitals publishes a cash price for this service.")
+    if other_units:
+        st.info(ui.plain(other_units))
     # The prices first: on a phone the table scrolls sideways and they stay in view.
     hospitals = [
         f"[{ui.plain(n)}]({ui.link('facility', facility=f)})"

@@ -41,6 +41,14 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+def _compared_as(r: dict[str, Any]) -> str:
+    """The comparable dollar of a rate with its unit (`$1,200.00 per day`); '' when none."""
+    if r["comparable_dollar"] is None:
+        return ""
+    per = f" {rates.per_unit(r['price_unit'])}" if r["price_unit"] else ""
+    return ui.money(r["comparable_dollar"]) + per
+
+
 def _file(row: dict[str, Any]) -> None:
     """The file a rate is in: where it was fetched from, its date and fingerprint."""
     st.subheader("File")
@@ -74,8 +82,7 @@ def _rates(found: pl.DataFrame) -> None:
     for r in found.head(20).iter_rows(named=True):
         values = [
             str(r["row_no"]), r["payer"] or "", ui.plan_label(r["plan_type"]),
-            r["price_basis"], ui.money(r["comparable_dollar"]) if r["comparable_dollar"]
-            is not None else "", r["exclusion_reason"] or "",
+            r["price_basis"], _compared_as(r), rates.not_compared(r["exclusion_reason"]),
             *(_text(r[c]) for c in rates.RAW_COLUMNS),
         ]  # fmt: skip
         shown[f"Row {r['row_no']} · {ui.plain(r['payer_name'] or 'no payer')}"] = [
@@ -129,16 +136,9 @@ def main() -> None:
     st.markdown(f"**{ui.plain(found['hospital_name'][0] or facility)}** — {ui.plain(what)}")
     _file(found.row(0, named=True))
     _rates(found)
-    columns = ["facility_id", "file_id", "row_no", "payer", "plan_type", "price_basis",
-               "comparable_dollar", "exclusion_reason", *rates.RAW_COLUMNS]  # fmt: skip
-    download = found.select(columns).with_columns(
-        pl.col("codes")
-        .list.eval(pl.element().struct.field("type") + " " + pl.element().struct.field("code"))
-        .list.join(", ")
-    )
     st.download_button(
         "Download these rates (CSV)",
-        ui.csv_bytes(download),
+        rates.source_csv(found),
         f"source-{facility}.csv",
         "text/csv",
         key=f"{P}.csv",

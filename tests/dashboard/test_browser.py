@@ -159,7 +159,7 @@ def plan_prices(wh: Warehouse, code: str, state: str, payer: str, plan: str) -> 
             "SELECT l.hospital_name, p.median_dollar FROM price_compare p "
             "JOIN facility_locations l USING (facility_id) WHERE p.code = ? AND l.state = ? "
             "AND p.payer = ? AND p.plan_type = ? AND p.median_dollar IS NOT NULL "
-            "ORDER BY p.median_dollar",
+            "AND p.price_unit IS NULL ORDER BY p.median_dollar",  # per service, not per day
             [code, state, payer, plan],
         ).fetchall()
     finally:
@@ -206,8 +206,9 @@ def test_find_price_search_state_payer(page: Any, server: str, demo_wh: Warehous
     idle(page)
 
     started = choose(page, "State", "CA")
-    page.wait_for_function(
-        "() => [...document.querySelectorAll('[data-testid=stTable] tbody tr')].length == 3"
+    page.wait_for_function(  # the ranked table (the first; Excluded prices has its own)
+        "() => document.querySelector('[data-testid=stTable]')"
+        "?.querySelectorAll('tbody tr').length == 3"
     )
     timed("choose_state_s", started)
     assert {r["State"] for r in ranked(page)} == {"CA"}

@@ -7,6 +7,7 @@ import csv
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import pytest
 
 from dashboard.estimate import Terms, out_of_pocket
@@ -21,9 +22,29 @@ from tests.dashboard.test_browser import (  # noqa: F401 (fixtures)
     server,
     shot,
 )  # fmt: skip
-from warehouse.db import Warehouse
+from warehouse.db import Warehouse, reader
+from warehouse.queries import compare
 
 pytestmark = pytest.mark.browser
+
+
+def plan_prices_per_stay(wh: Warehouse, payer: str) -> dict[str, float]:
+    """Per hospital in CA, the payer's knee MRI price as the page takes it from the
+    warehouse (`compare`, the query it reads): the median over plan types of their median
+    negotiated price, in the page's setting (the first), prices per service (no unit)."""
+    with reader(wh) as snap:
+        con = snap.cursor()
+        rows = compare(con, "CPT:73721", state="CA", payer=payer)
+        names = dict(
+            con.sql("SELECT facility_id, hospital_name FROM facility_locations").fetchall()
+        )
+    settings = sorted(rows["setting"].drop_nulls().unique())
+    rows = rows.filter(
+        pl.col("setting").eq_missing(settings[0] if settings else None)
+        & pl.col("price_unit").is_null()
+    )
+    prices = rows.group_by("facility_id").agg(pl.col("median_dollar").median())
+    return {names[f]: p for f, p in prices.iter_rows() if p is not None}
 
 
 def test_estimate_and_source_row(page: Any, server: str, demo_wh: Warehouse) -> None:  # noqa: F811
@@ -50,8 +71,11 @@ def test_estimate_and_source_row(page: Any, server: str, demo_wh: Warehouse) -> 
     idle(page)
     rows = ranked(page)
     terms = Terms(deductible=500, coinsurance=20)
+    expected = plan_prices_per_stay(demo_wh, payer)
+    assert {r["Hospital"] for r in rows} == set(expected)
     for r in rows:
-        price = float(r["Your plan's price"].strip("$").replace(",", ""))
+        price = expected[r["Hospital"]]
+        assert r["Your plan's price"] == f"${price:,.2f}"
         assert r["You'd pay (estimate)"] == f"${out_of_pocket(price, terms):,.2f}"
     no_exception(page)
     shot(page, "find_price_estimate")

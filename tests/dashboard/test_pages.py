@@ -65,14 +65,15 @@ def best_plan(wh: Warehouse, code: str, state: str) -> tuple[str, str]:
 
 
 def expected_plan_prices(wh: Warehouse, code: str, state: str, payer: str, plan: str) -> list:
-    """(hospital, median negotiated $) straight from the warehouse, cheapest first."""
+    """(hospital, median negotiated $ per service: no unit, not per day) straight from the
+    warehouse, cheapest first."""
     con = reader(wh)
     try:
         return con.execute(
             "SELECT l.hospital_name, p.median_dollar FROM price_compare p "
             "JOIN facility_locations l USING (facility_id) "
             "WHERE p.code = ? AND l.state = ? AND p.payer = ? AND p.plan_type = ? "
-            "AND p.median_dollar IS NOT NULL ORDER BY p.median_dollar",
+            "AND p.price_unit IS NULL AND p.median_dollar IS NOT NULL ORDER BY p.median_dollar",
             [code, state, payer, plan],
         ).fetchall()
     finally:
@@ -174,17 +175,23 @@ def test_compare_filters_spread_and_download(
 ) -> None:
     at = run("compare", demo_wh, monkeypatch, code=["CPT:73721", "CPT:70551"])
     spread = at.dataframe[0].value
-    assert len(spread) == 2
     con = reader(demo_wh)
     try:
+        groups = con.execute(
+            "SELECT count(DISTINCT (code, setting, price_unit)) FROM price_compare "
+            "WHERE code IN ('73721', '70551') AND code_type = 'CPT' AND rates > 0"
+        ).fetchone()
         medians = con.execute(
             "SELECT max(m) / min(m) FROM (SELECT facility_id, median(median_dollar) AS m "
             "FROM price_compare WHERE code = '73721' AND code_type = 'CPT' AND rates > 0 "
-            "GROUP BY facility_id)"
+            "AND price_unit IS NULL GROUP BY facility_id)"
         ).fetchone()
     finally:
         con.close()
-    knee = spread[spread["service"].str.contains("73721")]
+    # One row per service, setting and unit: per-day rates are a spread of their own.
+    assert groups is not None and medians is not None
+    assert len(spread) == groups[0]
+    knee = spread[spread["service"].str.contains("73721") & spread["price_unit"].isna()]
     assert knee["spread_ratio"].iloc[0] == pytest.approx(round(medians[0], 2))
     shown = at.dataframe[1].value
     assert set(shown["code"]) == {"73721", "70551"}

@@ -3,11 +3,19 @@ Source page, run with AppTest over real warehouses; expected figures come from S
 
 from __future__ import annotations
 
+import io
+import re
+from pathlib import Path
+
+import polars as pl
 import pytest
 
+from dashboard import rates
 from dashboard.estimate import Terms, out_of_pocket
+from dashboard.ui import plain
 from tests.dashboard.test_pages import best_plan, expected_plan_prices, money, names, run, texts
 from tests.warehouse.charges import load_facility, rate
+from warehouse import marts
 from warehouse.db import Warehouse, reader
 from warehouse.publish import publish
 
@@ -117,7 +125,7 @@ def test_source_page_shows_the_rows_and_file(
     shown = dict(zip(rows[""], rows[rows.columns[1]], strict=True))
     assert shown["Row"] == "5"
     assert shown["Negotiated dollar"] == "999999"
-    assert shown["Not compared"] == "placeholder"
+    assert shown["Not compared"] == plain(rates.REASONS["placeholder"])
     assert shown["Codes"] == "CPT 73721, CDM 1"
     at = run("source", odd_wh, monkeypatch, facility="tx-1", file="tx-1-a", row="6")
     assert at.table[1].value.columns[1].startswith("Row 6")
@@ -127,3 +135,169 @@ def test_source_page_shows_the_rows_and_file(
     assert "No rate of hospital" in texts(at, "warning")[0]
     at = run("source", odd_wh, monkeypatch)
     assert "Open this page from a price" in texts(at, "info")[0]
+
+
+HOSTILE = '=HYPERLINK("http://evil.example")'
+
+
+@pytest.fixture(scope="module")
+def units_wh(tmp_path_factory: pytest.TempPathFactory) -> Warehouse:
+    """Case rates and per-diem rates of one service: two hospitals price it per stay (one
+    also per day), one only per day; one plan name and description is a spreadsheet
+    formula."""
+    wh = Warehouse.at(tmp_path_factory.mktemp("units") / "wh" / "hpt.duckdb")
+    load_facility(wh, "tx-1", [
+        rate("99221", "Aetna", "PPO", 12000.0, methodology="case rate"),
+        rate("99221", "Cigna", "PPO", 2500.0, methodology="per diem"),
+    ], name="Case And Day")  # fmt: skip
+    load_facility(wh, "tx-2", [
+        rate("99221", "Aetna", "PPO", 11000.0, methodology="case rate"),
+        rate("99221", "Aetna", HOSTILE, 11500.0, methodology="case rate", description=HOSTILE),
+    ], name="Case Only")  # fmt: skip
+    load_facility(wh, "tx-3", [rate("99221", "Aetna", "PPO", 2000.0, methodology="per diem")],
+                  name="Day Only")  # fmt: skip
+    publish(wh)
+    return wh
+
+
+def per_stay_plan_prices(wh: Warehouse, code: str, payer: str) -> list[tuple[str, float]]:
+    """(hospital, the payer's price per stay) from price_compare, as the page takes it: the
+    median over the plan types of their medians, rates without a unit only."""
+    with reader(wh) as con:
+        return con.execute(
+            "SELECT l.hospital_name, median(p.median_dollar) AS price FROM price_compare p "
+            "JOIN facility_locations l USING (facility_id) WHERE p.code = ? AND p.payer = ? "
+            "AND p.price_unit IS NULL GROUP BY ALL ORDER BY price",
+            [code, payer],
+        ).fetchall()
+
+
+def test_per_day_rates_are_listed_apart_never_compared(
+    units_wh: Warehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with reader(units_wh) as con:
+        per_day = con.execute(
+            "SELECT l.hospital_name, c.payer_name, c.negotiated_dollar FROM comparable_charges c "
+            "JOIN facility_locations l USING (facility_id) WHERE c.price_unit = 'day' "
+            "ORDER BY ALL"
+        ).fetchall()
+    assert len(per_day) == 2, "the per-diem rates have their own unit"
+    at = run("find_price", units_wh, monkeypatch, code="CPT:99221")
+    table = at.table[0].value
+    # A tie (two hospitals per stay, two per day): prices per stay are shown.
+    assert sorted(names(table["Hospital"])) == ["Case And Day", "Case Only"]
+    assert not any("per day" in c for c in table.columns)
+    note = next(t for t in texts(at, "info") if "per day" in t)
+    assert note.startswith("2 hospitals price this service per day (1 of them only per day")
+    assert "listed under Excluded prices" in note
+    excluded = next(e for e in at.expander if e.label.startswith("Excluded prices"))
+    assert excluded.label == f"Excluded prices ({len(per_day)})"
+    listing = excluded.table[0].value
+    shown = [(h, p, d) for h, p, d in zip(
+        names(listing["Hospital"]), names(listing["Payer"]), listing["As published"],
+        strict=True,
+    )]  # fmt: skip
+    assert shown == [(h, p, plain(money(d))) for h, p, d in per_day]
+    assert set(listing["Why it is not compared"]) == {
+        plain("a per-day rate: not comparable with prices per stay or service")
+    }
+    # With a payer: its price per stay, never the median of a stay and a day.
+    at = run("find_price", units_wh, monkeypatch, code="CPT:99221", payer="Aetna",
+             coinsurance="20")  # fmt: skip
+    expected = per_stay_plan_prices(units_wh, "99221", "Aetna")
+    table = at.table[0].value
+    assert names(table["Hospital"]) == [h for h, _ in expected]
+    assert list(table["Your plan's price"]) == [money(p) for _, p in expected]
+    assert list(table["You'd pay (estimate)"]) == [
+        money(out_of_pocket(p, Terms(coinsurance=20))) for _, p in expected
+    ]
+    note = next(t for t in texts(at, "info") if "per day" in t)
+    assert note.startswith("1 hospital prices this service per day (1 of them only per day")
+    excluded = next(e for e in at.expander if e.label.startswith("Excluded prices"))
+    assert names(excluded.table[0].value["Hospital"]) == ["Day Only"]
+
+
+def mart_reasons() -> set[str]:
+    """Every `exclusion_reason` the mart SQL can give: the THEN values of the CASE that
+    makes the column, in every SQL file of the marts."""
+    found: set[str] = set()
+    for path in Path(marts.__file__).parent.glob("*.sql"):
+        for block in re.findall(
+            r"CASE((?:(?!CASE).)*?)END\)? AS exclusion_reason", path.read_text(), re.S
+        ):
+            found |= set(re.findall(r"THEN '(\w+)'", block))
+    return found
+
+
+def test_every_exclusion_reason_has_words() -> None:
+    reasons = mart_reasons()
+    assert {"placeholder", "no_payer_rate", "outlier", "drug_unit_not_normalisable"} <= reasons
+    assert reasons <= set(rates.REASONS), reasons - set(rates.REASONS)
+    for reason in reasons:
+        words = rates.not_compared(reason)
+        assert words and words != reason and "_" not in words
+    assert rates.not_compared(None) == ""
+    assert rates.not_compared(rates.OTHER_UNIT, "day").startswith("a per-day rate")
+    assert rates.not_compared(rates.OTHER_UNIT, "ML", "MG") == "priced per ML, not per MG"
+
+
+def csv_frame(data: bytes) -> pl.DataFrame:
+    return pl.read_csv(io.BytesIO(data), infer_schema=False)
+
+
+def joined_back(wh: Warehouse, download: pl.DataFrame) -> pl.DataFrame:
+    """The downloaded rates beside their `standard_charges` row (file_id + row_no, and the
+    payer and plan: a wide CSV line holds several payers' rates)."""
+    keys = download.select("file_id", "row_no").unique()
+    with reader(wh) as snapshot:
+        con = snapshot.cursor()
+        con.register("keys", keys.to_arrow())
+        charges = con.sql(
+            "SELECT c.file_id, c.row_no::VARCHAR AS row_no, c.payer_name, c.plan_name, "
+            "c.negotiated_dollar, c.gross_charge FROM standard_charges c "
+            "JOIN keys k ON k.file_id = c.file_id AND k.row_no::BIGINT = c.row_no"
+        ).pl()
+    return download.join(
+        charges, on=["file_id", "row_no", "payer_name", "plan_name"], how="left",
+        suffix="_warehouse", nulls_equal=True,
+    )  # fmt: skip
+
+
+def assert_same_prices(both: pl.DataFrame) -> None:
+    for r in both.iter_rows(named=True):
+        got = float(r["negotiated_dollar"]) if r["negotiated_dollar"] else None
+        assert got == r["negotiated_dollar_warehouse"], r
+        gross = float(r["gross_charge"]) if r["gross_charge"] else None
+        assert gross == r["gross_charge_warehouse"], r
+
+
+def test_find_price_csv_rows_are_the_warehouse_rows(demo_wh: Warehouse) -> None:
+    with reader(demo_wh) as con:
+        ids = [r[0] for r in con.execute(
+            "SELECT DISTINCT facility_id FROM facility_locations WHERE state = 'CA'"
+        ).fetchall()]  # fmt: skip
+        found = rates.code_rates(con.cursor(), "CPT", "73721", ids)
+    download = csv_frame(rates.code_rates_csv(found))
+    assert download.height == found.height > 0
+    assert {"file_id", "row_no"} <= set(download.columns)
+    both = joined_back(demo_wh, download)
+    assert both.height == download.height, "one warehouse rate per downloaded rate"
+    assert both["negotiated_dollar_warehouse"].is_not_null().any()
+    assert_same_prices(both)
+
+
+def test_downloads_neutralise_formulas_and_match_the_warehouse(units_wh: Warehouse) -> None:
+    with reader(units_wh) as con:
+        behind = rates.code_rates(con.cursor(), "CPT", "99221", ["tx-1", "tx-2", "tx-3"])
+        source = rates.source_rates(con.cursor(), "tx-2", "CPT", "99221")
+    for data in (rates.code_rates_csv(behind), rates.source_csv(source)):
+        download = csv_frame(data)
+        hostile = download.filter(pl.col("negotiated_dollar") == "11500.0")
+        assert hostile["plan_name"].to_list() == ["'" + HOSTILE]
+        if "description" in download.columns:
+            assert hostile["description"].to_list() == ["'" + HOSTILE]
+        # Joined back by file and row: the same rate (the plan name as stored, unquoted).
+        download = download.with_columns(pl.col("plan_name").str.strip_prefix("'"))
+        both = joined_back(units_wh, download)
+        assert both.height == download.height
+        assert_same_prices(both)

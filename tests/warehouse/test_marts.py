@@ -269,6 +269,41 @@ def test_new_file_replaces_the_facility_prices(wh: Warehouse) -> None:
         assert con.execute("SELECT median_dollar FROM price_compare").fetchall() == [(140.0,)]
 
 
+def test_a_per_diem_rate_is_compared_only_per_day(wh: Warehouse) -> None:
+    """A per-diem rate is a price per day of a stay: its own price unit ('day'), so its
+    group never mixes with case rates (a price per stay)."""
+    load_facility(wh, "tx-a", [
+        rate("99221", "Aetna", "PPO", 12000.0, methodology="case rate"),
+        rate("99221", "Cigna", "PPO", 2500.0, methodology="per diem"),
+    ])  # fmt: skip
+    load_facility(wh, "tx-b", [rate("99221", "Aetna", "PPO", 2000.0, methodology="per diem")])
+    publish(wh)
+    with reader(wh) as con:
+        units = con.execute(
+            "SELECT facility_id, methodology, price_unit, exclusion_reason "
+            "FROM comparable_charge_codes ORDER BY ALL"
+        ).fetchall()
+        compared = con.execute(
+            "SELECT facility_id, payer, price_unit, median_dollar FROM price_compare ORDER BY ALL"
+        ).fetchall()
+        summary = con.execute(
+            "SELECT price_unit, facilities, spread_ratio FROM code_summary "
+            "WHERE state = 'ALL' ORDER BY ALL"
+        ).fetchall()
+    assert units == [
+        ("tx-a", "case rate", None, None),
+        ("tx-a", "per diem", "day", None),
+        ("tx-b", "per diem", "day", None),
+    ]
+    # Not one median of $12,000 and $2,500: a price per stay and one per day, apart.
+    assert compared == [
+        ("tx-a", "Aetna", None, 12000.0),
+        ("tx-a", "Cigna", "day", 2500.0),
+        ("tx-b", "Aetna", "day", 2000.0),
+    ]
+    assert summary == [("day", 2, 1.25), (None, 1, None)]  # one hospital: no spread
+
+
 def test_marts_through_real_ingest(wh: Warehouse, tmp_path: Path) -> None:
     for seed in (1, 2):
         path = tmp_path / f"h{seed}.csv"
@@ -281,8 +316,12 @@ def test_marts_through_real_ingest(wh: Warehouse, tmp_path: Path) -> None:
         facilities, ratio = one(
             con,
             "SELECT facilities, spread_ratio FROM code_summary WHERE code = '73721' "
-            "AND state = 'ALL'",
+            "AND state = 'ALL' AND price_unit IS NULL",
         )
+        units = con.execute(
+            "SELECT DISTINCT methodology FROM comparable_charges WHERE price_unit = 'day'"
+        ).fetchall()
+    assert units == [("per diem",)]  # the generated per-diem rates, a unit of their own
     assert mapped == 1.0  # every synthetic payer is a known canonical payer
     assert comparable == 1.0  # dollars, or percentages of the item's own gross charge
     assert facilities == 2 and ratio > 1.0

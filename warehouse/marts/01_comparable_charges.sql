@@ -11,6 +11,9 @@
 --   none                     no dollar figure can be had.
 -- Drugs (a drug unit, a unit type or an NDC code) are priced per unit: the amount divided
 -- by drug_unit, grams (GR, GM) converted to milligrams, so 1 ML and 100 ML packs compare.
+-- price_unit is part of every comparison's group key: a drug's unit (MG, ML, UN …); 'day'
+-- for a payer rate whose methodology is 'per diem' (a price per day of a stay, never
+-- compared with a price per stay or case); NULL for a price of the whole service.
 CREATE OR REPLACE VIEW comparable_charges AS
 WITH priced AS (
     SELECT
@@ -55,8 +58,10 @@ amounts AS (
 SELECT
     * EXCLUDE (is_drug, unit_factor, amount, unit_divisor),
     amount / unit_divisor AS comparable_dollar,
-    CASE WHEN is_drug AND unit_divisor IS NOT NULL THEN
-        CASE WHEN drug_unit_type IN ('GR', 'GM', 'ME') THEN 'MG' ELSE drug_unit_type END
+    CASE
+        WHEN is_drug AND unit_divisor IS NOT NULL THEN
+            CASE WHEN drug_unit_type IN ('GR', 'GM', 'ME') THEN 'MG' ELSE drug_unit_type END
+        WHEN NOT is_drug AND methodology = 'per diem' THEN 'day'
     END AS price_unit,
     gross_charge / unit_divisor AS gross_per_unit,
     discounted_cash / unit_divisor AS cash_per_unit,

@@ -116,7 +116,7 @@ def _quote(path: str | Path) -> str:
 
 
 #: The shape of a file's derived data (`stage_file`): a new one derives every file again.
-_STAGE_VERSION = "8"
+_STAGE_VERSION = "9"
 
 
 def signature() -> str:
