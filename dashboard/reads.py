@@ -14,6 +14,7 @@ import duckdb
 import polars as pl
 
 from core.warehouse_files import snapshot_storage
+from warehouse.marts import scoped_comparable
 
 #: A US ZIP at the end of an address line ("…, Fresno, CA 93721" or "93721-1234").
 _ZIP_PATTERN = r"(\d{5})(?:-\d{4})?\s*$"
@@ -131,9 +132,11 @@ def rate_notes(
     payer: str | None = None,
 ) -> pl.DataFrame:
     """Per facility: how many of its rates for the code are estimates (derived from a
-    percentage, or a median allowed amount) and how many were excluded, and why."""
+    percentage, or a median allowed amount) and how many were excluded, and why. Reads
+    the named facilities' files only (`scoped_comparable`)."""
     return con.sql(
-        """
+        scoped_comparable(con, facility_ids)
+        + """
         SELECT facility_id,
                count(*) FILTER (exclusion_reason IS NULL
                    AND price_basis IN ('derived_from_percentage', 'median_allowed'))

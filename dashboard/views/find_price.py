@@ -206,7 +206,8 @@ def _notes(snap: Snapshot, code: str, ids: list[str], payer: str | None) -> dict
         if r["estimated_rates"]:
             parts.append(f"{r['estimated_rates']} estimated rate(s)")
         if r["excluded_rates"]:
-            parts.append(f"{r['excluded_rates']} excluded ({r['exclusion_reasons']})")
+            reasons = (r["exclusion_reasons"] or "").replace("_", " ")
+            parts.append(f"{r['excluded_rates']} excluded ({reasons})")
         notes[r["facility_id"]] = "; ".join(parts)
     return notes
 
