@@ -20,10 +20,13 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import duckdb
-import fsspec
+# DuckDB and fsspec are imported where used: parsing the DAG imports the settings, and with
+# them this module.
+if TYPE_CHECKING:
+    import duckdb
+    import fsspec
 
 S3 = "s3://"
 # S3's bucket naming rules: 3-63 lower-case letters, digits, dots and hyphens, starting and
@@ -68,6 +71,8 @@ class Storage:
     @property
     def filesystem(self) -> fsspec.AbstractFileSystem:
         """The fsspec filesystem of `base`."""
+        import fsspec
+
         return s3_filesystem() if self.remote else fsspec.filesystem("file")
 
     def exists(self, location: str) -> bool:
