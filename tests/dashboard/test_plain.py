@@ -83,7 +83,11 @@ def test_find_price_escapes_names_in_the_message_and_table(
     at = run(hostile_wh, monkeypatch, "find_price", code="CPT:99213", pay="cash")
     [success] = [e.value for e in at.success]
     assert plain(HOSTILE) in success
-    assert list(at.table[0].value["Hospital"]) == [plain(HOSTILE), plain("Plain Hospital")]
+    # Each name links to its Facility page: the escaped name is the link's text.
+    cells = list(at.table[0].value["Hospital"])
+    links = [re.fullmatch(r"\[(.*)\]\(\./facility\?facility=([a-z0-9-]+)\)", c) for c in cells]
+    assert all(links), cells
+    assert [m.group(1) for m in links if m] == [plain(HOSTILE), plain("Plain Hospital")]
     _, shown = rendered_text(success)
     assert HOSTILE in shown
 
