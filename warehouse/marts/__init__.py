@@ -63,6 +63,13 @@ MARTS = "marts"
 #: snapshots still read the judgement they list.
 JUDGED = "judged"
 
+#: How a file's judged marts are written. They are sorted by code, and the dashboard reads
+#: one code at a time from every facility's file: in row groups of 2,048 rows a query reads
+#: the row group holding the code in each file, and skips the file by its statistics when
+#: the code is outside its range. (DuckDB's default row group, 122,880 rows, is a whole
+#: facility: at 500 facilities a code's query read ~0.5 GB.)
+_JUDGED_PARQUET = "(FORMAT parquet, ROW_GROUP_SIZE 2048)"
+
 #: Catalog tables only the writer needs (published snapshots leave them out).
 WRITER_ONLY = ("mart_price_bins", "mart_facility_code_prices", "mart_keys")
 
@@ -488,8 +495,8 @@ def _fold(
         judged.mkdir(exist_ok=True)
         compare = judged / f"price_compare-{stamp}.parquet"
         prices = judged / f"facility_code_prices-{stamp}.parquet"
-        con.execute(f"COPY file_price_compare TO {_quote(compare)}")
-        con.execute(f"COPY file_facility_code_prices TO {_quote(prices)}")
+        con.execute(f"COPY file_price_compare TO {_quote(compare)} {_JUDGED_PARQUET}")
+        con.execute(f"COPY file_facility_code_prices TO {_quote(prices)} {_JUDGED_PARQUET}")
         con.execute(
             "INSERT INTO mart_facility_code_prices "
             "SELECT ?, * EXCLUDE (published_code_type) FROM file_facility_code_prices",
