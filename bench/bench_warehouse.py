@@ -101,7 +101,7 @@ def facility_frame(seed: int, rates: int, vocab: tuple[np.ndarray, ...]) -> pl.D
     hospital = make_hospital(seed, state=STATES[seed % len(STATES)])
     rng = np.random.default_rng(seed)
     plans = hospital.payer_plans
-    n_items = max(rates // len(plans), len(SHOPPABLE) + len(DRUGS) + 1)
+    n_items = max(-(-rates // len(plans)), len(SHOPPABLE) + len(DRUGS) + 1)
     codes, base, weights = vocab
     extra = n_items - len(SHOPPABLE) - len(DRUGS)
     picked = rng.choice(VOCABULARY, size=extra, p=weights)
@@ -205,12 +205,22 @@ def _stage_one(job: tuple[str, int, int]) -> tuple[int, str, str, str, int, int]
     return seed, facility_id, file_id, str(folder), frame.height, size
 
 
+def _missing(wh: Warehouse, facilities: int) -> list[int]:
+    """The facilities (seeds 1 to `facilities`) without a file in the catalog yet."""
+    seeds = range(1, facilities + 1)
+    if not wh.db_path.exists():
+        return list(seeds)
+    with writer(wh) as con:
+        loaded = {r[0] for r in con.execute("SELECT facility_id FROM files").fetchall()}
+    return [s for s in seeds if f"{STATES[s % len(STATES)].lower()}-{s:05d}" not in loaded]
+
+
 def build(wh: Warehouse, facilities: int, rates: int, workers: int) -> None:
-    """Generate, store and derive every facility's file in `workers` processes; load each
-    into the catalog (`load_staged`, the charge views refreshed once at the publish, as a
-    batch `hpt ingest` does)."""
+    """Generate, store and derive the file of every facility not in the catalog yet, in
+    `workers` processes; load each into the catalog (`load_staged`, the charge views
+    refreshed once at the publish, as a batch `hpt ingest` does)."""
     started = time.monotonic()
-    jobs = [(str(wh.db_path), seed, rates) for seed in range(1, facilities + 1)]
+    jobs = [(str(wh.db_path), seed, rates) for seed in _missing(wh, facilities)]
     # Spawned, not forked: a fork of a process running Polars or DuckDB threads can hang.
     with multiprocessing.get_context("spawn").Pool(workers) as pool, writer(wh), views_deferred():
         for done, result in enumerate(pool.imap_unordered(_stage_one, jobs), 1):
@@ -551,7 +561,9 @@ def main() -> None:
     parser.add_argument("--facilities", type=int, default=500)
     parser.add_argument("--rates", type=int, default=100_000, help="rates per facility")
     parser.add_argument("--workers", type=int, default=2, help="processes generating files")
-    parser.add_argument("--keep", action="store_true", help="reuse an existing bench warehouse")
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the warehouse built before; add what it lacks"
+    )
     parser.add_argument(
         "--browser",
         action=argparse.BooleanOptionalAction,
@@ -570,13 +582,17 @@ def main() -> None:
     report: dict[str, Any] = {"started": started.isoformat(timespec="seconds"),
                               "cpus": os.cpu_count(), "load_start": load()}  # fmt: skip
     print(f"load average at start: {report['load_start']}", flush=True)
-    if not (args.keep and wh.published_path.exists()):
+    kept = args.keep and wh.db_path.exists()
+    if not kept:
         shutil.rmtree(root, ignore_errors=True)
+    missing = len(_missing(wh, args.facilities))
+    if missing:  # with --keep: the facilities beyond those built before
         cmd = [sys.executable, str(Path(__file__).resolve()), "--step", "build",
                "--facilities", str(args.facilities), "--rates", str(args.rates),
                "--workers", str(args.workers)]  # fmt: skip
-        report["build"] = step(f"build: {args.facilities} × {args.rates:,} rates", cmd)
-        report["publish"] = step("publish (folds every file)", publish_cmd(wh))
+        report["build"] = step(f"build: {missing} facilities × {args.rates:,} rates", cmd)
+    if missing or not wh.published_path.exists():
+        report["publish"] = step(f"publish (folds {missing} new files in)", publish_cmd(wh))
     report["publish_again"] = step("publish again (nothing changed)", publish_cmd(wh))
     report["warehouse"] = describe(wh)
     report["queries"] = bench_queries(wh)
