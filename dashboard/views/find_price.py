@@ -26,6 +26,9 @@ DEFAULTS: dict[str, Any] = {
     "why": False,
 }
 RADII = [0, 10, 25, 50, 100, 250]
+#: Rows of the ranked table at most: the browser draws each cell as Markdown, and 500
+#: hospitals (a service priced everywhere, all states) took it ~3 s.
+TABLE_ROWS = 50
 
 
 def _first_match() -> None:
@@ -290,8 +293,14 @@ def _show(table: pl.DataFrame, mode: str, name: str, unit: str | None, payer: st
     columns["Notes"] = _plain(table["notes"])
     shown = pl.DataFrame(columns)
     ui.chart(*_chart(table, mode, per), height=160 + 34 * min(table.height, 25))
-    st.caption("The table below lists the same prices, ranked.")
-    st.table(shown, hide_index=True)
+    if table.height > TABLE_ROWS:
+        st.caption(
+            f"The table below lists the {TABLE_ROWS} lowest of {table.height} hospitals, "
+            "ranked: choose a state or a distance to narrow them down."
+        )
+    else:
+        st.caption("The table below lists the same prices, ranked.")
+    st.table(shown.head(TABLE_ROWS), hide_index=True)
     st.toggle(
         "Explain estimated and excluded rates in the notes",
         key=f"{P}.why",
