@@ -271,9 +271,13 @@ def step(name: str, cmd: list[str]) -> dict[str, Any]:
     folded = MARTS_LOG.findall(done.stdout)
     if folded:
         out["folded_in"], out["marts_seconds"] = int(folded[-1][0]), float(folded[-1][1])
+    marts = (
+        f", marts {out['marts_seconds']:,.1f} s ({out['folded_in']} files folded in)"
+        if "marts_seconds" in out
+        else ""
+    )
     print(f"  {name}: {done.seconds:,.1f} s wall, {done.cpu_seconds:,.1f} s CPU, peak RSS "
-          f"{done.peak_rss_mb:,.0f} MB" + (f", marts {out['marts_seconds']:,.1f} s"
-          if "marts_seconds" in out else "") + f" (load {before} → {out['load_after']})",
+          f"{done.peak_rss_mb:,.0f} MB{marts} (load {before} → {out['load_after']})",
           flush=True)  # fmt: skip
     return out
 
@@ -592,7 +596,7 @@ def main() -> None:
                "--workers", str(args.workers)]  # fmt: skip
         report["build"] = step(f"build: {missing} facilities × {args.rates:,} rates", cmd)
     if missing or not wh.published_path.exists():
-        report["publish"] = step(f"publish (folds {missing} new files in)", publish_cmd(wh))
+        report["publish"] = step("publish", publish_cmd(wh))
     report["publish_again"] = step("publish again (nothing changed)", publish_cmd(wh))
     report["warehouse"] = describe(wh)
     report["queries"] = bench_queries(wh)
