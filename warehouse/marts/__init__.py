@@ -65,9 +65,9 @@ JUDGED = "judged"
 
 #: How a file's judged marts are written. They are sorted by code, and the dashboard reads
 #: one code at a time from every facility's file: in row groups of 2,048 rows a query reads
-#: the row group holding the code in each file, and skips the file by its statistics when
-#: the code is outside its range. (DuckDB's default row group, 122,880 rows, is a whole
-#: facility: at 500 facilities a code's query read ~0.5 GB.)
+#: in each file only the row group(s) whose code range holds the code (their statistics
+#: skip the others). DuckDB's default row group, 122,880 rows, is a whole facility: at 500
+#: facilities a code's query read ~0.5 GB, now ~20 MB.
 _JUDGED_PARQUET = "(FORMAT parquet, ROW_GROUP_SIZE 2048)"
 
 #: Catalog tables only the writer needs (published snapshots leave them out).
