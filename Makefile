@@ -50,7 +50,7 @@ bench: install  ## throughput and memory benchmarks (writes ~GB files under benc
 	  case $$script in *bench_warehouse.py) continue;; esac; \
 	  echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
-bench-warehouse: install  ## comparison marts at scale: 500 facilities × 100,000 rates (~1.5 GB, ~1 h)
+bench-warehouse: install  ## the dashboard's reads at 50 M rates: 500 facilities × 100,000 rates (~4 GB, ~30 min)
 	$(BIN)/python bench/bench_warehouse.py
 
 registry: install  ## rebuild registry/us-hospitals.csv from ../shared/data/registry (the onefact list)

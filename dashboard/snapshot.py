@@ -16,6 +16,7 @@ query parameters, and a publish is picked up by the very next run (its path is a
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,7 +104,21 @@ def current_target(wh: Warehouse) -> Path | None:
 def _open(target: str) -> duckdb.DuckDBPyConnection:
     # Its views' relative paths resolved in its warehouse folder, Parquet footers cached
     # (a mart view reads one file per facility, and the files never change).
-    return open_snapshot(target)
+    con = open_snapshot(target)
+    threading.Thread(target=_read_footers, args=(con.cursor(),), daemon=True).start()
+    return con
+
+
+def _read_footers(cursor: duckdb.DuckDBPyConnection) -> None:
+    """Read every mart file's footer into the cache, in the background: the first price
+    query on a snapshot of 500 facilities otherwise waits ~1 s for them."""
+    try:
+        for view in ("price_compare", "facility_code_prices"):
+            cursor.execute(f"SELECT count(*) FROM {view} WHERE code = ''").fetchall()
+    except duckdb.Error:
+        pass  # an older snapshot without the view, or one pruned: the queries will say
+    finally:
+        cursor.close()
 
 
 def snapshot() -> Snapshot:

@@ -39,6 +39,9 @@ BASIS = {
 FEW_HOSPITALS = 3
 NO_TERMS = Terms()
 RADII = [0, 10, 25, 50, 100, 250]
+#: Rows of the ranked table at most: the browser draws each cell as Markdown, and 500
+#: hospitals (a service priced everywhere, all states) took it ~3 s.
+TABLE_ROWS = 50
 
 
 def _first_match() -> None:
@@ -504,11 +507,15 @@ def _show(
         *_chart(table, mode, per, "you_pay" in table.columns),
         height=160 + 34 * min(table.height, 25),
     )
-    st.caption(
-        "The table below lists the same prices, ranked. **Source** opens the rates behind "
-        "a price, with the file and row they come from."
-    )
-    st.table(shown, hide_index=True)
+    source = " **Source** opens the rates behind a price, with the file and row they come from."
+    if table.height > TABLE_ROWS:
+        st.caption(
+            f"The table below lists the {TABLE_ROWS} lowest of {table.height} hospitals, "
+            f"ranked: choose a state or a distance to narrow them down.{source}"
+        )
+    else:
+        st.caption(f"The table below lists the same prices, ranked.{source}")
+    st.table(shown.head(TABLE_ROWS), hide_index=True)
     if terms.given:
         st.caption(FORMULA)
         st.caption(CAVEAT)
