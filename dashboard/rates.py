@@ -78,7 +78,8 @@ def code_rates(
         "payers": payer_family(payer),
         "plan": plan_type,
     }
-    return con.sql(scoped_comparable(con, facility_ids) + _RATES, params=params).pl()
+    scoped = scoped_comparable(con, facility_ids, code_param="code")
+    return con.sql(scoped + _RATES, params=params).pl()
 
 
 _SOURCE = f"""
