@@ -804,16 +804,16 @@ def _view_body(name: str, view: str) -> str:
     return text[text.index(head) + len(head) :].strip().rstrip(";")
 
 
-def scoped_comparable(
-    con: duckdb.DuckDBPyConnection, facility_ids: list[str], *, code_param: str | None = None
-) -> str:
+def scoped_comparable(con: duckdb.DuckDBPyConnection, facility_ids: list[str]) -> str:
     """A `WITH` clause defining `standard_charges`, `comparable_charges` and
     `comparable_charge_codes` — the analyst views' own SQL — over the current files of
     `facility_ids` only: a query that starts with it opens those facilities' Parquet files
     and no other (the views list every current file, and a filter on `facility_id` alone
-    still opens each file's footer). With `code_param`, the name of the query's parameter
-    holding a service code, only the charges listing that code are read past the scan.
-    `con` is a catalog or a snapshot."""
+    still opens each file's footer). `con` is a catalog or a snapshot.
+
+    (No filter on the code in the scan: `list_contains(list_transform(codes, …), $code)`
+    there, with a payer filter above, hit an internal DuckDB error that invalidates the
+    whole database.)"""
     paths = [
         r[0]
         for r in con.sql(
@@ -826,10 +826,6 @@ def scoped_comparable(
         store = snapshot_storage(con)
         source = parquet_source([f"{store.location(p)}/*.parquet" for p in paths], "")
         charges = f"SELECT {CHARGE_COLUMNS} FROM read_parquet({source})"
-        if code_param:
-            charges += (
-                f" WHERE list_contains(list_transform(codes, lambda x: x.code), ${code_param})"
-            )
     else:
         charges = f"SELECT {CHARGE_COLUMNS} FROM main.standard_charges LIMIT 0"
     return (
