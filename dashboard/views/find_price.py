@@ -276,6 +276,18 @@ def _results(
             mode = "plan"
             base = base.join(prices, on="facility_id", how="left")
     table = _ranked(snap, base, mode, code, payer)
+    if mode == "plan" and terms.given:
+        table = table.with_columns(
+            ui.mapped(table["plan_price"], lambda v: out_of_pocket(v, terms), pl.Float64).alias(
+                "you_pay"
+            )
+        )
+    # The prices on screen first (from the marts); then the rates behind them, read from
+    # the hospitals' files, fill in each price's basis.
+    pending = table.with_columns(
+        pl.lit("…").alias("basis"), pl.lit(None, pl.String).alias("allowed_range")
+    )
+    slot = _show(pending, mode, name, unit, payer, terms if mode == "plan" else NO_TERMS)
     # The rates behind the listed prices, and of hospitals that price the service only in
     # another unit (up to as many): bounded, never every hospital's file.
     listed = table["facility_id"].head(TABLE_ROWS).to_list()
@@ -292,14 +304,10 @@ def _results(
     )
     compared = behind.filter(pl.col("price_unit").eq_missing(unit))
     table = table.join(_bases(compared), on="facility_id", how="left", maintain_order="left")
-    if mode == "plan" and terms.given:
-        table = table.with_columns(
-            ui.mapped(table["plan_price"], lambda v: out_of_pocket(v, terms), pl.Float64).alias(
-                "you_pay"
-            )
-        )
-    _show(table, mode, name, unit, payer, terms if mode == "plan" else NO_TERMS,
-          _other_units(behind, table, unit))  # fmt: skip
+    slot.table(_frame(table, mode, unit, payer), hide_index=True)
+    other_units = _other_units(behind, table, unit)
+    if other_units:
+        st.info(ui.plain(other_units))
     _excluded(behind, unit)
     _download(behind, code)
 
@@ -451,8 +459,10 @@ def _download(behind: pl.DataFrame, code: str) -> None:
 
 def _show(
     table: pl.DataFrame, mode: str, name: str, unit: str | None, payer: str | None,
-    terms: Terms = NO_TERMS, other_units: str = "",
-) -> None:  # fmt: skip
+    terms: Terms = NO_TERMS,
+) -> Any:  # fmt: skip
+    """The summary line, the chart and the ranked table; returns the table's placeholder
+    (the caller fills in the prices' basis once it has read it)."""
     # Names, units and notes come from the hospitals' files: Markdown-escaped (`ui.plain`)
     # wherever Streamlit renders Markdown, here the message and the table (not the chart).
     per = f" per {unit}" if unit else ""
@@ -480,8 +490,41 @@ def _show(
             )
     elif mode == "cash":
         st.info("None of these hospitals publishes a cash price for this service.")
-    if other_units:
-        st.info(ui.plain(other_units))
+    ui.chart(
+        *_chart(table, mode, per, "you_pay" in table.columns),
+        height=160 + 34 * min(table.height, 25),
+    )
+    source = " **Source** opens the rates behind a price, with the file and row they come from."
+    if table.height > TABLE_ROWS:
+        st.caption(
+            f"The table below lists the {TABLE_ROWS} lowest of {table.height} hospitals, "
+            f"ranked: choose a state or a distance to narrow them down.{source}"
+        )
+    else:
+        st.caption(f"The table below lists the same prices, ranked.{source}")
+    slot = st.empty()
+    slot.table(_frame(table, mode, unit, payer), hide_index=True)
+    if terms.given:
+        st.caption(FORMULA)
+        st.caption(CAVEAT)
+    st.toggle(
+        "Explain estimated and excluded rates in the notes",
+        key=f"{P}.why",
+        help="Reads each hospital's rates for this service to say which are estimates "
+        "and why some were left out (slower on a large warehouse).",
+    )
+    with st.expander("What these prices mean"):
+        for kind in ("negotiated", "cash", "gross", "typical"):
+            st.markdown(f"- {ui.PRICE_HELP[kind]}")
+        st.markdown(ui.ESTIMATE_HELP)
+    return slot
+
+
+def _frame(table: pl.DataFrame, mode: str, unit: str | None, payer: str | None) -> pl.DataFrame:
+    """The ranked table as shown (its first `TABLE_ROWS` rows): names, units and notes from
+    the hospitals' files escaped, as `st.table` cells are Markdown."""
+    per_md = f" per {ui.plain(unit)}" if unit else ""
+    table = table.head(TABLE_ROWS)
     # The prices first: on a phone the table scrolls sideways and they stay in view.
     hospitals = [
         f"[{ui.plain(n)}]({ui.link('facility', facility=f)})"
@@ -509,33 +552,7 @@ def _show(
         f"[Source]({ui.link('source', facility=f, code=ui.value(P, 'code'), **plan_filter)})"
         for f in table["facility_id"]
     ]
-    shown = pl.DataFrame(columns)
-    ui.chart(
-        *_chart(table, mode, per, "you_pay" in table.columns),
-        height=160 + 34 * min(table.height, 25),
-    )
-    source = " **Source** opens the rates behind a price, with the file and row they come from."
-    if table.height > TABLE_ROWS:
-        st.caption(
-            f"The table below lists the {TABLE_ROWS} lowest of {table.height} hospitals, "
-            f"ranked: choose a state or a distance to narrow them down.{source}"
-        )
-    else:
-        st.caption(f"The table below lists the same prices, ranked.{source}")
-    st.table(shown.head(TABLE_ROWS), hide_index=True)
-    if terms.given:
-        st.caption(FORMULA)
-        st.caption(CAVEAT)
-    st.toggle(
-        "Explain estimated and excluded rates in the notes",
-        key=f"{P}.why",
-        help="Reads each hospital's rates for this service to say which are estimates "
-        "and why some were left out (slower on a large warehouse).",
-    )
-    with st.expander("What these prices mean"):
-        for kind in ("negotiated", "cash", "gross", "typical"):
-            st.markdown(f"- {ui.PRICE_HELP[kind]}")
-        st.markdown(ui.ESTIMATE_HELP)
+    return pl.DataFrame(columns)
 
 
 def _money(column: pl.Series) -> pl.Series:
