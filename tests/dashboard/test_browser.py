@@ -34,6 +34,8 @@ CHROMIUM_ARGS = [
     "--disable-component-update", "--no-first-run",
 ]  # fmt: skip
 TIMINGS: dict[str, float] = {}
+#: True when the page is no wider than the window (nothing to scroll sideways).
+NO_SIDEWAYS_SCROLL = "document.documentElement.scrollWidth <= window.innerWidth + 1"
 
 
 def free_port() -> int:

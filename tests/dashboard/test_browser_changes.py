@@ -3,27 +3,24 @@ second file changed known prices, driven by Chromium (see test_browser.py)."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 
-from tests.dashboard.test_browser import browser, free_port, no_exception, shot
+from tests.dashboard.test_browser import (
+    NO_SIDEWAYS_SCROLL,
+    browser,
+    no_exception,
+    serving,
+    shot,
+)
 from tests.dashboard.test_changes_page import expected_top
 from tests.warehouse.file_versions import Versions, two_versions
 from warehouse.db import Warehouse
 
 pytestmark = pytest.mark.browser
 __all__ = ["browser"]  # the shared Chromium fixture
-
-NO_SIDEWAYS_SCROLL = "document.documentElement.scrollWidth <= window.innerWidth + 1"
 
 
 @pytest.fixture(scope="module")
@@ -37,31 +34,8 @@ def changed_server(
         mp.setenv("HPT_WORK_DIR", str(root / "work"))
         mp.setenv("HPT_LANDING", str(root / "landing"))
         versions = two_versions(root, wh)
-    port = free_port()
-    hpt = Path(sys.executable).parent / "hpt"
-    process = subprocess.Popen(
-        [str(hpt), "dashboard", "--db", str(wh.db_path), "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "COLUMNS": "200"},
-    )
-    assert process.stdout is not None
-    base = f"http://localhost:{port}"
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            if requests.get(f"{base}/_stcore/health", timeout=2).ok:
-                break
-        except requests.ConnectionError:
-            pass
-        assert process.poll() is None, process.stdout.read()
-        assert time.monotonic() < deadline, "the dashboard did not start"
-        time.sleep(0.3)
-    yield base, wh, versions
-    process.send_signal(signal.SIGINT)
-    assert process.wait(timeout=30) == 0
-    process.stdout.close()
+    with serving(wh.db_path) as base:
+        yield base, wh, versions
 
 
 def shown_top(tab: Any) -> list[tuple[str, str]]:

@@ -12,6 +12,7 @@ import pytest
 
 from dashboard.estimate import Terms, out_of_pocket
 from tests.dashboard.test_browser import (  # noqa: F401 (fixtures)
+    NO_SIDEWAYS_SCROLL,
     best_plan,
     browser,
     choose,
@@ -115,10 +116,8 @@ def test_estimate_and_source_row(page: Any, server: str, demo_wh: Warehouse) -> 
     source.set_viewport_size({"width": 390, "height": 900})
     source.wait_for_timeout(800)
     shot(source, "source_390")
-    assert source.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"), (
-        "no sideways scroll at 390 px"
-    )
+    assert source.evaluate(NO_SIDEWAYS_SCROLL), "no sideways scroll at 390 px"
     page.set_viewport_size({"width": 390, "height": 900})
     page.wait_for_timeout(800)
     shot(page, "find_price_estimate_390")
-    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+    assert page.evaluate(NO_SIDEWAYS_SCROLL)
