@@ -34,6 +34,20 @@ def parquet_source(paths: list[str], empty: str) -> str:
     return "[" + ", ".join("'" + p.replace("'", "''") + "'" for p in (paths or [empty])) + "]"
 
 
+def typed_parquet_view(
+    con: duckdb.DuckDBPyConnection, name: str, paths: list[str], columns: dict[str, str]
+) -> None:
+    """(Re)create view `name` with `columns` (name → SQL type) over the Parquet files
+    `paths`; an empty view of those columns when there are none."""
+    names = ", ".join(columns)
+    source = (
+        f"SELECT {names} FROM read_parquet({parquet_source(paths, '')})"
+        if paths
+        else "SELECT " + ", ".join(f"NULL::{t} AS {c}" for c, t in columns.items()) + " LIMIT 0"
+    )
+    con.execute(f"CREATE OR REPLACE VIEW {name} AS {source}")
+
+
 def _parquet_view(name: str, folders: list[str], empty: str) -> str:
     source = parquet_source([f"{folder}/*.parquet" for folder in folders], empty)
     return (

@@ -54,7 +54,7 @@ from transform.payers import PAYER_MAP_SCHEMA, LocalAliases, payer_map
 from warehouse.db import Warehouse
 from warehouse.marts import changes, remap
 from warehouse.service_codes import MACROS, create_macros
-from warehouse.views import CHARGE_COLUMNS, parquet_source
+from warehouse.views import CHARGE_COLUMNS, parquet_source, typed_parquet_view
 
 log = logging.getLogger("hpt.marts")
 _STAGE_SQL = ("01_comparable_charges.sql", "02_rate_codes.sql")
@@ -351,10 +351,6 @@ def _facility_locations(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-def _empty_select(columns: dict[str, str]) -> str:
-    return "SELECT " + ", ".join(f"NULL::{t} AS {c}" for c, t in columns.items()) + " LIMIT 0"
-
-
 def _mart_views(con: duckdb.DuckDBPyConnection, wh: Warehouse) -> None:
     """The per-file marts as views over the folded files' Parquet; the analyst views."""
     for view, column, columns in (
@@ -365,13 +361,7 @@ def _mart_views(con: duckdb.DuckDBPyConnection, wh: Warehouse) -> None:
             wh.view_path(r[0])
             for r in con.execute(f"SELECT {column} FROM mart_files ORDER BY facility_id").fetchall()
         ]
-        names = ", ".join(columns)
-        source = (
-            f"SELECT {names} FROM read_parquet({parquet_source(paths, '')})"
-            if paths
-            else _empty_select(columns)
-        )
-        con.execute(f"CREATE OR REPLACE VIEW {view} AS {source}")
+        typed_parquet_view(con, view, paths, columns)
     create_macros(con)
     for name in _VIEWS_SQL:
         con.execute(_sql(name))

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import duckdb
 
 from warehouse.db import Warehouse
-from warehouse.views import parquet_source
+from warehouse.views import typed_parquet_view
 
 #: A move counts (up or down, and in the top moves) only with both medians at least this
 #: many dollars and a change of at least a cent: a $0.01 → $0.50 "change" is noise.
@@ -161,10 +161,6 @@ def forget_gone(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-def _empty_select(columns: dict[str, str]) -> str:
-    return "SELECT " + ", ".join(f"NULL::{t} AS {c}" for c, t in columns.items()) + " LIMIT 0"
-
-
 def create_views(con: duckdb.DuckDBPyConnection, wh: Warehouse) -> None:
     """`price_changes` and `code_changes` (of the current files against their facility's
     previous file) and `file_timeline` (every file of every facility)."""
@@ -179,13 +175,7 @@ def create_views(con: duckdb.DuckDBPyConnection, wh: Warehouse) -> None:
                 "JOIN mart_files m ON m.file_id = c.new_file_id ORDER BY c.facility_id"
             ).fetchall()
         ]
-        names = ", ".join(columns)
-        source = (
-            f"SELECT {names} FROM read_parquet({parquet_source(paths, '')})"
-            if paths
-            else _empty_select(columns)
-        )
-        con.execute(f"CREATE OR REPLACE VIEW {view} AS {source}")
+        typed_parquet_view(con, view, paths, columns)
     con.execute(
         """
         CREATE OR REPLACE VIEW file_timeline AS
