@@ -19,7 +19,7 @@ from pathlib import Path
 
 import duckdb
 
-from core.storage import Storage, register_s3
+from core.storage import Storage, register_s3, storage
 
 
 def snapshot_root(snapshot: str | Path) -> Path:
@@ -98,7 +98,5 @@ def data_storage(con: duckdb.DuckDBPyConnection) -> str:
 def snapshot_storage(con: duckdb.DuckDBPyConnection) -> Storage:
     """Where the data of the snapshot (or catalog) open on `con` lives: its `location`
     turns a stored path (relative, as the catalog keeps it) into one DuckDB can read."""
-    from core.storage import storage
-
     root = Path(str(con.execute("SELECT current_setting('file_search_path')").fetchall()[0][0]))
     return storage(data_storage(con), root)

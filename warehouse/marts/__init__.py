@@ -34,6 +34,7 @@ there and puts `marts/` back.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import logging
 import shutil
@@ -787,6 +788,7 @@ def folded_in_last_build(snapshot: Path) -> list[str]:
 # --- reads scoped to a few facilities ------------------------------------------------------
 
 
+@functools.cache
 def _view_body(name: str, view: str) -> str:
     """The query of `CREATE OR REPLACE VIEW view AS …` in the SQL file `name`."""
     text = _sql(name)
