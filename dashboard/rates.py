@@ -78,7 +78,7 @@ def code_rates(
         "payers": payer_family(payer),
         "plan": plan_type,
     }
-    scoped = scoped_comparable(con, facility_ids)
+    scoped = scoped_comparable(con, facility_ids, code_type, code)
     return con.sql(scoped + _RATES, params=params).pl()
 
 

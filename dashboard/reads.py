@@ -135,7 +135,7 @@ def rate_notes(
     percentage, or a median allowed amount) and how many were excluded, and why. Reads
     the named facilities' files only (`scoped_comparable`)."""
     return con.sql(
-        scoped_comparable(con, facility_ids)
+        scoped_comparable(con, facility_ids, code_type, code)
         + """
         SELECT facility_id,
                count(*) FILTER (exclusion_reason IS NULL

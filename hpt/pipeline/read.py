@@ -19,7 +19,7 @@ from core import settings
 from core.errors import CannotStore, UnreadableFile
 from core.files import Layout
 from core.findings import FindingLog, Severity
-from core.schema import STORED_SCHEMA
+from core.schema import CHARGE_ROW_GROUP, STORED_SCHEMA
 from ingest.base import ParsedFile
 from ingest.detect import open_file
 from ingest.encoding import prepare
@@ -120,7 +120,7 @@ def write_charges(
             pl.lit(file_id).alias("file_id"), pl.lit(facility_id).alias("facility_id"), pl.all()
         ).cast(STORED_SCHEMA)
         stored = stored.with_columns(gate_facts(batch, notes.clean_code_types))
-        stored.write_parquet(part, compression=PARQUET_COMPRESSION)
+        stored.write_parquet(part, compression=PARQUET_COMPRESSION, row_group_size=CHARGE_ROW_GROUP)
 
     # Parquet encoding runs outside the GIL: one writer thread encodes batch n while this
     # thread normalises and checks batch n+1 (1 GB tall: 11.7 s → 9.8 s). At most one

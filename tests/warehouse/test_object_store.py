@@ -26,6 +26,7 @@ from devtools.synthetic.model import make_hospital
 from devtools.synthetic.tall import tall_file
 from hpt.pipeline.steps import ingest_file, prune
 from warehouse.db import Warehouse, reader
+from warehouse.marts import scoped_comparable
 
 pytestmark = pytest.mark.slow
 
@@ -62,10 +63,17 @@ def keys(client: Any, prefix: str = "") -> list[str]:
 
 
 def figures(wh: Warehouse) -> dict[str, Any]:
-    """What the snapshot serves, per facility: charges, judged prices, summary."""
+    """What the snapshot serves, per facility: charges, judged prices, summary, and one
+    code's rates read from the rows each file's index places them in."""
     con = reader(wh)
     try:
-        return {
+        ids = [r[0] for r in con.execute("SELECT facility_id FROM current_files").fetchall()]
+        knee = scoped_comparable(con, ids, "CPT", "73721") + (
+            "SELECT facility_id, row_no, payer, comparable_dollar FROM comparable_charge_codes "
+            "WHERE code = '73721' ORDER BY ALL"
+        )
+        assert "WHERE row_no BETWEEN" in knee  # the index is read, on S3 too
+        return {"knee": con.execute(knee).fetchall()} | {
             name: sorted(con.execute(sql).fetchall())
             for name, sql in {
                 "charges": "SELECT facility_id, file_id, count(*), "
@@ -125,7 +133,7 @@ def test_ingest_and_publish_on_s3_serve_what_local_storage_does(
 
     expected = figures(local)
     assert expected["charges"] and all(row[2] > 0 for row in expected["charges"])
-    assert expected["compare"]
+    assert expected["compare"] and expected["knee"]
     assert figures(remote) == expected
 
 

@@ -6,7 +6,8 @@
 -- publishes one code under both types is one rate of it. `k` names the group a price is
 -- compared within: a hash of service type, code, setting and price unit. Only the columns
 -- the per-file marts need, as small as they can be (the file and facility are the same on
--- every row): this table is the file's biggest working set.
+-- every row): this table is the file's biggest working set. `row_no` places each code's
+-- rates in the file (`code_rows.parquet`).
 CREATE OR REPLACE TEMP TABLE rate_codes AS
 WITH unnested AS (
     -- UNNEST in the select list: a lateral join over the view would be far slower.
@@ -18,6 +19,7 @@ WITH unnested AS (
         c.payer,
         c.plan_type,
         c.description,
+        c.row_no,
         c.payer_name IS NOT NULL OR c.plan_name IS NOT NULL AS has_payer,
         c.comparable_dollar,
         c.gross_per_unit,
