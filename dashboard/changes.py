@@ -94,8 +94,8 @@ def top_table(frame: pl.DataFrame, rows: int = 10) -> None:
     """The largest moves as a plain table (readable by screen readers and on a phone)."""
     top = frame.head(rows)
 
-    def text(column: pl.Series) -> pl.Series:
-        return ui.mapped(column, ui.plain, skip_nulls=False)
+    def text(column: pl.Series) -> pl.Series:  # a missing value is blank, not "None"
+        return ui.mapped(column, lambda v: "" if v is None else ui.plain(v), skip_nulls=False)
 
     names = [n or f"{t} {c}" for n, t, c in zip(top["display_name"], top["code_type"],
                                                  top["code"], strict=True)]  # fmt: skip

@@ -47,6 +47,7 @@ def test_changes_page_for_a_facility(
         == expected_top(wh, versions.facility_id)[:10]
     )
     assert {c.split()[-1] for c in top["Code"]} <= set(versions.scale)
+    assert "None" not in [*top["Payer"], *top["Plan type"]]  # a missing value is blank
     codes = at.dataframe[2].value  # up, down, then added and removed
     assert sorted(codes["code"]) == sorted([*versions.add, *versions.remove])
     assert any("last updated its file on 2026-02-15" in t for t in texts(at, "markdown"))
