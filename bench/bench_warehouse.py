@@ -57,7 +57,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.measure import BIN, OUT, ROOT, measure
 from core.files import FileMeta, Layout, StagedFile
-from core.schema import STORED_SCHEMA
+from core.schema import CHARGE_ROW_GROUP, STORED_SCHEMA
 from core.warehouse_files import open_snapshot
 from dashboard import reads
 from devtools.synthetic.model import DRUGS, PAYER_FACTOR, SHOPPABLE, make_hospital
@@ -197,7 +197,9 @@ def _stage_one(job: tuple[str, int, int]) -> tuple[int, str, str, str, int, int]
     # Parts of at most 200,000 rows, as the readers' batches are written.
     for number, offset in enumerate(range(0, frame.height, 200_000)):
         part = tmp / f"part-{number:05d}.parquet"
-        frame.slice(offset, 200_000).write_parquet(part, compression=PARQUET_COMPRESSION)
+        frame.slice(offset, 200_000).write_parquet(
+            part, compression=PARQUET_COMPRESSION, row_group_size=CHARGE_ROW_GROUP
+        )
     stage_file(tmp, (), STATES[seed % len(STATES)])
     shutil.rmtree(folder, ignore_errors=True)
     tmp.rename(folder)
