@@ -90,9 +90,10 @@ CODE_ROWS = "code_rows.parquet"
 
 #: A code's rates are indexed by stretches of this many rows (`row_no`).
 _ROWS_GAP = 256
-#: Stretches of a code in one file read apart at most; closer ones are read as one (a row
-#: group holds `CHARGE_ROW_GROUP` rows), and a code spread over more is read first to last.
-_STRETCHES = 32
+#: Stretches of rows read apart at most (those of every file that prices the code, in one
+#: scan of those files); closer ones are read as one (a row group holds `CHARGE_ROW_GROUP`
+#: rows), and more are read from the first row to the last.
+_STRETCHES = 256
 _STRETCH_GAP = 4_096
 
 #: Catalog tables only the writer needs (published snapshots leave them out).
@@ -858,9 +859,9 @@ def scoped_comparable(
     store = snapshot_storage(con)
     folders = [store.location(p) for p in paths]
     scans = [
-        f"SELECT {CHARGE_COLUMNS} FROM read_parquet({parquet_source([f'{folder}/*.parquet'], '')})"
-        + where
-        for folder, where in _code_rows(con, store, folders, code_type, code)
+        f"SELECT {CHARGE_COLUMNS} FROM read_parquet("
+        f"{parquet_source([f'{folder}/*.parquet' for folder in group], '')}){where}"
+        for group, where in _code_rows(con, store, folders, code_type, code)
     ]
     charges = (
         "\nUNION ALL\n".join(scans)
@@ -880,33 +881,37 @@ def _code_rows(
     folders: list[str],
     code_type: str | None,
     code: str | None,
-) -> list[tuple[str, str]]:
-    """Per charges folder to read, the filter on its rows: those its `code_rows` index
-    gives for `code` (folders that do not price it left out), or none (no code, or a
-    folder without the index)."""
+) -> list[tuple[list[str], str]]:
+    """The charges folders to read, in at most two scans, each with its filter on the rows:
+    the folders whose `code_rows` index places `code` somewhere, filtered on those rows
+    (folders that do not price it left out), and the folders without the index (or all,
+    with no code), unfiltered. A filter may let through rows of other codes (the stretches
+    of every folder apply to each): the query filters on the code."""
     if code is None:
-        return [(folder, "") for folder in folders]
+        return [(folders, "")] if folders else []
     index = {f"{f}/{MARTS}/{CODE_ROWS}": f for f in folders}
     index = {path: f for path, f in index.items() if store.exists(path)}
-    out = [(folder, "") for folder in folders if folder not in index.values()]
-    if index:
-        found = con.sql(
-            "SELECT filename, first_row, last_row "
-            "FROM read_parquet($files, filename = true) WHERE code = $code "
-            "AND ($code_type IS NULL OR code_type = service_code_type($code_type, $code)) "
-            "ORDER BY filename, first_row",
-            params={"files": list(index), "code": code, "code_type": code_type},
-        ).fetchall()
-        stretches: dict[str, list[tuple[int, int]]] = {}
-        for name, first, last in found:
-            kept = stretches.setdefault(index[name], [])
-            if kept and first - kept[-1][1] <= _STRETCH_GAP:
-                kept[-1] = (kept[-1][0], max(last, kept[-1][1]))
-            else:
-                kept.append((first, last))
-        for folder, kept in stretches.items():
-            if len(kept) > _STRETCHES:
-                kept = [(kept[0][0], max(last for _, last in kept))]
-            where = " OR ".join(f"row_no BETWEEN {int(a)} AND {int(b)}" for a, b in kept)
-            out.append((folder, f" WHERE {where}"))
-    return sorted(out)
+    whole = [f for f in folders if f not in index.values()]
+    out = [(whole, "")] if whole else []
+    if not index:
+        return out
+    found = con.sql(
+        "SELECT filename, first_row, last_row "
+        "FROM read_parquet($files, filename = true) WHERE code = $code "
+        "AND ($code_type IS NULL OR code_type = service_code_type($code_type, $code)) "
+        "ORDER BY first_row",
+        params={"files": list(index), "code": code, "code_type": code_type},
+    ).fetchall()
+    stretches: list[tuple[int, int]] = []
+    for _, first, last in found:
+        if stretches and first - stretches[-1][1] <= _STRETCH_GAP:
+            stretches[-1] = (stretches[-1][0], max(last, stretches[-1][1]))
+        else:
+            stretches.append((first, last))
+    if len(stretches) > _STRETCHES:
+        stretches = [(stretches[0][0], max(last for _, last in stretches))]
+    if stretches:
+        where = " OR ".join(f"row_no BETWEEN {int(a)} AND {int(b)}" for a, b in stretches)
+        pricing = sorted({index[name] for name, _, _ in found})
+        out.append((pricing, f" WHERE {where}"))
+    return out
