@@ -7,9 +7,13 @@ publish copies the catalog; an expiry takes its time under that lock too. So a s
 stamped after an expiry was copied after it and cannot list the expired folder; one
 stamped before may. Readers keep every kept snapshot whole.
 
-Only what the warehouse itself wrote is touched: folders inside its charges folder, its
-snapshots, landing folders named as `ingest.download` names them (with their `.lock`),
-scratch files named as the readers name them, GX run folders named by their time.
+Mart runs merged away (`warehouse.marts.runs`) go the same way: once no kept snapshot
+stamped before they were retired remains.
+
+Only what the warehouse itself wrote is touched: folders inside its charges folder, the
+mart runs it retired, its snapshots, landing folders named as `ingest.download` names
+them (with their `.lock`), scratch files named as the readers name them, GX run folders
+named by their time.
 """
 
 from __future__ import annotations
@@ -196,6 +200,32 @@ def _pending(
         con.execute("DELETE FROM retention_pending WHERE data_path IN (SELECT unnest(?))", [done])
 
 
+def _retired_runs(
+    con: duckdb.DuckDBPyConnection,
+    wh: Warehouse,
+    oldest_kept: dt.datetime | None,
+    report: PruneReport,
+) -> None:
+    """Delete the mart runs merged away (`warehouse.marts.runs`) that no kept snapshot can
+    list: retired at a fold, under the writer's lock, they are listed by no snapshot
+    stamped after it."""
+    rows = con.execute(
+        "SELECT path, retired_at FROM mart_runs_retired ORDER BY retired_at, path"
+    ).fetchall()
+    done: list[str] = []
+    for path, retired_at in rows:
+        if oldest_kept is not None and oldest_kept <= retired_at:
+            continue  # a kept snapshot may list it
+        location = wh.location(path)
+        if wh.storage.exists(location):
+            report.deleted.append(Gone("mart run", location, _stored_size(wh, location)))
+            if not report.dry_run:
+                wh.storage.remove(location)
+        done.append(path)
+    if done and not report.dry_run:  # after the deletions: a kill in between re-deletes
+        con.execute("DELETE FROM mart_runs_retired WHERE path IN (SELECT unnest(?))", [done])
+
+
 # The URLs whose landing folder stays: the current and the awaiting held files' sources,
 # and each facility's newest download attempt (whatever it gave) and newest good one
 # (its `state.json` makes the next download conditional).
@@ -283,6 +313,7 @@ def sweep(
                     path.unlink(missing_ok=True)
             oldest = min(stamp for stamp, _ in kept) if kept else None
             _pending(con, wh, oldest, expiring or [], report)
+            _retired_runs(con, wh, oldest, report)
             urls = [r[0] for r in con.execute(_LIVE_URLS).fetchall()]
     old = _epoch(now - dt.timedelta(hours=policy.grace_hours))
     if wh.published_dir.is_dir():  # a publish killed midway leaves these
