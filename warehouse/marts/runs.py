@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from pathlib import Path
 
 import duckdb
 
@@ -94,9 +95,14 @@ class _Run:
     dead: int
 
 
+def local_folder(wh: Warehouse) -> Path:
+    """The runs' folder in the warehouse folder (where they are with the default storage)."""
+    return wh.root / f"{wh.db_path.stem}-marts"
+
+
 def folder(wh: Warehouse) -> str:
     """Where the runs are written: `<db stem>-marts/` on the data's storage."""
-    return wh.location(wh.relative(wh.root / f"{wh.db_path.stem}-marts"))
+    return wh.location(wh.relative(local_folder(wh)))
 
 
 def _quote(path: str) -> str:
