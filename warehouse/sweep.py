@@ -8,7 +8,8 @@ stamped after an expiry was copied after it and cannot list the expired folder; 
 stamped before may. Readers keep every kept snapshot whole.
 
 Mart runs merged away (`warehouse.marts.runs`) go the same way: once no kept snapshot
-stamped before they were retired remains.
+stamped before they were retired remains. A run file the catalog never listed (a publish
+killed before its commit) goes once older than the grace hours.
 
 Only what the warehouse itself wrote is touched: folders inside its charges folder, the
 mart runs it retired, its snapshots, landing folders named as `ingest.download` names
@@ -29,6 +30,7 @@ from pathlib import Path
 import duckdb
 
 from warehouse.db import Warehouse, writer
+from warehouse.marts.runs import folder as runs_folder
 from warehouse.retention import Expired, Gone, Policy, PruneReport
 
 _SNAPSHOT = re.compile(r"hpt-(\d{8}T\d{12})Z\.duckdb")
@@ -226,6 +228,34 @@ def _retired_runs(
         con.execute("DELETE FROM mart_runs_retired WHERE path IN (SELECT unnest(?))", [done])
 
 
+#: A run file as `warehouse.marts.runs` names it.
+_RUN = re.compile(r"(?:price_compare|facility_code_prices)-\d{8}T\d{12}-\d+\.parquet")
+
+
+def _orphan_runs(
+    con: duckdb.DuckDBPyConnection, wh: Warehouse, old: float, report: PruneReport
+) -> None:
+    """Delete run files the catalog never listed (a publish killed after writing one, before
+    its commit), once untouched since `old`."""
+    known = {
+        wh.location(path)
+        for (path,) in con.execute(
+            "SELECT price_compare_path FROM mart_runs UNION ALL "
+            "SELECT facility_prices_path FROM mart_runs UNION ALL "
+            "SELECT path FROM mart_runs_retired"
+        ).fetchall()
+    }
+    folder = runs_folder(wh)
+    if not wh.storage.exists(folder):
+        return
+    for path, size, written in sorted(wh.storage.files(folder)):
+        name = path.rsplit("/", 1)[-1]
+        if _RUN.fullmatch(name) and path not in known and written <= old:
+            report.deleted.append(Gone("leftover", path, size))
+            if not report.dry_run:
+                wh.storage.remove(path)
+
+
 # The URLs whose landing folder stays: the current and the awaiting held files' sources,
 # and each facility's newest download attempt (whatever it gave) and newest good one
 # (its `state.json` makes the next download conditional).
@@ -315,6 +345,7 @@ def sweep(
             _pending(con, wh, oldest, expiring or [], report)
             _retired_runs(con, wh, oldest, report)
             urls = [r[0] for r in con.execute(_LIVE_URLS).fetchall()]
+            _orphan_runs(con, wh, _epoch(now - dt.timedelta(hours=policy.grace_hours)), report)
     old = _epoch(now - dt.timedelta(hours=policy.grace_hours))
     if wh.published_dir.is_dir():  # a publish killed midway leaves these
         leftovers = [*wh.published_dir.glob("*.part"), *wh.published_dir.glob(".current-*")]

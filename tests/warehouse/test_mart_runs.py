@@ -5,6 +5,7 @@ runs deleted only when no kept snapshot lists them."""
 from __future__ import annotations
 
 import datetime as dt
+import os
 import random
 from pathlib import Path
 from typing import Any
@@ -238,3 +239,19 @@ def test_retention_deletes_only_runs_no_kept_snapshot_lists(
             Path(r[0]).name for r in con.execute("SELECT path FROM mart_runs_retired").fetchall()
         }
     assert waiting <= listed
+
+
+def test_a_run_file_the_catalog_never_listed_goes_after_the_grace_hours(wh: Warehouse) -> None:
+    """A publish killed after writing its run, before its commit, leaves the file unlisted."""
+    load(wh, 1, "a")
+    publish(wh)
+    folder = wh.root / "hpt-marts"
+    old, new = (folder / f"price_compare-20260101T00000000000{n}-0.parquet" for n in (1, 2))
+    for path in (old, new):
+        path.write_bytes(b"PAR1")
+    os.utime(old, (1_000_000_000, 1_000_000_000))
+    before = stored_runs(wh)
+    report = sweep(wh, Policy(grace_hours=24))
+    assert [Path(g.path).name for g in report.deleted if g.kind == "leftover"] == [old.name]
+    assert stored_runs(wh) == before - {old.name}
+    assert_same_as_per_file(wh)
