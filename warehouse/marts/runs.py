@@ -33,6 +33,7 @@ Run files live in `<db stem>-marts/` on the data's storage (a local folder or `s
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +41,8 @@ import duckdb
 
 from warehouse.db import Warehouse
 from warehouse.views import parquet_source, typed_parquet_view
+
+log = logging.getLogger("hpt.marts")
 
 #: How runs are written: sorted by code, so a query for one code reads only the row
 #: group(s) whose code range holds it, in row groups of DuckDB's default size. Not the
@@ -173,7 +176,14 @@ def update(
     for group in merges:
         _merge(con, wh, writer, group)
         _retire(con, group, built_at)
-    return RunsReport(files_in, sum(len(g) for g in merges), len(empty))
+    report = RunsReport(files_in, sum(len(g) for g in merges), len(empty))
+    if files_in or merges or empty:
+        log.info(
+            "marts: %d file(s) in a new run, %d run(s) merged into %d, %d dropped; %d live",
+            files_in, report.merged, len(merges), len(empty),
+            con.execute("SELECT count(*) FROM mart_runs").fetchall()[0][0],
+        )  # fmt: skip
+    return report
 
 
 def _new_run(
