@@ -5,9 +5,9 @@ Each folded file's judgement is a pair of Parquet files of its own (`price_compa
 `mart_files` read those. But the dashboard reads one code at every facility: over the
 per-file files that opens one file per facility (500 footers and row groups for a code
 priced everywhere). So the two marts are also kept as *runs*: Parquet files holding many
-files' rows, sorted by code (`RUN_PARQUET`), each row carrying its `file_id`
-and the `built_at` of its fold (together: the fold's key in `mart_files`). One code's
-query reads its few row groups in each run.
+files' rows, sorted by code (`RUN_PARQUET`), each row carrying its `file_id` and the
+`built_at` of its fold (together: the fold's key in `mart_files`). One code's query reads
+its one or two row groups in each run.
 
 * A publish that folds files in writes ONE new run of just those files (read back from
   their judged files), so its cost follows the files that changed. Any fold in
@@ -17,12 +17,12 @@ query reads its few row groups in each run.
   are dead: the views `price_compare` and `facility_code_prices` keep only rows whose
   (file_id, built_at) is in the snapshot's `mart_files` (a semi-join on ~1 row per
   facility), so nothing is counted twice.
-* Compaction, size-tiered: the newest runs are merged while the run before them holds no
-  more live rows than they do together, so each run holds more than all newer runs
-  together — at most ~log2(files) runs — and a row is rewritten each time its run at least
-  doubles: O(log N) times, amortised in proportion to the data that changed. A merge
-  drops dead rows; a run holding more dead rows than live is rewritten alone, one
-  with no live row is dropped.
+* Compaction, size-tiered: from the oldest run holding no more live rows than all newer
+  runs together, it and every newer run are merged into one. So each run holds more than
+  all newer runs together — at most ~log2(files) runs — and a row is rewritten only when
+  its run at least doubles: O(log N) times, amortised in proportion to the data that
+  changed. A merge drops dead rows; a run holding more dead rows than live is rewritten
+  alone; one with no live row is dropped.
 * Runs are immutable: each snapshot's views list the runs of its publish. A run merged
   away is listed in `mart_runs_retired` and deleted by retention (`warehouse.sweep`)
   once no kept snapshot can list it, so a reader of an older snapshot never breaks.
