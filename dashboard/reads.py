@@ -157,16 +157,27 @@ def rate_notes(
 
 
 def facility_payers(con: duckdb.DuckDBPyConnection, facility_id: str) -> pl.DataFrame:
-    """The canonical payers and plan types a facility publishes rates for, with code counts."""
+    """The canonical payers and plan types a facility publishes rates for, with code counts.
+    Reads the facility's own judged `price_compare` file: the view's runs are sorted by
+    code, so a facility's rows are in all their row groups (at 200 facilities ~100 ms
+    against ~15 ms)."""
+    store = snapshot_storage(con)
+    paths = [
+        store.location(r[0])
+        for r in con.execute(
+            "SELECT price_compare_path FROM mart_files WHERE facility_id = ?", [facility_id]
+        ).fetchall()
+    ]
+    source = "read_parquet($paths)" if paths else "price_compare"
     return con.sql(
-        """
+        f"""
         SELECT payer, plan_type, count(DISTINCT (code_type, code)) AS codes,
                sum(rates)::BIGINT AS rates
-        FROM price_compare
+        FROM {source}
         WHERE facility_id = $id AND payer IS NOT NULL
         GROUP BY ALL ORDER BY codes DESC, payer, plan_type
         """,
-        params={"id": facility_id},
+        params={"id": facility_id, **({"paths": paths} if paths else {})},
     ).pl()
 
 

@@ -81,7 +81,7 @@ class Expired:
 class Gone:
     """One thing deleted (or that a dry run would delete)."""
 
-    kind: str  # 'file data', 'snapshot', 'landing', 'scratch', 'gx results', 'leftover'
+    kind: str  # 'file data', 'mart run', 'snapshot', 'landing', 'scratch', 'gx results', …
     path: str
     bytes: int
 

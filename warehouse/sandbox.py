@@ -3,13 +3,14 @@
 A read-only DuckDB connection still reads and writes files: `COPY (…) TO '/any/path'`,
 `read_csv('/etc/passwd')`, `ATTACH`, `INSTALL`. Here a query runs on a connection where
 
-* file access is off except for the charge folder the snapshot's views read
-  (`allowed_directories`, then `enable_external_access = false`; extensions are neither
-  installed nor loaded). DuckDB checks a path as written, before looking for it: the
-  views' relative paths (`hpt-charges/…`, found in the warehouse folder through
-  `file_search_path`, which `reader` sets) are allowed as such. A relative path is also
-  looked for in the working directory first, so `hpt sql` run elsewhere than the warehouse
-  folder can read a `hpt-charges/` folder there too — a folder of that name only,
+* file access is off except for the charge folder and the marts' runs folder the
+  snapshot's views read (`allowed_directories`, then `enable_external_access = false`;
+  extensions are neither installed nor loaded). DuckDB checks a path as written, before
+  looking for it: the views' relative paths (`hpt-charges/…`, `hpt-marts/…`, found in the
+  warehouse folder through `file_search_path`, which `reader` sets) are allowed as such.
+  A relative path is also looked for in the working directory first, so `hpt sql` run
+  elsewhere than the warehouse folder can read a `hpt-charges/` folder there too — a
+  folder of that name only,
 * the configuration is locked (`lock_configuration = true`): no `SET` undoes the above,
 * only one statement is accepted, and only a read — a `SELECT` (which includes `WITH`,
   `FROM …`, `DESCRIBE`, `SHOW`, `SUMMARIZE`) or an `EXPLAIN` of one; DuckDB's own parser
@@ -28,6 +29,7 @@ import duckdb
 import polars as pl
 
 from warehouse.db import Warehouse, reader
+from warehouse.marts import runs
 
 _READS = {duckdb.StatementType.SELECT}
 # `EXPLAIN ANALYZE COPY …` runs the COPY: an EXPLAIN passes only when what it explains does.
@@ -75,8 +77,12 @@ def sandboxed(wh: Warehouse) -> duckdb.DuckDBPyConnection:
     con = reader(wh)
     try:
         # A trailing separator: `…/hpt-charges-other` is not inside `…/hpt-charges`.
-        charges = [f"{wh.charges_dir.resolve()}/", f"{wh.relative(wh.charges_dir)}/"]
-        con.execute("SET allowed_directories = ?", [charges])
+        allowed = [
+            entry
+            for folder in (wh.charges_dir, runs.local_folder(wh))
+            for entry in (f"{folder.resolve()}/", f"{wh.relative(folder)}/")
+        ]
+        con.execute("SET allowed_directories = ?", [allowed])
         con.execute("SET autoinstall_known_extensions = false")
         con.execute("SET autoload_known_extensions = false")
         con.execute("SET enable_external_access = false")

@@ -7,9 +7,14 @@ publish copies the catalog; an expiry takes its time under that lock too. So a s
 stamped after an expiry was copied after it and cannot list the expired folder; one
 stamped before may. Readers keep every kept snapshot whole.
 
-Only what the warehouse itself wrote is touched: folders inside its charges folder, its
-snapshots, landing folders named as `ingest.download` names them (with their `.lock`),
-scratch files named as the readers name them, GX run folders named by their time.
+Mart runs merged away (`warehouse.marts.runs`) go the same way: once no kept snapshot
+stamped before they were retired remains. A run file the catalog never listed (a publish
+killed before its commit) goes once older than the grace hours.
+
+Only what the warehouse itself wrote is touched: folders inside its charges folder, the
+mart runs it retired, its snapshots, landing folders named as `ingest.download` names
+them (with their `.lock`), scratch files named as the readers name them, GX run folders
+named by their time.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from pathlib import Path
 import duckdb
 
 from warehouse.db import Warehouse, writer
+from warehouse.marts.runs import folder as runs_folder
 from warehouse.retention import Expired, Gone, Policy, PruneReport
 
 _SNAPSHOT = re.compile(r"hpt-(\d{8}T\d{12})Z\.duckdb")
@@ -196,6 +202,60 @@ def _pending(
         con.execute("DELETE FROM retention_pending WHERE data_path IN (SELECT unnest(?))", [done])
 
 
+def _retired_runs(
+    con: duckdb.DuckDBPyConnection,
+    wh: Warehouse,
+    oldest_kept: dt.datetime | None,
+    report: PruneReport,
+) -> None:
+    """Delete the mart runs merged away (`warehouse.marts.runs`) that no kept snapshot can
+    list: retired at a fold, under the writer's lock, they are listed by no snapshot
+    stamped after it."""
+    rows = con.execute(
+        "SELECT path, retired_at FROM mart_runs_retired ORDER BY retired_at, path"
+    ).fetchall()
+    done: list[str] = []
+    for path, retired_at in rows:
+        if oldest_kept is not None and oldest_kept <= retired_at:
+            continue  # a kept snapshot may list it
+        location = wh.location(path)
+        if wh.storage.exists(location):
+            report.deleted.append(Gone("mart run", location, _stored_size(wh, location)))
+            if not report.dry_run:
+                wh.storage.remove(location)
+        done.append(path)
+    if done and not report.dry_run:  # after the deletions: a kill in between re-deletes
+        con.execute("DELETE FROM mart_runs_retired WHERE path IN (SELECT unnest(?))", [done])
+
+
+#: A run file as `warehouse.marts.runs` names it.
+_RUN = re.compile(r"(?:price_compare|facility_code_prices)-\d{8}T\d{12}-\d+\.parquet")
+
+
+def _orphan_runs(
+    con: duckdb.DuckDBPyConnection, wh: Warehouse, old: float, report: PruneReport
+) -> None:
+    """Delete run files the catalog never listed (a publish killed after writing one, before
+    its commit), once untouched since `old`."""
+    known = {
+        wh.location(path)
+        for (path,) in con.execute(
+            "SELECT price_compare_path FROM mart_runs UNION ALL "
+            "SELECT facility_prices_path FROM mart_runs UNION ALL "
+            "SELECT path FROM mart_runs_retired"
+        ).fetchall()
+    }
+    folder = runs_folder(wh)
+    if not wh.storage.exists(folder):
+        return
+    for path, size, written in sorted(wh.storage.files(folder)):
+        name = path.rsplit("/", 1)[-1]
+        if _RUN.fullmatch(name) and path not in known and written <= old:
+            report.deleted.append(Gone("leftover", path, size))
+            if not report.dry_run:
+                wh.storage.remove(path)
+
+
 # The URLs whose landing folder stays: the current and the awaiting held files' sources,
 # and each facility's newest download attempt (whatever it gave) and newest good one
 # (its `state.json` makes the next download conditional).
@@ -283,7 +343,9 @@ def sweep(
                     path.unlink(missing_ok=True)
             oldest = min(stamp for stamp, _ in kept) if kept else None
             _pending(con, wh, oldest, expiring or [], report)
+            _retired_runs(con, wh, oldest, report)
             urls = [r[0] for r in con.execute(_LIVE_URLS).fetchall()]
+            _orphan_runs(con, wh, _epoch(now - dt.timedelta(hours=policy.grace_hours)), report)
     old = _epoch(now - dt.timedelta(hours=policy.grace_hours))
     if wh.published_dir.is_dir():  # a publish killed midway leaves these
         leftovers = [*wh.published_dir.glob("*.part"), *wh.published_dir.glob(".current-*")]

@@ -114,7 +114,9 @@ def test_ingest_and_publish_on_s3_serve_what_local_storage_does(
             assert result.outcome == "loaded", result.message
 
     stored = keys(s3, "prod/wh/")
-    facilities = {k.split("/")[3] for k in stored}
+    facilities = {k.split("/")[3] for k in stored if k.startswith("prod/wh/hpt-charges/")}
+    runs = {k.split("/")[-1].split("-")[0] for k in stored if k.startswith("prod/wh/hpt-marts/")}
+    assert runs == {"price_compare", "facility_code_prices"}  # the marts' runs, there too
     assert len(facilities) == 2
     for facility in facilities:
         folder = f"prod/wh/hpt-charges/{facility}/"
@@ -125,11 +127,15 @@ def test_ingest_and_publish_on_s3_serve_what_local_storage_does(
     assert local_parquet(remote) == []
     assert not list((tmp_path / "work").glob(".hpt-store-*"))  # staging cleaned up
     con = reader(remote)
-    views = con.execute(
-        "SELECT sql FROM duckdb_views() WHERE view_name IN ('standard_charges', 'price_compare')"
-    ).fetchall()
+    views = dict(
+        con.execute(
+            "SELECT view_name, sql FROM duckdb_views() "
+            "WHERE view_name IN ('standard_charges', 'price_compare')"
+        ).fetchall()
+    )
     con.close()
-    assert all(f"s3://{BUCKET}/prod/wh/hpt-charges/" in sql for (sql,) in views)
+    assert f"s3://{BUCKET}/prod/wh/hpt-charges/" in views["standard_charges"]
+    assert f"s3://{BUCKET}/prod/wh/hpt-marts/" in views["price_compare"]
 
     expected = figures(local)
     assert expected["charges"] and all(row[2] > 0 for row in expected["charges"])

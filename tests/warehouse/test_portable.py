@@ -105,7 +105,7 @@ def test_no_view_in_a_snapshot_holds_the_warehouse_folder(wh: Warehouse) -> None
     known_warehouse(wh)
     views = view_sql(wh.published_path)
     assert {"standard_charges", "charge_history", "price_compare"} <= set(views)
-    assert "hpt-charges/" in views["standard_charges"] and "hpt-charges/" in views["price_compare"]
+    assert "hpt-charges/" in views["standard_charges"] and "hpt-marts/" in views["price_compare"]
     holding = [name for name, sql in views.items() if str(wh.root) in sql]
     assert holding == []
 

@@ -54,9 +54,9 @@ from transform.local_aliases import digest
 from transform.local_aliases import read as read_local_aliases
 from transform.payers import PAYER_MAP_SCHEMA, LocalAliases, payer_map
 from warehouse.db import Warehouse
-from warehouse.marts import changes, remap
+from warehouse.marts import changes, remap, runs
 from warehouse.service_codes import MACROS, create_macros
-from warehouse.views import CHARGE_COLUMNS, parquet_source, typed_parquet_view
+from warehouse.views import CHARGE_COLUMNS, parquet_source
 
 log = logging.getLogger("hpt.marts")
 _STAGE_SQL = ("01_comparable_charges.sql", "02_rate_codes.sql")
@@ -97,7 +97,7 @@ _STRETCHES = 256
 _STRETCH_GAP = 4_096
 
 #: Catalog tables only the writer needs (published snapshots leave them out).
-WRITER_ONLY = ("mart_price_bins", "mart_facility_code_prices", "mart_keys")
+WRITER_ONLY = ("mart_price_bins", "mart_facility_code_prices", "mart_keys", "mart_runs_retired")
 
 PRICE_COMPARE_COLUMNS = {
     "code_type": "VARCHAR", "code": "VARCHAR", "setting": "VARCHAR", "price_unit": "VARCHAR",
@@ -112,6 +112,10 @@ FACILITY_PRICES_COLUMNS = {
     "median_dollar": "DOUBLE", "gross_charge": "DOUBLE", "discounted_cash": "DOUBLE",
     "description": "VARCHAR", "published_code_type": "VARCHAR",
 }  # fmt: skip
+_MART_COLUMNS = {
+    "price_compare": PRICE_COMPARE_COLUMNS,
+    "facility_code_prices": FACILITY_PRICES_COLUMNS,
+}
 
 
 @dataclass(frozen=True)
@@ -385,16 +389,8 @@ def _facility_locations(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _mart_views(con: duckdb.DuckDBPyConnection, wh: Warehouse) -> None:
-    """The per-file marts as views over the folded files' Parquet; the analyst views."""
-    for view, column, columns in (
-        ("price_compare", "price_compare_path", PRICE_COMPARE_COLUMNS),
-        ("facility_code_prices", "facility_prices_path", FACILITY_PRICES_COLUMNS),
-    ):
-        paths = [
-            wh.view_path(r[0])
-            for r in con.execute(f"SELECT {column} FROM mart_files ORDER BY facility_id").fetchall()
-        ]
-        typed_parquet_view(con, view, paths, columns)
+    """The judged marts as views over their code-sorted runs; the analyst views."""
+    runs.create_views(con, wh, _MART_COLUMNS)
     create_macros(con)
     for name in _VIEWS_SQL:
         con.execute(_sql(name))
@@ -730,6 +726,8 @@ def rebuild(con: duckdb.DuckDBPyConnection, wh: Warehouse, *, force: bool = Fals
         remapped = [] if rederive else _remap(con, wh, added, removed, local, last)
         if added or removed or moved:
             _fold(con, wh, added, removed, moved, built_at, local, before)
+        # The folds no run holds yet go into one new run; runs are merged as they grow.
+        runs.update(con, wh, built_at, _MART_COLUMNS)
         _mart_views(con, wh)
         _facility_summary(con, built_at)
         seconds = time.monotonic() - started
