@@ -41,9 +41,10 @@ DAG_ID = "hpt_nightly"
 # Stopped in this order: the workers first (no task is left half-reported), the servers last.
 ORDER = ("dashboard", *WORKERS, "scheduler", "dag-processor", "api-server", "demo", "s3",
          "redis", "postgres")  # fmt: skip
-# Fixed loopback ports of `make cluster` (tests take free ones).
-PORTS = {"api": 8080, "postgres": 55432, "redis": 56379, "s3": 59000, "demo": 8765,
-         "dashboard": 8501, "logs": 58793}  # fmt: skip
+# Fixed loopback ports of `make cluster` (tests take free ones), below Linux's ephemeral range
+# (32768-60999), where an outgoing connection may hold a port for a while.
+PORTS = {"api": 8080, "postgres": 15432, "redis": 16379, "s3": 19000, "demo": 8765,
+         "dashboard": 8501, "logs": 18793}  # fmt: skip
 
 
 class ClusterError(RuntimeError):
@@ -274,6 +275,11 @@ def _stop(state: Path, names: tuple[str, ...], timeout: float = 20.0) -> list[An
     return survivors
 
 
+def running_component(state: Path, name: str) -> bool:
+    pgid = _group(state, name)
+    return pgid is not None and bool(_members(pgid))
+
+
 def running(state: Path) -> dict[str, list[int]]:
     """Components of the cluster in `state` with live processes: name → pids."""
     found = {}
@@ -301,15 +307,32 @@ def down(state: Path = STATE, purge: bool = False) -> None:
 
 
 def wait_for(what: str, check: Callable[[], Any], timeout: float, log: Path | None = None) -> Any:
-    """Poll `check` until it returns something true; the value. Fails with the log's tail."""
+    """Poll `check` until it returns something true; the value. Fails with the log's tail,
+    at once when the process writing `log` (a component's) has ended."""
     deadline = time.monotonic() + timeout
+    state, name = (log.parent.parent, log.stem) if log else (None, "")
     while time.monotonic() < deadline:
+        if state and _pid_file(state, name).exists() and not running_component(state, name):
+            timeout = 0  # it ended: waiting longer changes nothing
+            break
         with contextlib.suppress(OSError, ValueError, KeyError):
             if value := check():
                 return value
         time.sleep(0.5)
     tail = log.read_text(errors="replace")[-3000:] if log and log.exists() else ""
-    raise ClusterError(f"timed out after {timeout:.0f} s waiting for {what}; {log} ends:\n{tail}")
+    why = f"timed out after {timeout:.0f} s" if timeout else f"{name} stopped"
+    raise ClusterError(f"{why} waiting for {what}; {log} ends:\n{tail}")
+
+
+def _in_use(port: int) -> bool:
+    """Whether a server could not listen on the port (as servers do, with SO_REUSEADDR)."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
 
 
 def _pg_owner() -> str | None:
@@ -353,9 +376,10 @@ def _postgres(cluster: Cluster) -> None:
              "-E", "UTF8", "--no-instructions"],
             check=True, env=env, user=owner, capture_output=True, timeout=120,
         )  # fmt: skip
+    # TCP on loopback only (`-k ""`: no socket file, whose path length is limited).
     _start(cluster, "postgres",
            [str(PG_BIN / "postgres"), "-D", str(pgdata), "-p", port, "-h", "127.0.0.1",
-            "-k", str(pgdata)], env=env, user=owner)  # fmt: skip
+            "-k", ""], env=env, user=owner)  # fmt: skip
     ready = [str(PG_BIN / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", port]
     wait_for("PostgreSQL", lambda: subprocess.run(ready, check=False).returncode == 0, 60,
              cluster.log("postgres"))  # fmt: skip
@@ -462,6 +486,9 @@ def up(cluster: Cluster, timeout: float = 300.0) -> float:
 
         cluster = Cluster(**{**asdict(cluster), "fernet": Fernet.generate_key().decode()})
     _save(cluster)
+    if taken := [f"{port} ({name})" for name, port in cluster.ports.items() if _in_use(port)]:
+        raise ClusterError(f"port(s) in use on 127.0.0.1: {', '.join(taken)}; stop what "
+                           "listens there, or start with --free-ports")  # fmt: skip
     try:
         _postgres(cluster)
         _redis(cluster)
