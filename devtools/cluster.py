@@ -349,7 +349,7 @@ def _pgdata(state: Path, owner: str | None) -> Path:
     reachable = (
         owner is None
         or subprocess.run(
-            ["runuser", "-u", owner, "--", "test", "-w", str(state)], check=False
+            ["runuser", "-u", owner, "--", "test", "-x", str(state)], check=False
         ).returncode
         == 0
     )
@@ -606,12 +606,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sources", type=Path, help="source registry (default: demo universe)")
     parser.add_argument("--free-ports", action="store_true", help="free ports, not the fixed ones")
     parser.add_argument("--no-dashboard", action="store_true", help="do not serve the dashboard")
+    parser.add_argument("--purge", action="store_true", help="down: delete the state folder too")
     args = parser.parse_args(argv)
     state: Path = args.state.resolve()
     with _reporting():
         if args.command == "down":
-            down(state)
-            print(f"cluster in {state}: stopped, no process left")
+            down(state, purge=args.purge)
+            gone = ", deleted" if args.purge else ""
+            print(f"cluster in {state}: stopped, no process left{gone}")
         elif args.command == "status":
             alive = running(state)
             for name in ORDER:
