@@ -38,7 +38,8 @@ STATE = Path("data/cluster")
 WORKERS = ("worker-1", "worker-2")
 BUCKET = "hpt"
 DAG_ID = "hpt_nightly"
-# Stopped in this order: the workers first (no task is left half-reported), the servers last.
+# `down` stops the Airflow processes, the dashboard and the demo server together, then the
+# servers they use (the last three).
 ORDER = ("dashboard", *WORKERS, "scheduler", "dag-processor", "api-server", "demo", "s3",
          "redis", "postgres")  # fmt: skip
 # Fixed loopback ports of `make cluster` (tests take free ones), below Linux's ephemeral range
