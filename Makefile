@@ -8,7 +8,8 @@ DATA ?= data
 export UV_PYTHON_DOWNLOADS := never
 export HPT_DB ?= $(DATA)/hpt.duckdb
 
-.PHONY: help install chromium lint test test-fast run airflow bench bench-warehouse registry clean
+.PHONY: help install chromium cluster-servers lint test test-fast run airflow cluster cluster-down bench \
+	bench-warehouse registry clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -26,17 +27,23 @@ chromium:  ## Debian's Chromium for the real-browser tests
 	  $$SUDO apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null; }
 
+cluster-servers:  ## Debian's PostgreSQL 15 and Redis for the distributed profile (`make cluster`)
+	@{ [ -x /usr/lib/postgresql/15/bin/postgres ] && command -v redis-server >/dev/null 2>&1; } || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql-15 redis-server >/dev/null; }
+
 lint: install  ## ruff, mypy and the import layers (import-linter)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
 
-test: install chromium lint  ## everything, as CI runs it
+test: install chromium cluster-servers lint  ## everything, as CI runs it
 	$(BIN)/pytest
 
-test-fast: install  ## the tests without browser and scheduler tests
-	$(BIN)/pytest -m "not browser and not scheduler"
+test-fast: install  ## the tests without browser, scheduler and cluster tests
+	$(BIN)/pytest -m "not browser and not scheduler and not cluster"
 
 run: install  ## demo universe on localhost → hpt run → summary and comparison → dashboard
 	@mkdir -p $(DATA)
@@ -44,6 +51,12 @@ run: install  ## demo universe on localhost → hpt run → summary and comparis
 
 airflow: install  ## the nightly DAG in `airflow standalone` (SQLite) over the served demo universe
 	BIN=$(BIN) DATA=$(DATA) scripts/airflow_demo.sh
+
+cluster: install cluster-servers  ## the distributed profile: Airflow on Postgres, Celery over Redis, 2 workers, S3 (docs/cluster.md)
+	$(BIN)/python -m devtools.cluster up --state $(DATA)/cluster
+
+cluster-down:  ## stop every process `make cluster` started (none is left)
+	$(BIN)/python -m devtools.cluster down --state $(DATA)/cluster
 
 bench: install  ## throughput and memory benchmarks (writes ~GB files under bench/out/)
 	@for script in bench/bench_*.py; do \

@@ -18,6 +18,7 @@ columns in the asset's SQL instead.
 from __future__ import annotations
 
 import enum
+import functools
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -126,6 +127,7 @@ def duckdb_source(
     # `kwargs` go to SQLAlchemy's create_engine (a SQLDatasource field the typed factory
     # signature does not list); `config` to `duckdb.connect`, so every connection the
     # engine opens has it from the start.
+    _s3_on_connect()
     connect_args: dict[str, Any] = {"read_only": True}
     if root is not None:
         connect_args["config"] = {"file_search_path": str(root)}
@@ -133,6 +135,27 @@ def duckdb_source(
     return ctx.data_sources.add_sql(  # type: ignore[call-arg]
         name, connection_string=f"duckdb:///{database}", kwargs=kwargs
     )
+
+
+@functools.cache
+def _s3_on_connect() -> None:
+    """Give every duckdb-engine connection to a snapshot whose data is on S3 the S3
+    filesystem (`core.storage`: DuckDB reads `s3://` only through it here), as
+    `open_snapshot` does. An engine-wide listener, not an object in the engine's arguments:
+    GX compares and copies those, and would open a new engine (and file) per comparison."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    from core.storage import register_s3
+    from core.warehouse_files import data_storage
+
+    def connected(dbapi_connection: Any, record: Any) -> None:
+        if type(dbapi_connection).__module__.startswith("duckdb_engine") and data_storage(
+            dbapi_connection
+        ).startswith("s3://"):
+            register_s3(dbapi_connection)
+
+    event.listen(Engine, "connect", connected)
 
 
 def forget_batches(source: SQLDatasource) -> None:

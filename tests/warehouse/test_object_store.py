@@ -22,9 +22,10 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
+from core.outcomes import CheckOutcome
 from devtools.synthetic.model import make_hospital
 from devtools.synthetic.tall import tall_file
-from hpt.pipeline.steps import ingest_file, prune
+from hpt.pipeline.steps import ingest_file, prune, publish_checked
 from warehouse.db import Warehouse, reader
 from warehouse.marts import scoped_comparable
 
@@ -141,6 +142,10 @@ def test_ingest_and_publish_on_s3_serve_what_local_storage_does(
     assert expected["charges"] and all(row[2] > 0 for row in expected["charges"])
     assert expected["compare"] and expected["knee"]
     assert figures(remote) == expected
+    # The warehouse suites read the snapshot's views, whose data is on S3, too.
+    for wh in (local, remote):
+        check = publish_checked(wh).check
+        assert check.outcome != CheckOutcome.FAILED, check.message
 
 
 def test_retention_deletes_expired_objects(
