@@ -59,6 +59,29 @@ def popular_codes(con: duckdb.DuckDBPyConnection, limit: int = 40) -> pl.DataFra
     ).pl()
 
 
+def common_prices(con: duckdb.DuckDBPyConnection, limit: int = 8) -> pl.DataFrame:
+    """The common shoppable services priced by the most hospitals, each with the spread of
+    the hospitals' typical insured prices across all states (`code_summary`: its setting
+    and unit priced by the most hospitals; a price of the whole service, not per day)."""
+    return con.sql(
+        """
+        WITH common AS (
+            SELECT code_type, code, display_name FROM code_catalog WHERE curated
+            ORDER BY facilities DESC, code LIMIT $limit
+        )
+        SELECT c.code_type, c.code, c.display_name, s.setting, s.facilities, s.p10_dollar,
+               s.median_dollar, s.p90_dollar, s.spread_ratio
+        FROM common c
+        JOIN code_summary s USING (code_type, code)
+        WHERE s.state = 'ALL' AND s.price_unit IS NULL
+        QUALIFY row_number() OVER (PARTITION BY c.code_type, c.code
+                                   ORDER BY s.facilities DESC, s.setting) = 1
+        ORDER BY s.facilities DESC, c.display_name, c.code
+        """,
+        params={"limit": limit},
+    ).pl()
+
+
 def code_entry(con: duckdb.DuckDBPyConnection, code_type: str | None, code: str) -> pl.DataFrame:
     """The catalog row of one code, of any type when none is given (empty when no hospital
     prices it)."""

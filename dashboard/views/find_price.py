@@ -600,6 +600,72 @@ def _chart(
     }  # fmt: skip
 
 
+def _common(snap: Snapshot) -> None:
+    """Before a search: common services, each a link to its prices, with how far the
+    hospitals' typical prices are apart (the table and the chart also load the browser's
+    code for them while the user types, so the first results draw sooner)."""
+    common = snap.lookup(reads.common_prices)
+    if common.is_empty():
+        return
+    st.subheader("Common services: the same care, very different prices")
+    links = [
+        f"[{ui.plain(n)}]({ui.link('', q=n, code=ui.code_key(t, c))})"
+        for n, t, c in zip(common["display_name"], common["code_type"], common["code"],
+                           strict=True)
+    ]  # fmt: skip
+    st.table(
+        pl.DataFrame({
+            "Service": links,
+            "Hospitals": ui.mapped(common["facilities"], lambda n: f"{n:,}"),
+            "Typical insured price, 10th–90th percentile of hospitals": [
+                ui.plain(f"{ui.money(lo)}–{ui.money(hi)}") if lo is not None and hi is not None
+                else ""
+                for lo, hi in zip(common["p10_dollar"], common["p90_dollar"], strict=True)
+            ],
+            "Highest ÷ lowest hospital": ui.mapped(
+                common["spread_ratio"], lambda r: "" if r is None else f"{r:,.1f}×",
+                skip_nulls=False,
+            ),
+        }),
+        hide_index=True,
+    )  # fmt: skip
+    ranges = common.select(
+        pl.col("display_name").alias("service"), "p10_dollar", "median_dollar", "p90_dollar"
+    )
+    order = ranges["service"].to_list()
+    ui.chart(
+        ranges,
+        {
+            "layer": [
+                {
+                    "mark": {"type": "rule", "strokeWidth": 3},
+                    "encoding": {
+                        "x": ui.quantitative(
+                            "p10_dollar", title="Typical insured price (US$), 10th–90th "
+                            "percentile of hospitals", axis={"format": "$,.0f"},
+                        ),
+                        "x2": {"field": "p90_dollar"},
+                        "y": ui.nominal("service", sort=order, title=None,
+                                        axis={"labelLimit": 150}),
+                    },
+                },
+                {
+                    "mark": {"type": "circle", "size": 90},
+                    "encoding": {
+                        "x": ui.quantitative("median_dollar"),
+                        "y": ui.nominal("service", sort=order),
+                        "tooltip": [
+                            ui.nominal("service"),
+                            ui.quantitative("median_dollar", title="median", format="$,.0f"),
+                        ],
+                    },
+                },
+            ]
+        },
+        height=60 + 34 * ranges.height,
+    )  # fmt: skip
+
+
 @ui.page
 def main() -> None:
     st.title("Find a price")
@@ -616,6 +682,7 @@ def main() -> None:
     try:
         if not code:
             st.info("Type what you need above — for example “knee MRI” — and choose a service.")
+            _common(snap)
             return
         _results(snap, code, state, point, radius, payer, plan, terms)
     finally:

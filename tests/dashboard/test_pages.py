@@ -6,11 +6,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from dashboard import ui
+from dashboard import reads, ui
 from tests.dashboard import demo_warehouse
 from tests.warehouse.charges import load_facility, rate
 from warehouse.db import Warehouse, reader
@@ -444,3 +445,43 @@ def test_links_with_older_names_and_repeated_values(
     assert at.session_state["cmp.code"] == priced[: ui.URL_MAX_VALUES]
     at = run("find_price", demo_wh, monkeypatch, q="x" * 100_000)
     assert len(at.text_input(key="fp.q").value) == ui.URL_MAX_LENGTH
+
+
+def test_find_price_before_a_search_lists_common_services(
+    demo_wh: Warehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = run("find_price", demo_wh, monkeypatch)
+    assert "Common services: the same care, very different prices" in [
+        s.value for s in at.subheader
+    ]
+    shown = at.table[0].value
+    assert 0 < len(shown) <= 8
+    with reader(demo_wh) as con:
+        expected = reads.common_prices(con.cursor())
+        first = expected.row(0, named=True)
+        spread = con.execute(
+            "SELECT facilities, p10_dollar, p90_dollar FROM code_summary WHERE code_type = ? "
+            "AND code = ? AND state = 'ALL' AND price_unit IS NULL "
+            "ORDER BY facilities DESC, setting LIMIT 1",
+            [first["code_type"], first["code"]],
+        ).fetchall()[0]
+        curated = con.execute("SELECT max(facilities) FROM code_catalog WHERE curated").fetchall()[
+            0
+        ][0]
+    assert list(shown["Hospitals"]) == [f"{n:,}" for n in expected["facilities"]]
+    assert expected["facilities"].is_sorted(descending=True)
+    row = shown.iloc[0]
+    assert row["Hospitals"] == f"{spread[0]:,}" and spread[0] == curated
+    assert row["Typical insured price, 10th–90th percentile of hospitals"] == ui.plain(
+        f"${spread[1]:,.2f}–${spread[2]:,.2f}"
+    )  # `$` escaped: two of them in a cell are not LaTeX
+    # Each service links to its prices: the link lands on that service, no warning.
+    link = re.search(r"\]\(\./\?(.*)\)$", row["Service"])
+    assert link is not None
+    params = dict(parse_qsl(link.group(1)))
+    key = ui.code_key(first["code_type"], first["code"])
+    assert params["code"] == key
+    at = run("find_price", demo_wh, monkeypatch, **params)
+    assert at.selectbox(key="fp.code").value == key
+    assert not [w for w in texts(at, "warning") if "No service matches" in w]
+    assert any(s.startswith("Lowest") for s in texts(at, "success"))
