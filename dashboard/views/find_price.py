@@ -641,8 +641,9 @@ def _common(snap: Snapshot) -> None:
                     "mark": {"type": "rule", "strokeWidth": 3},
                     "encoding": {
                         "x": ui.quantitative(
-                            "p10_dollar", title="Typical insured price (US$), 10th–90th "
-                            "percentile of hospitals", axis={"format": "$,.0f"},
+                            "p10_dollar", title="Typical insured price (US$, log scale), "
+                            "10th–90th percentile of hospitals", axis={"format": "$,.0f"},
+                            scale={"type": "log"},  # a stay and a visit on one axis
                         ),
                         "x2": {"field": "p90_dollar"},
                         "y": ui.nominal("service", sort=order, title=None,
