@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -356,3 +357,54 @@ def test_a_generic_blue_name_is_the_blue_company_of_the_hospitals_state(wh: Ware
     assert marts == {"tx-a": blue, "tx-b": blue, "ca-c": "Blue Cross Blue Shield"}
     assert charges == marts
     assert compared == 2
+
+
+def test_bounds_are_the_median_and_mad_of_the_binned_prices() -> None:
+    """`code_price_bounds` from random bins equals the median and median absolute deviation
+    of the bins' values spelled out one by one (statistics.median), group by group."""
+    import random
+    import statistics
+
+    from warehouse.db import migrate
+    from warehouse.marts import _BOUNDS_SQL, _sql
+
+    draw = random.Random(7)
+    con = duckdb.connect()
+    migrate(con)
+    expected = {}
+    for k in range(1, 41):
+        bins = {draw.randint(-50, 900): draw.randint(1, 4) for _ in range(draw.randint(1, 30))}
+        con.executemany("INSERT INTO mart_price_bins VALUES (?, ?, ?)",
+                        [[k, b, n] for b, n in bins.items()])  # fmt: skip
+        con.execute("INSERT INTO mart_keys VALUES (?, 'CPT', ?, 'outpatient', NULL)", [k, str(k)])
+        values = [b / 100 for b, n in bins.items() for _ in range(n)]
+        if len(values) >= 5:  # fewer rates: no band
+            middle = statistics.median(values)
+            mad = statistics.median(abs(v - middle) for v in values)
+            expected[k] = (len(values), middle, mad)
+    con.execute("CREATE TEMP TABLE affected_keys AS SELECT DISTINCT k FROM mart_price_bins")
+    con.execute(_sql(_BOUNDS_SQL))
+    got = {
+        k: (rates, median, upper)
+        for k, rates, median, upper in con.execute(
+            "SELECT k, rates, median_dollar, upper_dollar FROM code_price_bounds"
+        ).fetchall()
+    }
+    assert got.keys() == expected.keys()
+    for k, (rates, middle, mad) in expected.items():
+        width = max(4 * 1.4826 * mad, math.log(10))
+        assert got[k] == (rates, pytest.approx(math.exp(middle)),
+                          pytest.approx(math.exp(middle + width)))  # fmt: skip
+
+
+def test_marts_built_under_an_equivalent_earlier_signature_are_not_derived_again(
+    wh: Warehouse,
+) -> None:
+    from warehouse.marts import SAME_RULES
+
+    known_warehouse(wh)
+    with writer(wh) as con:
+        con.execute("UPDATE mart_builds SET signature = ?", [min(SAME_RULES)])
+        assert rebuild(con, wh).skipped_heavy  # nothing to fold in, nothing derived again
+        con.execute("UPDATE mart_builds SET signature = 'rules of another release'")
+        assert rebuild(con, wh).folded_in == 3  # other rules: every file derived again
