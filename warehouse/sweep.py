@@ -306,7 +306,11 @@ def _landed_objects(
     objects was written since `old` (a download in progress writes none until it lands)."""
     live = _live(urls)
     places: dict[str, list[tuple[int, float]]] = {}
-    for path, size, written in landing.files(landing.base):
+    try:
+        found = list(landing.files(landing.base))
+    except FileNotFoundError:  # no such bucket: nothing landed there
+        return
+    for path, size, written in found:
         name = (landing.relative(path) or "").split("/")[0]
         places.setdefault(name, []).append((size, written))
     for name, objects in sorted(places.items()):

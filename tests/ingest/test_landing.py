@@ -4,8 +4,9 @@ local S3 server (moto in server mode) and the real demo universe server.
 Facilities acquired on one "worker" (its own `HPT_WORK_DIR`) and ingested on another give
 the same warehouse as a local landing folder; a second run downloads nothing; a landed
 object that is damaged or gone fails the ingest in one line naming it and the facility,
-and the facility's data stays; retention drops the landed objects of URLs no longer used;
-a bad landing URL is refused in one line.
+and the facility's data stays; an upload the store refuses fails the download as worth
+another try; retention drops the landed objects of URLs no longer used; a bad landing URL
+is refused in one line.
 """
 
 from __future__ import annotations
@@ -234,6 +235,20 @@ def test_retention_drops_the_landed_objects_of_a_url_no_longer_used(
         f"landing/{landing_key(urls[1])}/"
     }  # the old URL's objects and its staging folder went; the current one's stay
     assert [p.name for p in (tmp_path / "work" / "landing").iterdir()] == [landing_key(urls[1])]
+
+
+def test_a_landing_area_that_refuses_the_upload_fails_the_download_for_now(
+    s3: Any, universe: tuple[DemoServer, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, folder = universe
+    monkeypatch.setenv("HPT_LANDING", "s3://no-such-bucket/landing")
+    [erie] = [e for e in load_sources(folder / "sources.csv") if e.facility_id == "390501"]
+    with pytest.raises(FacilityFailed) as failure:
+        acquired(erie.as_dict())
+    line = str(failure.value)
+    assert "\n" not in line and "landing area s3://no-such-bucket/landing/" in line, line
+    assert failure.value.transient  # another try later may find the store
+    assert files_in(tmp_path / "work") == []
 
 
 @pytest.mark.parametrize(
