@@ -177,6 +177,7 @@ def test_run_spreads_over_both_workers_and_publishes_what_hpt_run_does(
     landed = requests.get(f"{cluster.s3_url}/{BUCKET}?list-type=2&prefix=landing/", timeout=30)
     assert landed.text.count("/state.json</Key>") == len(FACILITIES)
     assert landed.text.count("</Key>") == 2 * len(FACILITIES)
+    assert any((cluster.folder / "work" / name).is_dir() for name in workers(tis))
     assert local_files(cluster.folder / "work") == []
     assert not (cluster.folder / "landing").exists()
 
