@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from core.storage import storage
+from core.storage import Storage, storage
 
 PREFIX = "HPT_"
 _USER_AGENT = (
@@ -53,8 +53,12 @@ class Settings(BaseSettings):
     findings_cap: int = Field(
         1000, ge=0, description="Findings stored per rule per file (counts stay exact)."
     )
-    landing: Path = Field(
-        Path("data/landing"), description="Where downloaded files land before ingestion."
+    landing: str = Field(
+        "data/landing",
+        description="Where downloaded files land before ingestion: a local folder or "
+        "`s3://bucket/prefix` (shared by workers that share no disk; each streams a download "
+        "into `HPT_WORK_DIR` first, then uploads it, and fetches a landed file there to read "
+        "it).",
     )
     sources: Path = Field(
         Path("sources.csv"),
@@ -235,6 +239,18 @@ class Settings(BaseSettings):
     def _storage(cls, value: str) -> str:
         storage(value, Path.cwd())  # a bad URL: StorageError, a ValueError
         return value
+
+    @field_validator("landing")
+    @classmethod
+    def _landing(cls, value: str) -> str:
+        storage(value, Path.cwd(), "landing")  # a bad URL: StorageError, a ValueError
+        return value
+
+    @property
+    def landing_area(self) -> Storage:
+        """The landing area: a local folder (relative to the working folder) or an object
+        store prefix."""
+        return storage(self.landing, Path.cwd(), "landing")
 
     @field_validator("quality_docs", mode="before")
     @classmethod

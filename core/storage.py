@@ -116,9 +116,10 @@ class Storage:
             register_s3(con)
 
 
-def storage(url: str, root: Path) -> Storage:
+def storage(url: str, root: Path, what: str = "storage") -> Storage:
     """The storage `url` names for a warehouse whose catalog sits in `root`; raises
-    `StorageError` with one line for a URL that cannot be used."""
+    `StorageError` with one line for a URL that cannot be used, saying it is the `what`
+    (the landing area, `HPT_LANDING`, is validated here too)."""
     text = url.strip()
     if not text:
         return Storage("", str(root))
@@ -126,14 +127,14 @@ def storage(url: str, root: Path) -> Storage:
         bucket, _, prefix = text[len(S3) :].partition("/")
         if not _BUCKET.fullmatch(bucket) or ".." in bucket:
             raise StorageError(
-                f"storage {text!r}: {bucket!r} is not an S3 bucket name (3-63 lower-case "
+                f"{what} {text!r}: {bucket!r} is not an S3 bucket name (3-63 lower-case "
                 "letters, digits, dots and hyphens)"
             )
         parts = [p for p in prefix.split("/") if p]
         bad = next((p for p in parts if p in (".", "..") or not _PREFIX_PART.fullmatch(p)), None)
         if bad is not None:
             raise StorageError(
-                f"storage {text!r}: the prefix part {bad!r} is not allowed (letters, digits "
+                f"{what} {text!r}: the prefix part {bad!r} is not allowed (letters, digits "
                 "and ._=+@- only)"
             )
         base = S3 + "/".join([bucket, *parts])
@@ -141,14 +142,14 @@ def storage(url: str, root: Path) -> Storage:
     scheme = re.match(r"([A-Za-z][A-Za-z0-9+.-]*)://", text)
     if scheme:
         raise StorageError(
-            f"storage {text!r}: scheme {scheme.group(1)!r} is not supported "
+            f"{what} {text!r}: scheme {scheme.group(1)!r} is not supported "
             "(a local folder or s3://bucket/prefix)"
         )
     if text.startswith("file:"):
         text = text[len("file:") :]
     folder = Path(text).expanduser().resolve()
     if "," in str(folder) or "'" in str(folder):
-        raise StorageError(f"storage {text!r}: a folder's path cannot hold a comma or a quote")
+        raise StorageError(f"{what} {text!r}: a folder's path cannot hold a comma or a quote")
     if folder == root:
         return Storage("", str(root))
     return Storage(str(folder), str(folder))

@@ -100,7 +100,8 @@ class Cluster:
             **self.aws_env(),
             "HPT_DB": str(self.hpt_db),
             "HPT_STORAGE": f"s3://{BUCKET}/warehouse",
-            "HPT_LANDING": str(self.folder / "landing"),
+            # Downloads land on the object store: a worker's disk holds only its scratch.
+            "HPT_LANDING": f"s3://{BUCKET}/landing",
             "HPT_WORK_DIR": str(self.folder / "work"),
             "HPT_SOURCES": self.sources,
             "HPT_AIRFLOW_SCHEDULE": "",  # runs are triggered: unpausing starts none
@@ -436,6 +437,7 @@ def _airflow(cluster: Cluster) -> None:
         worker_env = {
             **env,
             "HPT_CLUSTER_WORKER": name,
+            "HPT_WORK_DIR": str(cluster.folder / "work" / name),  # shares nothing local
             "AIRFLOW__CORE__HOSTNAME_CALLABLE": "devtools.cluster.worker_hostname",
         }
         # Task logs are files under AIRFLOW_HOME, read by the API server on this machine:
@@ -477,7 +479,7 @@ def up(cluster: Cluster, timeout: float = 300.0) -> float:
     state = cluster.folder
     if left := running(state):
         raise ClusterError(f"a cluster is already running in {state}: {sorted(left)}")
-    for sub in ("run", "logs", "airflow", "landing", "work", "warehouse"):
+    for sub in ("run", "logs", "airflow", "work", "warehouse"):
         (state / sub).mkdir(parents=True, exist_ok=True)
     if previous := load(state):  # the metadata database is encrypted with the first key
         cluster = Cluster(**{**asdict(cluster), "fernet": previous.fernet,

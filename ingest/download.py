@@ -1,7 +1,8 @@
 """Downloading a machine-readable file to the landing area: streamed, conditional, resumable.
 
-One folder per URL under the landing area holds the current file (named as the server
-names it), `state.json` (its validators and hash) and, after a cut transfer, `.partial`.
+One place per URL in the landing area (`ingest.landing`: a local folder, or a prefix on an
+object store) holds the current file (named as the server names it) and `state.json` (its
+validators and hash); its local folder holds, after a cut transfer, `.partial`.
 
 * Conditional requests (ETag / Last-Modified): a 304 costs no bytes, hashing or parsing.
 * Retries with backoff on 5xx/429 and timeouts (urllib3 `Retry`), and on a transfer cut
@@ -43,12 +44,12 @@ from urllib3.util.retry import Retry
 
 from core import settings
 from core.outcomes import AcquireOutcome
+from core.storage import Storage
 from ingest.archive import GZIP_MAGIC, ZIP_MAGIC, Caps
+from ingest.landing import STATE, LandingError, Place, landing_key, local_copy
+from ingest.landing import read_json as _read_json
 
 CHUNK = 1 << 20
-#: The landing folder's own files. A served file can't take these names: `file_name` never
-#: gives a name starting with a dot, and `_land` renames a file called `state.json`.
-STATE, STATE_TMP = "state.json", ".state.json.tmp"
 #: Text with no line break in this many bytes is not a CSV file (its header rows are short).
 FIRST_LINE_MAX = 16 << 20
 
@@ -99,7 +100,7 @@ class Download:
     transient: bool = False
     final_url: str | None = None
     status: int | None = None
-    path: str | None = None  # the landed file (also for not_modified)
+    path: str | None = None  # the landed file, a path or object URL (also for not_modified)
     file_name: str | None = None
     sha256: str | None = None
     bytes: int = 0  # size of the landed file
@@ -205,9 +206,8 @@ def using_session(session: requests.Session | None, limits: Limits) -> Iterator[
 
 
 def landing_dir(landing: Path, url: str) -> Path:
-    """The folder of one URL: readable host prefix plus a hash of the whole URL."""
-    host = re.sub(r"[^a-z0-9]+", "-", (urlparse(url).hostname or "host").lower()).strip("-")
-    return landing / f"{host[:40]}-{hashlib.sha256(url.encode()).hexdigest()[:12]}"
+    """The folder of one URL in a local landing area (`ingest.landing.landing_key`)."""
+    return landing / landing_key(url)
 
 
 def file_name(response: requests.Response) -> str:
@@ -230,14 +230,6 @@ def looks_like_html(head: bytes) -> bool:
     return text.startswith((b"<!doctype html", b"<html", b"<head", b"<body")) or (
         text.startswith(b"<") and b"<html" in text[:1024]
     )
-
-
-def _read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
 
 
 class _Inflater:
@@ -350,36 +342,44 @@ def _locked(folder: Path) -> Iterator[None]:
 
 def download(
     url: str,
-    landing: Path | None = None,
+    landing: Path | Storage | None = None,
     *,
     limits: Limits | None = None,
     session: requests.Session | None = None,
 ) -> Download:
-    """Fetch `url` into the landing area unless unchanged; never raises."""
+    """Fetch `url` into the landing area (a local folder, or the setting's area: a folder
+    or an object store) unless unchanged; never raises."""
     started = time.monotonic()
     result = Download(url=url)
     if urlparse(url).scheme.lower() not in {"http", "https"}:
         result.message = f"refused URL scheme {urlparse(url).scheme!r}: only http and https"
         return result
     limits = limits or Limits.from_settings()
-    folder = landing_dir(landing or settings.current().landing, url)
-    with using_session(session, limits) as http, _locked(folder):
-        _download(url, folder, limits, http, result, started)
+    now = settings.current()
+    area = Storage(str(landing), str(landing)) if isinstance(landing, Path) else landing
+    place = Place.of(url, area or now.landing_area, now.work_dir)
+    with using_session(session, limits) as http, _locked(place.folder):
+        try:
+            _download(url, place, limits, http, result, started)
+        except LandingError as error:  # the object store failed: the download is not kept
+            result.outcome, result.path = AcquireOutcome.FAILED, None
+            result.message, result.transient = str(error), True
+            (place.folder / ".partial").unlink(missing_ok=True)
+            (place.folder / ".partial.json").unlink(missing_ok=True)
     result.seconds = round(time.monotonic() - started, 3)
     return result
 
 
 def _download(
     url: str,
-    folder: Path,
+    place: Place,
     limits: Limits,
     session: requests.Session,
     result: Download,
     started: float,
 ) -> None:
-    state = _read_json(folder / STATE)
-    if state and not (folder / str(state.get("file_name"))).is_file():
-        state = None
+    folder = place.folder
+    state = place.state()
     stream = _Stream(limits, deadline=started + limits.max_seconds)
     partial, partial_meta = folder / ".partial", folder / ".partial.json"
     for attempt in range(limits.retries + 1):
@@ -412,7 +412,7 @@ def _download(
             history = response.raw.retries.history if response.raw.retries else ()
             result.retries = attempt + len(history)
             try:
-                _receive(response, folder, state, resume, stream, result)
+                _receive(response, place, state, resume, stream, result)
                 return
             except _Refused as error:
                 result.message, result.transient = str(error), False
@@ -433,19 +433,20 @@ def _download(
 
 def _receive(
     response: requests.Response,
-    folder: Path,
+    place: Place,
     state: dict[str, Any] | None,
     resume: dict[str, Any] | None,
     stream: _Stream,
     result: Download,
 ) -> None:
     """Act on one response: reuse (304), fail (4xx), or stream the body and land it."""
+    folder = place.folder
     partial, partial_meta = folder / ".partial", folder / ".partial.json"
     status = response.status_code
     if status == 304 and state:
         result.outcome = AcquireOutcome.NOT_MODIFIED
         result.message = "not modified since last time"
-        result.path = str(folder / state["file_name"])
+        result.path = place.location(state["file_name"])
         result.file_name, result.sha256, result.bytes = (
             state["file_name"], state["sha256"], state["bytes"]
         )  # fmt: skip
@@ -489,38 +490,31 @@ def _receive(
     name = str((_read_json(partial_meta) or {}).get("file_name") or file_name(response))
     with partial.open("ab" if appending else "wb") as out:
         _copy_body(response, out, digest, stream, fresh=not appending)
-    _land(folder, partial, name, response, digest.hexdigest(), result)
+    _land(place, partial, name, response, digest.hexdigest(), result)
     partial_meta.unlink(missing_ok=True)
 
 
 def _land(
-    folder: Path,
+    place: Place,
     partial: Path,
     name: str,
     response: requests.Response,
     sha256: str,
     result: Download,
 ) -> None:
-    """Move a complete download into place and remember its validators."""
+    """Put a complete download in place and remember its validators."""
     if name == STATE or name.startswith("."):
         name = f"file-{name.strip('.')}"
-    target = folder / name
-    old = _read_json(folder / STATE)
-    partial.replace(target)
-    if old and old.get("file_name") and old["file_name"] != name:
-        (folder / old["file_name"]).unlink(missing_ok=True)
-    result.outcome, result.message, result.transient = AcquireOutcome.DOWNLOADED, "", False
-    result.path, result.file_name, result.sha256 = str(target), name, sha256
-    result.bytes = target.stat().st_size
-    result.etag = response.headers.get("ETag")
-    result.last_modified = response.headers.get("Last-Modified")
+    size = partial.stat().st_size
+    etag, last_modified = response.headers.get("ETag"), response.headers.get("Last-Modified")
     state = {
         "url": result.url, "final_url": response.url, "file_name": name, "sha256": sha256,
-        "bytes": result.bytes, "etag": result.etag, "last_modified": result.last_modified,
+        "bytes": size, "etag": etag, "last_modified": last_modified,
     }  # fmt: skip
-    tmp = folder / STATE_TMP
-    tmp.write_text(json.dumps(state, indent=1))
-    tmp.replace(folder / STATE)
+    place.keep(partial, name, state)
+    result.outcome, result.message, result.transient = AcquireOutcome.DOWNLOADED, "", False
+    result.path, result.file_name, result.sha256 = place.location(name), name, sha256
+    result.bytes, result.etag, result.last_modified = size, etag, last_modified
 
 
 def _changed(resume: dict[str, Any], response: requests.Response) -> bool:
@@ -568,11 +562,14 @@ def one_line(error: BaseException) -> str:
     return re.sub(r"\s+", " ", text)[:300]
 
 
-def fetch(url: str, landing: Path) -> Path:
-    """The landed file of `url` (downloaded unless unchanged); `UnreadableFile` if none."""
+@contextlib.contextmanager
+def fetched(url: str) -> Iterator[Path]:
+    """The landed file of `url` (downloaded into the landing area unless unchanged) as a
+    local path while the block runs; `UnreadableFile` if none."""
     from core.errors import UnreadableFile
 
-    result = download(url, landing)
+    result = download(url)
     if result.path is None:
         raise UnreadableFile(f"download failed: {result.message}")
-    return Path(result.path)
+    with local_copy(result.path, result.sha256, settings.current().work_dir) as path:
+        yield path

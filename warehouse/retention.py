@@ -31,6 +31,7 @@ from typing import Any
 import duckdb
 
 from core import settings
+from core.storage import Storage
 from warehouse.db import Warehouse, writer
 
 log = logging.getLogger("hpt.retention")
@@ -48,7 +49,7 @@ class Policy:
     quarantine_days: int = 30
     log_days: int = 365
     grace_hours: float = 24.0
-    landing: Path | None = None  # downloads; None: left alone
+    landing: Storage | None = None  # downloads (a folder or an object store); None: left alone
     work_dir: Path | None = None  # scratch; None: left alone
     docs: Path | None = None  # GX results and Data Docs; None: left alone
 
@@ -61,7 +62,7 @@ class Policy:
             quarantine_days=now.retention_quarantine_days,
             log_days=now.retention_log_days,
             grace_hours=now.retention_grace_hours,
-            landing=now.landing,
+            landing=now.landing_area,
             work_dir=now.work_dir,
             docs=docs,
         )

@@ -12,9 +12,10 @@ stamped before they were retired remains. A run file the catalog never listed (a
 killed before its commit) goes once older than the grace hours.
 
 Only what the warehouse itself wrote is touched: folders inside its charges folder, the
-mart runs it retired, its snapshots, landing folders named as `ingest.download` names
-them (with their `.lock`), scratch files named as the readers name them, GX run folders
-named by their time.
+mart runs it retired, its snapshots, landing folders named as `ingest.landing` names
+them (with their `.lock`; on an object store, the prefixes so named under the landing
+prefix, and the staging folders under the scratch folder), scratch files named as the
+readers name them, GX run folders named by their time.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from pathlib import Path
 
 import duckdb
 
+from core.storage import Storage
+from ingest.landing import STAGING, landing_key
 from warehouse.db import Warehouse, writer
 from warehouse.marts.runs import folder as runs_folder
 from warehouse.retention import Expired, Gone, Policy, PruneReport
@@ -38,9 +41,10 @@ _LANDING = re.compile(r"[a-z0-9-]*-[0-9a-f]{12}")
 # ingest.encoding (`.<sha16>.utf8.csv`), ingest.archive (`.<stem>.unpacked<n>`),
 # ingest.json_items (`.items-<pid>-<n>.json`).
 # hpt.pipeline.steps and warehouse.marts (`.hpt-store-*`, `.hpt-stage-*`: data on its way
-# to an object store).
+# to an object store), ingest.landing (`.hpt-landed-*`: a landed object fetched to be read).
 _SCRATCH = re.compile(
-    r"\.(?:[0-9a-f]{16}\.utf8.*|.+\.unpacked\d+|items-\d+-\d+\.json|hpt-(?:store|stage)-.+)"
+    r"\.(?:[0-9a-f]{16}\.utf8.*|.+\.unpacked\d+|items-\d+-\d+\.json"
+    r"|hpt-(?:store|stage|landed)-.+)"
 )
 _GX_RUN = "%Y%m%dT%H%M%S.%fZ"
 
@@ -269,13 +273,16 @@ UNION SELECT arg_max(url, attempted_at) FROM download_attempts
 """
 
 
+def _live(urls: Iterable[str | None]) -> set[str]:
+    """The landing places (`ingest.landing.landing_key`) of the live URLs."""
+    return {landing_key(url) for url in urls if url and "://" in url}
+
+
 def _landing(landing: Path, urls: Iterable[str | None], old: float, report: PruneReport) -> None:
     """Landing folders of URLs no facility uses any more, untouched since `old`."""
-    from ingest.download import landing_dir
-
     if not landing.is_dir():
         return
-    live = {landing_dir(landing, url).name for url in urls if url and "://" in url}
+    live = _live(urls)
     for folder in sorted(landing.iterdir()):
         lock = folder / ".lock"
         if folder.name in live or not _LANDING.fullmatch(folder.name) or not lock.exists():
@@ -290,6 +297,31 @@ def _landing(landing: Path, urls: Iterable[str | None], old: float, report: Prun
             report.deleted.append(Gone("landing", str(folder), _size(folder)))
             if not report.dry_run:
                 _remove(folder)
+
+
+def _landed_objects(
+    landing: Storage, urls: Iterable[str | None], old: float, report: PruneReport
+) -> None:
+    """Landing places on an object store of URLs no facility uses any more, none of whose
+    objects was written since `old` (a download in progress writes none until it lands)."""
+    live = _live(urls)
+    places: dict[str, list[tuple[int, float]]] = {}
+    try:
+        found = list(landing.files(landing.base))
+    except FileNotFoundError:  # no such bucket: nothing landed there
+        return
+    for path, size, written in found:
+        name = (landing.relative(path) or "").split("/")[0]
+        places.setdefault(name, []).append((size, written))
+    for name, objects in sorted(places.items()):
+        if name in live or not _LANDING.fullmatch(name):
+            continue
+        if max(written for _, written in objects) > old:
+            continue
+        location = f"{landing.base}/{name}"
+        report.deleted.append(Gone("landing", location, sum(size for size, _ in objects)))
+        if not report.dry_run:
+            landing.remove(location)
 
 
 def _aged(paths: Iterable[Path], old: float, kind: str, report: PruneReport) -> None:
@@ -351,7 +383,12 @@ def sweep(
         leftovers = [*wh.published_dir.glob("*.part"), *wh.published_dir.glob(".current-*")]
         _aged(leftovers, old, "leftover", report)
     if policy.landing is not None and wh.db_path.exists():  # no catalog: nothing known live
-        _landing(policy.landing, urls, old, report)
+        if policy.landing.remote:
+            _landed_objects(policy.landing, urls, old, report)
+        else:
+            _landing(Path(policy.landing.base), urls, old, report)
+        if policy.work_dir is not None:  # downloads staged for an object store landing area
+            _landing(policy.work_dir / STAGING, urls, old, report)
     if policy.work_dir is not None and policy.work_dir.is_dir():
         scratch = [p for p in policy.work_dir.iterdir() if _SCRATCH.fullmatch(p.name)]
         _aged(scratch, old, "scratch", report)

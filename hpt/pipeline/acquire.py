@@ -9,7 +9,6 @@ from typing import Any
 
 import requests
 
-from core import settings
 from core.findings import Severity
 from core.outcomes import AcquireOutcome, Stage
 from ingest.discover import SourceFinding, cms_hpt_url, fetch_cms_hpt, pick_mrf_url
@@ -30,7 +29,7 @@ class AcquireResult:
     #: A failure another try later could cure (see `ingest.download.Download.transient`).
     transient: bool = False
     url: str | None = None  # the MRF URL
-    path: str | None = None  # the landed file
+    path: str | None = None  # the landed file: a local path or an object's URL
     sha256: str | None = None
     bytes: int = 0
     downloaded_bytes: int = 0  # MRF bytes received in this run
@@ -113,8 +112,7 @@ def acquire(
                                    "outcome": AcquireOutcome.FAILED,
                                    "message": where.message}  # fmt: skip
         if where.url:
-            landing = settings.current().landing
-            got = download(where.url, landing, limits=limits, session=http)
+            got = download(where.url, limits=limits, session=http)
             attempt = got.as_dict()
             result.outcome, result.message, result.path = got.outcome, got.message, got.path
             result.transient, result.sha256, result.bytes = got.transient, got.sha256, got.bytes

@@ -3,6 +3,7 @@ ingesting, write its Parquet parts — and `hpt validate`, which is that pass al
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
 import time
@@ -169,17 +170,21 @@ def _refused_write(error: Exception) -> str | None:
     return None
 
 
-def local_file(source: str) -> Path:
-    """The file to read for `source`: a local path, or an http(s) URL downloaded to the
-    landing area first; `UnreadableFile` when there is none."""
+@contextlib.contextmanager
+def local_file(source: str) -> Iterator[Path]:
+    """The file to read for `source` while the block runs: a local path, or an http(s) URL
+    downloaded to the landing area first (a local copy of it when that is an object store);
+    `UnreadableFile` when there is none."""
     if "://" in source:
-        from ingest.download import fetch
+        from ingest.download import fetched
 
-        return fetch(source, settings.current().landing)
+        with fetched(source) as path:
+            yield path
+        return
     path = Path(source)
     if not path.is_file():
         raise UnreadableFile("no such file")
-    return path
+    yield path
 
 
 @dataclass
@@ -280,7 +285,7 @@ def validate_path(
 def validate_source(source: str, *, version: str | None = None, max_errors: int = 0) -> Validation:
     """Check a local path or an http(s) URL (downloaded to the landing area first)."""
     try:
-        path = local_file(source)
+        with local_file(source) as path:
+            return validate_path(path, version=version, max_errors=max_errors, source=source)
     except UnreadableFile as error:
         return Validation(source=source, unreadable=str(error))
-    return validate_path(path, version=version, max_errors=max_errors, source=source)

@@ -29,6 +29,7 @@ from hpt.pipeline.read import CheckedBatches, Progress, local_file, write_charge
 from ingest.detect import open_file
 from ingest.download import download
 from ingest.encoding import prepare
+from ingest.landing import local_copy
 from quality.conformance import Conformance, is_valid
 from quality.gate import (
     GateResult,
@@ -284,17 +285,17 @@ def ingest_source(
     if "://" in source:
         return _ingest_url(source, wh, facility_id, publish_after, progress)
     try:
-        path = local_file(source)
+        with local_file(source) as path:
+            return ingest_file(
+                path,
+                wh,
+                source=source,
+                facility_id=facility_id,
+                publish_after=publish_after,
+                progress=progress,
+            )
     except UnreadableFile as error:  # a typo is not an attempt operators need to see
         return IngestResult(source, IngestOutcome.FAILED, str(error), facility_id)
-    return ingest_file(
-        path,
-        wh,
-        source=source,
-        facility_id=facility_id,
-        publish_after=publish_after,
-        progress=progress,
-    )
 
 
 def _ingest_url(
@@ -306,7 +307,7 @@ def _ingest_url(
 ) -> IngestResult:
     """Download `url` (unless not modified) and ingest it; the download attempt is recorded
     in `download_attempts` as `hpt run`'s are, under the facility id the ingest used."""
-    got = download(url, settings.current().landing)
+    got = download(url)
     if got.path is None:
         result = IngestResult(url, IngestOutcome.FAILED, f"download failed: {got.message}",
                               facility_id)  # fmt: skip
@@ -316,8 +317,8 @@ def _ingest_url(
             outcome=result.outcome, message=result.message, file_id=None, seconds=got.seconds,
         )  # fmt: skip
         return result
-    result = ingest_file(Path(got.path), wh, source=url, facility_id=facility_id,
-                         publish_after=False, progress=progress)  # fmt: skip
+    result = _ingest_landed(got.path, got.sha256, wh, source=url, facility_id=facility_id,
+                            progress=progress)  # fmt: skip
     record_acquisition(wh, result.facility_id or facility_id, got.as_dict())
     if publish_after:  # also after a failure: operators see the attempt, data is unchanged
         _publish(wh)
@@ -343,14 +344,39 @@ def ingest_acquired(
         outcome, message, file_id = acq.previous
         return IngestResult(source, IngestOutcome(str(outcome)), str(message), acq.facility_id,
                             file_id)  # fmt: skip
-    return ingest_file(
-        Path(acq.path),
-        wh,
-        source=source,
-        facility_id=acq.facility_id,
-        publish_after=False,
-        progress=progress,
-    )
+    return _ingest_landed(acq.path, acq.sha256, wh, source=source,
+                          facility_id=acq.facility_id, progress=progress)  # fmt: skip
+
+
+def _ingest_landed(
+    location: str,
+    sha256: str | None,
+    wh: Warehouse,
+    *,
+    source: str,
+    facility_id: str | None,
+    progress: Progress | None,
+) -> IngestResult:
+    """`ingest_file` of a landed file, not published: a local one where it is, an object
+    fetched into this worker's scratch folder first (checked against the hash it landed
+    with, deleted after). A landed file that cannot be read is a failed ingest, recorded:
+    the facility's data stays as it was."""
+    started = time.monotonic()
+    try:
+        with local_copy(location, sha256, settings.current().work_dir) as path:
+            return ingest_file(path, wh, source=source, facility_id=facility_id,
+                               publish_after=False, progress=progress)  # fmt: skip
+    except UnreadableFile as error:  # a landed object, before ingest_file had it
+        whose = f"facility {facility_id}" if facility_id else source
+        result = IngestResult(source, IngestOutcome.FAILED, f"{whose}: {error}", facility_id,
+                              seconds=time.monotonic() - started)  # fmt: skip
+        log_attempt(
+            wh, facility_id=facility_id, source=source, sha256=None,
+            outcome=result.outcome, message=result.message, file_id=None,
+            seconds=result.seconds,
+        )  # fmt: skip
+        log.warning("%s %s: %s", result.outcome, source, result.message)
+        return result
 
 
 def _publish(wh: Warehouse, inspect: Callable[[Path], None] | None = None) -> Path:

@@ -131,6 +131,11 @@ def finished(api: Api, run_id: str, timeout: float) -> str:
     return state
 
 
+def local_files(folder: Path) -> list[Path]:
+    """The files in a folder, but the per-URL download locks."""
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.name != ".lock")
+
+
 def workers(tis: list[dict[str, Any]]) -> set[str]:
     """The Celery workers that ran the task instances (hostname `worker-1@<host>`)."""
     return {t["hostname"].split("@")[0] for t in tis if t["hostname"]}
@@ -167,6 +172,14 @@ def test_run_spreads_over_both_workers_and_publishes_what_hpt_run_does(
     assert [p for p in wh.root.rglob("*.parquet") if p != wh.empty_charges] == []
     listing = requests.get(f"{cluster.s3_url}/{BUCKET}?list-type=2&prefix=warehouse/", timeout=30)
     assert listing.text.count(".parquet</Key>") >= len(FACILITIES)
+    # Each facility's download landed on the S3 server (its file and state.json), and no
+    # worker keeps a downloaded or fetched file in its own folder.
+    landed = requests.get(f"{cluster.s3_url}/{BUCKET}?list-type=2&prefix=landing/", timeout=30)
+    assert landed.text.count("/state.json</Key>") == len(FACILITIES)
+    assert landed.text.count("</Key>") == 2 * len(FACILITIES)
+    assert any((cluster.folder / "work" / name).is_dir() for name in workers(tis))
+    assert local_files(cluster.folder / "work") == []
+    assert not (cluster.folder / "landing").exists()
 
 
 def test_a_worker_killed_mid_task_loses_nothing(
@@ -175,7 +188,7 @@ def test_a_worker_killed_mid_task_loses_nothing(
     # A fresh warehouse for this run: the `hpt_settings` Variable overrides the workers' own.
     fresh = {
         "HPT_DB": str(tmp_path / "wh" / "hpt.duckdb"),
-        "HPT_LANDING": str(tmp_path / "landing"),
+        "HPT_LANDING": f"s3://{BUCKET}/killed-landing",
         "HPT_STORAGE": f"s3://{BUCKET}/killed",
     }
     api("POST", "/variables", json={"key": "hpt_settings", "value": json.dumps(fresh)})
