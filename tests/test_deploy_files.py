@@ -221,11 +221,12 @@ def test_compose_sets_what_the_dev_cluster_sets() -> None:
     assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://api-server:8080/execution/"
     assert env["HPT_STORAGE"].startswith("s3://")
     assert env["AWS_ENDPOINT_URL"] == "http://minio:9000"
-    # The catalog and the landing area on the shared volume; scratch off it.
+    # The catalog on the shared volume, the landing area on the object store; scratch off both.
     services = _compose()["services"]
     for name in ("worker", "dashboard"):
         assert "hpt-data:/data" in services[name]["volumes"]
-    assert env["HPT_DB"].startswith("/data/") and env["HPT_LANDING"].startswith("/data/")
+    assert env["HPT_DB"].startswith("/data/")  # the catalog: on the shared volume
+    assert env["HPT_LANDING"].startswith("s3://")  # downloads: on the object store
     assert not env["HPT_WORK_DIR"].startswith("/data/")
 
 
