@@ -153,12 +153,15 @@ class Settings(BaseSettings):
         description="Cron schedule of the nightly Airflow DAG (UTC); empty: only triggered runs.",
     )
     airflow_retries: int = Field(
-        3, ge=0, description="Airflow retries of a facility's acquisition after a transient error."
+        3,
+        ge=0,
+        description="Airflow retries of each task of the nightly DAG after an error another "
+        "try may fix (a bad file fails at once).",
     )
     airflow_retry_delay: float = Field(
         300.0,
         ge=0,
-        description="Seconds before the first Airflow retry of an acquisition (doubles each "
+        description="Seconds before the first Airflow retry of a task (1-2x that; doubles each "
         "time, max 1 h).",
     )
     airflow_download_slots: int = Field(

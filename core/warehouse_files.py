@@ -33,8 +33,10 @@ def snapshot_root(snapshot: str | Path) -> Path:
 def _set_global(con: duckdb.DuckDBPyConnection, name: str, value: str) -> None:
     """Set a GLOBAL setting unless it already has the value: another connection of this
     process to the file may have set it, and locked the configuration since (`hpt sql`)."""
-    row = con.execute("SELECT value FROM duckdb_settings() WHERE name = ?", [name]).fetchone()
-    if row is None or row[0] != value:
+    # fetchall: a result left unfinished makes the connection's next `sql()` fail, and when
+    # the value is already set nothing else runs on it here.
+    rows = con.execute("SELECT value FROM duckdb_settings() WHERE name = ?", [name]).fetchall()
+    if not rows or rows[0][0] != value:
         con.execute(f"SET GLOBAL {name} = ?", [value])
 
 

@@ -64,6 +64,19 @@ def _label(facility_ids: list[str]) -> None:
     get_current_context()["facility_id"] = label  # type: ignore[typeddict-unknown-key]
 
 
+# Every task is retried HPT_AIRFLOW_RETRIES times with exponential backoff: the first retry
+# 1-2x HPT_AIRFLOW_RETRY_DELAY after the failure, the next twice that, and so on (at most
+# 1 h). A retry is for what a later try can fix (a download that timed out, the object store
+# or the metadata database unreachable, a lock wait that ran out); a bad file or a broken
+# invariant fails at once (`AirflowFailException`).
+RETRIES: dict[str, Any] = {
+    "retries": settings.current().airflow_retries,
+    "retry_delay": dt.timedelta(seconds=settings.current().airflow_retry_delay),
+    "retry_exponential_backoff": 2.0,
+    "max_retry_delay": dt.timedelta(hours=1),
+}
+
+
 def _last_try() -> bool:
     """Whether the running task has no retry left (a batch then keeps what worked)."""
     ti = get_current_context()["ti"]
@@ -77,7 +90,7 @@ def _last_try() -> bool:
     catchup=False,
     max_active_runs=1,
     tags=["hpt", "ingestion", "nightly"],
-    default_args={"owner": "hpt", "retries": 0},
+    default_args={"owner": "hpt", **RETRIES},
     doc_md=__doc__,
 )
 def hpt_nightly() -> None:
@@ -92,14 +105,7 @@ def hpt_nightly() -> None:
 
     @task_group
     def facility(batch: list[dict[str, str]]) -> Any:
-        @task(
-            pool=DOWNLOAD_POOL,
-            retries=settings.current().airflow_retries,
-            retry_delay=dt.timedelta(seconds=settings.current().airflow_retry_delay),
-            retry_exponential_backoff=2.0,
-            max_retry_delay=dt.timedelta(hours=1),
-            map_index_template=LABEL,
-        )
+        @task(pool=DOWNLOAD_POOL, map_index_template=LABEL)
         def acquire(batch: list[dict[str, str]]) -> list[dict[str, Any]]:
             """Discover and download: where the files landed (paths), not the files."""
             from hpt.pipeline import tasks
@@ -108,8 +114,8 @@ def hpt_nightly() -> None:
             with _step():
                 return tasks.acquired_batch(batch, give_up=_last_try())
 
-        # One retry for the unexpected (a lock wait that ran out); a bad file fails at once.
-        @task(pool=INGEST_POOL, retries=1, map_index_template=LABEL)
+        # A bad file fails at once; retries are for the warehouse's storage and locks.
+        @task(pool=INGEST_POOL, map_index_template=LABEL)
         def ingest(acquisitions: list[dict[str, Any]]) -> list[dict[str, Any]]:
             """Parse, normalise, validate and load: summaries (rows, outcome)."""
             from hpt.pipeline import tasks
@@ -145,8 +151,8 @@ def hpt_nightly() -> None:
         check = summary["warehouse_check"]
         if check["outcome"] == CheckOutcome.FAILED:
             # Published and recorded already; failing the task makes the broken invariant
-            # a failed run an operator sees, not a line in a log.
-            raise RuntimeError(check["message"])
+            # a failed run an operator sees, not a line in a log (another try changes nothing).
+            raise AirflowFailException(check["message"])
         return summary
 
     batches = registry()

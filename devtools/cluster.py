@@ -3,12 +3,14 @@
 `python -m devtools.cluster up|down|status|trigger [--state data/cluster]` (`make cluster`,
 `make cluster-down`). `up` starts, each in its own process group with a pid file and a log in
 the state folder: PostgreSQL (Airflow's metadata database and Celery's result backend), Redis
-(Celery's broker), an S3-compatible object store (moto in server mode) holding the
-warehouse's data, the demo universe's web server, then the Airflow scheduler, DAG processor
-and API server, two Celery workers and the dashboard, all on loopback ports. It returns once
-the API server answers, the scheduler and DAG processor report healthy and both workers are
-ready. `down` stops every process group (and what its processes started), checks that none
-survives, and may be run any number of times. docs/cluster.md describes it.
+(Celery's broker), an S3-compatible object store (moto in server mode, behind a TCP proxy
+that can play an outage) holding the warehouse's data, the demo universe's web server, then
+the Airflow scheduler, DAG processor and API server and two Celery workers (each started
+again when it fails, `devtools.supervise`) and the dashboard, all on loopback ports. It
+returns once the API server answers, the scheduler and DAG processor report healthy and both
+workers are ready. `down` stops every process group (and what its processes started), checks
+that none survives, and may be run any number of times. `object_store_down` and
+`restart_postgres` play faults. docs/cluster.md describes it.
 """
 
 from __future__ import annotations
@@ -38,14 +40,14 @@ STATE = Path("data/cluster")
 WORKERS = ("worker-1", "worker-2")
 BUCKET = "hpt"
 DAG_ID = "hpt_nightly"
-# `down` stops the Airflow processes, the dashboard and the demo server together, then the
-# servers they use (the last three).
-ORDER = ("dashboard", *WORKERS, "scheduler", "dag-processor", "api-server", "demo", "s3",
-         "redis", "postgres")  # fmt: skip
+# The servers the others use: `down` stops the Airflow processes, the dashboard and the demo
+# server together, then these. `s3-proxy` is the object store's endpoint, in front of `s3`.
+SERVERS = ("s3-proxy", "s3", "redis", "postgres")
+ORDER = ("dashboard", *WORKERS, "scheduler", "dag-processor", "api-server", "demo", *SERVERS)
 # Fixed loopback ports of `make cluster` (tests take free ones), below Linux's ephemeral range
 # (32768-60999), where an outgoing connection may hold a port for a while.
-PORTS = {"api": 8080, "postgres": 15432, "redis": 16379, "s3": 19000, "demo": 8765,
-         "dashboard": 8501, "logs": 18793}  # fmt: skip
+PORTS = {"api": 8080, "postgres": 15432, "redis": 16379, "s3": 19000, "s3-backend": 19001,
+         "demo": 8765, "dashboard": 8501, "logs": 18793}  # fmt: skip
 
 
 class ClusterError(RuntimeError):
@@ -122,6 +124,9 @@ class Cluster:
             "AIRFLOW__CORE__PARALLELISM": str(self.concurrency * len(WORKERS)),
             "AIRFLOW__CORE__FERNET_KEY": self.fernet,
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.api_url}/execution/",
+            # Transactions Airflow retries on a database error (the DAG processor's sync, the
+            # scheduler's run creation) ride out ~20 s of PostgreSQL restarting, not ~2 s.
+            "AIRFLOW__DATABASE__MAX_DB_RETRIES": "10",
             # psycopg 3 serves both the sync and the async engine Airflow opens.
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"postgresql+psycopg://{database}",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": f"postgresql+psycopg_async://{database}",
@@ -294,8 +299,8 @@ def running(state: Path) -> dict[str, list[int]]:
 
 def down(state: Path = STATE, purge: bool = False) -> None:
     """Stop every component, verify that nothing survived; `purge` deletes the state too."""
-    survivors = _stop(state, ORDER[:-3])  # Airflow, the dashboard and the demo server
-    survivors += _stop(state, ORDER[-3:])  # then the servers they use
+    survivors = _stop(state, ORDER[: -len(SERVERS)])  # Airflow, the dashboard, the demo server
+    survivors += _stop(state, SERVERS)  # then the servers they use
     if survivors:
         raise ClusterError(f"still running after stopping: {[p.pid for p in survivors]}")
     if purge:
@@ -303,6 +308,33 @@ def down(state: Path = STATE, purge: bool = False) -> None:
         if pgdata.is_symlink():
             shutil.rmtree(pgdata.resolve(), ignore_errors=True)
         shutil.rmtree(state, ignore_errors=True)
+
+
+# --- faults --------------------------------------------------------------------------------
+
+
+def _outage_file(state: Path) -> Path:
+    return state / "run" / "s3-proxy.down"
+
+
+def object_store_down(state: Path, down: bool = True) -> None:
+    """Make the object store unreachable (its endpoint refuses connections and cuts the open
+    ones), or reachable again; moto keeps its data meanwhile."""
+    path = _outage_file(state)
+    if down:
+        path.touch()
+    else:
+        path.unlink(missing_ok=True)
+    time.sleep(0.5)  # the proxy looks every 0.2 s
+
+
+def restart_postgres(cluster: Cluster, down_for: float = 5.0) -> None:
+    """Stop PostgreSQL (fast shutdown: open sessions are cut), wait `down_for` seconds,
+    start it again on the same data folder and port; returns once it accepts connections."""
+    if survivors := _stop(cluster.folder, ("postgres",)):
+        raise ClusterError(f"PostgreSQL still running after its shutdown: {survivors}")
+    time.sleep(down_for)
+    _postgres(cluster)
 
 
 # --- start-up --------------------------------------------------------------------------------
@@ -416,10 +448,17 @@ def _redis(cluster: Cluster) -> None:
 def _object_store(cluster: Cluster) -> None:
     import requests
 
-    port = str(cluster.ports["s3"])
-    _start(cluster, "s3", [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", port])
-    wait_for("the object store", lambda: requests.get(cluster.s3_url, timeout=5).ok, 60,
-             cluster.log("s3"))  # fmt: skip
+    backend = cluster.ports["s3-backend"]
+    _start(cluster, "s3", [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(backend)])
+    wait_for("the object store", lambda: requests.get(f"http://127.0.0.1:{backend}",
+             timeout=5).ok, 60, cluster.log("s3"))  # fmt: skip
+    # Clients reach it through a proxy that can play an outage (`object_store_down`).
+    _outage_file(cluster.folder).unlink(missing_ok=True)
+    _start(cluster, "s3-proxy", [sys.executable, "-m", "devtools.tcp_proxy",
+                                 str(cluster.ports["s3"]), str(backend),
+                                 str(_outage_file(cluster.folder))])  # fmt: skip
+    wait_for("the object store's endpoint", lambda: requests.get(cluster.s3_url, timeout=5).ok,
+             30, cluster.log("s3-proxy"))  # fmt: skip
     # moto keeps its data in memory: the bucket is created at every start.
     requests.put(f"{cluster.s3_url}/{BUCKET}", timeout=30).raise_for_status()
 
@@ -432,7 +471,7 @@ def _airflow(cluster: Cluster) -> None:
         if done.returncode:
             raise ClusterError(f"{' '.join(args)} failed:\n{(done.stdout + done.stderr)[-3000:]}")
     for component in ("scheduler", "dag-processor", "api-server"):
-        _start(cluster, component, ["airflow", component])
+        _start(cluster, component, _supervised(component, ["airflow", component]))
     for name in WORKERS:
         worker_env = {
             **env,
@@ -442,8 +481,15 @@ def _airflow(cluster: Cluster) -> None:
         }
         # Task logs are files under AIRFLOW_HOME, read by the API server on this machine:
         # no log server per worker (two would want one port).
-        _start(cluster, name, ["airflow", "celery", "worker", "--celery-hostname",
-                               f"{name}@%h", "--skip-serve-logs"], env=worker_env)  # fmt: skip
+        worker = ["airflow", "celery", "worker", "--celery-hostname", f"{name}@%h",
+                  "--skip-serve-logs"]  # fmt: skip
+        _start(cluster, name, _supervised(name, worker), env=worker_env)
+
+
+def _supervised(name: str, args: list[str]) -> list[str]:
+    """`args` started again whenever they fail (`devtools.supervise`), as a service manager
+    does: the scheduler and the DAG processor end when they lose the metadata database."""
+    return [sys.executable, "-m", "devtools.supervise", name, "--", *args]
 
 
 def _healthy(cluster: Cluster) -> bool:

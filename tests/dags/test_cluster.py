@@ -18,13 +18,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import psutil
 import pytest
 import requests
 
-from devtools.cluster import BUCKET, Api, Cluster, down, free_port, kill_component, running, up
-from devtools.cluster import PORTS as CLUSTER_PORTS
+from devtools.cluster import BUCKET, Api, Cluster, kill_component, running
 from ingest.registry import load_sources, write_sources
+from tests.dags.clusters import started
 from tests.dags.conftest import BIN, Demo
 from tests.dags.runs import published
 from warehouse.db import Warehouse
@@ -77,44 +76,16 @@ def embedded(registry: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[s
 def cluster(
     registry: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch_module: Any
 ) -> Iterator[Cluster]:
+    env = {
+        # A killed worker's task is declared lost after 20 s and retried 2 s later.
+        "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "20",
+        "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "5",
+        "AIRFLOW__CORE__DEFAULT_TASK_RETRY_DELAY": "2",
+        "HPT_AIRFLOW_RETRY_DELAY": "2",
+    }
     state = tmp_path_factory.mktemp("cluster") / "state"
-    cluster = Cluster(
-        str(state),
-        {name: free_port() for name in CLUSTER_PORTS},
-        str(registry),
-        dashboard=False,
-        env={
-            # A killed worker's task is declared lost after 20 s and retried 2 s later.
-            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "20",
-            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "5",
-            "AIRFLOW__CORE__DEFAULT_TASK_RETRY_DELAY": "2",
-            "HPT_AIRFLOW_RETRY_DELAY": "2",
-            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-        },
-    )
-    try:
-        print(f"cluster healthy in {up(cluster):.1f} s")
-        # This process reads the warehouse's data on the object store too.
-        for name, value in cluster.aws_env().items():
-            monkeypatch_module.setenv(name, value)
+    with started(state, registry, env, monkeypatch_module) as cluster:
         yield cluster
-    finally:
-        places = (str(state), str((state / "postgres").resolve()))
-        down(state)
-        strays = [p for p in psutil.process_iter() if _inside(p, places)]
-        down(state, purge=True)
-        assert not strays, f"left running: {strays}"
-
-
-def _inside(process: psutil.Process, places: tuple[str, ...]) -> bool:
-    """Whether a live process works in (or names) the cluster's folders."""
-    try:
-        if process.status() == psutil.STATUS_ZOMBIE:
-            return False
-        where = [process.cwd(), *process.cmdline()]
-    except psutil.Error:
-        return False
-    return any(place in arg for place in places for arg in where)
 
 
 @pytest.fixture(scope="module")

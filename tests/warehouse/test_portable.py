@@ -128,6 +128,14 @@ def test_plain_duckdb_reads_a_snapshot_from_the_warehouse_folder(
         assert seen(con) == expected
 
 
+def test_a_snapshot_opened_twice_in_one_process_answers_on_both(wh: Warehouse) -> None:
+    """The dashboard holds the current snapshot open; a reader opening it again in the same
+    process (its settings already set there) gets a connection that answers queries."""
+    known_warehouse(wh)
+    with reader(wh) as first, reader(wh) as second:
+        assert seen(second) == seen(first)
+
+
 def test_the_migration_makes_absolute_paths_under_the_folder_relative(wh: Warehouse) -> None:
     """A catalog written before paths were relative: its paths under the folder become
     relative, others stay; running it again changes nothing."""
