@@ -9,7 +9,7 @@ export UV_PYTHON_DOWNLOADS := never
 export HPT_DB ?= $(DATA)/hpt.duckdb
 
 .PHONY: help install chromium cluster-servers lint test test-fast run airflow cluster cluster-down bench \
-	bench-warehouse registry clean
+	bench-warehouse bench-cluster registry clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -60,11 +60,14 @@ cluster-down:  ## stop every process `make cluster` started (none is left)
 
 bench: install  ## throughput and memory benchmarks (writes ~GB files under bench/out/)
 	@for script in bench/bench_*.py; do \
-	  case $$script in *bench_warehouse.py) continue;; esac; \
+	  case $$script in *bench_warehouse.py|*bench_cluster.py) continue;; esac; \
 	  echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 bench-warehouse: install  ## the dashboard's reads at 50 M rates: 500 facilities × 100,000 rates (~4 GB, ~30 min)
 	$(BIN)/python bench/bench_warehouse.py
+
+bench-cluster: install cluster-servers  ## the DAG on the cluster, one worker then two, 200 facilities (~1 h)
+	$(BIN)/python bench/bench_cluster.py --concurrency 1,2
 
 registry: install  ## rebuild registry/us-hospitals.csv from ../shared/data/registry (the onefact list)
 	$(BIN)/hpt sources import ../shared/data/registry/onefact-hospitals-2023.csv --format onefact \

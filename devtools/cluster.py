@@ -5,12 +5,13 @@
 the state folder: PostgreSQL (Airflow's metadata database and Celery's result backend), Redis
 (Celery's broker), an S3-compatible object store (moto in server mode, behind a TCP proxy
 that can play an outage) holding the warehouse's data, the demo universe's web server, then
-the Airflow scheduler, DAG processor and API server and two Celery workers (each started
-again when it fails, `devtools.supervise`) and the dashboard, all on loopback ports. It
-returns once the API server answers, the scheduler and DAG processor report healthy and both
-workers are ready. `down` stops every process group (and what its processes started), checks
-that none survives, and may be run any number of times. `object_store_down` and
-`restart_postgres` play faults. docs/cluster.md describes it.
+the Airflow scheduler, DAG processor and API server, two Celery workers (`--workers N`, each
+with `--concurrency K` task slots; each process started again when it fails,
+`devtools.supervise`) and the dashboard, all on loopback ports. It returns once the API
+server answers, the scheduler and DAG processor report healthy and every worker is ready.
+`down` stops every process group (and what its processes started), checks that none
+survives, and may be run any number of times. `object_store_down` and `restart_postgres`
+play faults. docs/cluster.md describes it.
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ class Cluster:
     demo: str = ""  # a demo universe folder served on `ports["demo"]`; empty: none
     dashboard: bool = True
     concurrency: int = 2  # task slots per worker: two workers on two cores
+    workers: int = len(WORKERS)  # Celery workers, named worker-1 … worker-N
     env: dict[str, str] = field(default_factory=dict)  # extra settings for every process
     secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     fernet: str = ""
@@ -83,6 +85,10 @@ class Cluster:
     @property
     def hpt_db(self) -> Path:
         return self.folder / "warehouse" / "hpt.duckdb"
+
+    @property
+    def worker_names(self) -> tuple[str, ...]:
+        return tuple(f"worker-{n}" for n in range(1, self.workers + 1))
 
     def log(self, name: str) -> Path:
         return self.folder / "logs" / f"{name}.log"
@@ -121,7 +127,7 @@ class Cluster:
             "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
-            "AIRFLOW__CORE__PARALLELISM": str(self.concurrency * len(WORKERS)),
+            "AIRFLOW__CORE__PARALLELISM": str(self.concurrency * self.workers),
             "AIRFLOW__CORE__FERNET_KEY": self.fernet,
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.api_url}/execution/",
             # Transactions Airflow retries on a database error (the DAG processor's sync, the
@@ -287,10 +293,17 @@ def running_component(state: Path, name: str) -> bool:
     return pgid is not None and bool(_members(pgid))
 
 
+def _components(state: Path) -> tuple[str, ...]:
+    """ORDER, with the workers past `worker-2` (`--workers N`) after the first two."""
+    more = {path.stem for path in (state / "run").glob("worker-*.pid")} - set(WORKERS)
+    at = ORDER.index(WORKERS[-1]) + 1
+    return (*ORDER[:at], *sorted(more, key=lambda name: int(name.split("-")[1])), *ORDER[at:])
+
+
 def running(state: Path) -> dict[str, list[int]]:
     """Components of the cluster in `state` with live processes: name → pids."""
     found = {}
-    for name in ORDER:
+    for name in _components(state):
         pgid = _group(state, name)
         if pgid is not None and (members := _members(pgid)):
             found[name] = [p.pid for p in members]
@@ -299,7 +312,8 @@ def running(state: Path) -> dict[str, list[int]]:
 
 def down(state: Path = STATE, purge: bool = False) -> None:
     """Stop every component, verify that nothing survived; `purge` deletes the state too."""
-    survivors = _stop(state, ORDER[: -len(SERVERS)])  # Airflow, the dashboard, the demo server
+    order = _components(state)
+    survivors = _stop(state, order[: -len(SERVERS)])  # Airflow, the dashboard, the demo server
     survivors += _stop(state, SERVERS)  # then the servers they use
     if survivors:
         raise ClusterError(f"still running after stopping: {[p.pid for p in survivors]}")
@@ -472,7 +486,7 @@ def _airflow(cluster: Cluster) -> None:
             raise ClusterError(f"{' '.join(args)} failed:\n{(done.stdout + done.stderr)[-3000:]}")
     for component in ("scheduler", "dag-processor", "api-server"):
         _start(cluster, component, _supervised(component, ["airflow", component]))
-    for name in WORKERS:
+    for name in cluster.worker_names:
         worker_env = {
             **env,
             "HPT_CLUSTER_WORKER": name,
@@ -504,7 +518,7 @@ def _healthy(cluster: Cluster) -> bool:
     parts = ("metadatabase", "scheduler", "dag_processor")
     if any(health[part]["status"] != "healthy" for part in parts):
         return False
-    return set(WORKERS) <= workers_ready(cluster)
+    return set(cluster.worker_names) <= workers_ready(cluster)
 
 
 def workers_ready(cluster: Cluster) -> set[str]:
@@ -514,6 +528,8 @@ def workers_ready(cluster: Cluster) -> set[str]:
     app = Celery(broker=f"redis://127.0.0.1:{cluster.ports['redis']}/0")
     try:
         answers = app.control.inspect(timeout=1.0).ping() or {}
+    except Exception:  # the broker dropped the connection while starting: not ready yet
+        answers = {}
     finally:
         app.close()
     return {name.split("@")[0] for name in answers}
@@ -560,7 +576,7 @@ def up(cluster: Cluster, timeout: float = 300.0) -> float:
                 ],
             )
         remaining = timeout - (time.monotonic() - started)
-        wait_for("the API server, scheduler, DAG processor and both workers",
+        wait_for("the API server, scheduler, DAG processor and the workers",
                  lambda: _healthy(cluster), remaining, cluster.log("api-server"))  # fmt: skip
     except BaseException:
         down(state)
@@ -656,6 +672,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--free-ports", action="store_true", help="free ports, not the fixed ones")
     parser.add_argument("--no-dashboard", action="store_true", help="do not serve the dashboard")
     parser.add_argument("--purge", action="store_true", help="down: delete the state folder too")
+    parser.add_argument("--workers", type=int, default=len(WORKERS), help="up: Celery workers (2)")
+    parser.add_argument("--concurrency", type=int, default=2, help="up: task slots per worker (2)")
     args = parser.parse_args(argv)
     state: Path = args.state.resolve()
     with _reporting():
@@ -665,7 +683,7 @@ def main(argv: list[str] | None = None) -> None:
             print(f"cluster in {state}: stopped, no process left{gone}")
         elif args.command == "status":
             alive = running(state)
-            for name in ORDER:
+            for name in _components(state):
                 print(f"{name:14} {'running ' + str(alive[name]) if name in alive else '-'}")
             raise SystemExit(0 if alive else 3)
         elif args.command == "trigger":
@@ -683,7 +701,8 @@ def main(argv: list[str] | None = None) -> None:
                 folder = state.parent / "demo"
                 sources, demo = _demo_universe(folder, ports["demo"]), str(folder.resolve())
             cluster = Cluster(str(state), ports, str(sources), demo,
-                              dashboard=not args.no_dashboard)  # fmt: skip
+                              dashboard=not args.no_dashboard, concurrency=args.concurrency,
+                              workers=args.workers)  # fmt: skip
             _print_usage(cluster, up(cluster))
 
 

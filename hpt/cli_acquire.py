@@ -196,12 +196,16 @@ def demo_generate(
     ] = None,
     host: Annotated[str, typer.Option(help="Host name in the URLs.")] = "127.0.0.1",
     big: Annotated[bool, typer.Option("--big", help="Make one file ~100 MB.")] = False,
+    facilities: Annotated[
+        int | None,
+        typer.Option(min=1, help="Add healthy hospitals until the universe holds this many."),
+    ] = None,
 ) -> None:
     """Write the demo universe: websites, files, and a matching `sources.csv`."""
     from devtools.synthetic.universe import generate
 
     port = port or settings.current().demo_port
-    entries = generate(folder, f"http://{host}:{port}", big=big)
+    entries = generate(folder, f"http://{host}:{port}", big=big, facilities=facilities)
     size = sum(p.stat().st_size for p in (folder / "sites").rglob("*") if p.is_file())
     console.print(f"{len(entries)} hospitals, {size / 1e6:,.1f} MB in {folder}; "
                   f"registry {folder / 'sources.csv'}")  # fmt: skip

@@ -148,3 +148,17 @@ def test_generating_again_is_no_change_upstream(tmp_path: Path) -> None:
     time.sleep(1.1)
     generate(tmp_path, "http://127.0.0.1:1", only=(102, 201, 502))
     assert state() == first and len(first) >= 6
+
+
+def test_a_scaled_universe_adds_healthy_hospitals_the_same_each_time(tmp_path: Path) -> None:
+    from devtools.synthetic.universe import HOSPITALS, SCALED_SEED, generate, scaled
+
+    extra = scaled(300)
+    assert extra == scaled(300) and extra[:40] == scaled(40)
+    assert len({h.ccn for h in (*HOSPITALS, *extra) if h.ccn}) == len(HOSPITALS) - 2 + 300
+    assert {h.layout for h in extra} == {"tall", "wide", "json"}
+    assert {h.version for h in extra} == {"2.2.0", "3.0.0"} and not any(h.broken for h in extra)
+    seeds = range(SCALED_SEED, SCALED_SEED + 4)
+    entries = generate(tmp_path, "http://127.0.0.1:1", facilities=len(HOSPITALS) + 4, only=seeds)
+    assert [e.facility_id for e in entries] == [h.ccn for h in extra[:4]]
+    assert len(list((tmp_path / "sites").rglob("*_standardcharges.*"))) == 4

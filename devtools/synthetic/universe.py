@@ -7,13 +7,18 @@ three layouts, a matching source registry, and a few hospitals that break the us
 * `universe.json` — how the demo server misbehaves per path (captcha, 503s, redirects,
   gzip transfer encoding, Content-Disposition, a transfer cut once);
 * `sources.csv` — the registry of every hospital, for `hpt run --sources`.
+
+`facilities=N` (`hpt demo generate --facilities N`) adds healthy hospitals past the 25
+hand-made ones until the universe holds N (`scaled`: deterministic by seed).
 """
 
 from __future__ import annotations
 
 import gzip
 import json
+import math
 import os
+import random
 import shutil
 import zipfile
 from collections.abc import Iterable
@@ -139,6 +144,46 @@ CAPTCHA = b"""<!DOCTYPE html>
 NONCONFORMANT = "Charge Code,Description,Price\n1001,ROOM AND BOARD,2400.00\n1002,CBC,45.00\n"
 
 
+#: Seed of the first hospital `scaled` adds (the hand-made ones use 101–506).
+SCALED_SEED = 1000
+
+
+def scaled(count: int) -> tuple[DemoHospital, ...]:
+    """`count` healthy hospitals beyond the hand-made ones, the same for the same count.
+
+    Mixed as real files are: mostly tall CSV, then wide CSV and JSON; one in five on template
+    2.2.0; sizes log-normal around 400 items (60–3,000: a long tail); some sites list a
+    system's 2–4 hospitals; a few files served gzip-encoded or zipped, a few named directly
+    in the registry."""
+    found: list[DemoHospital] = []
+    system = ""
+    site = ""
+    members = 0
+    for index in range(count):
+        seed = SCALED_SEED + index
+        rng = random.Random(seed)
+        base = make_hospital(seed)
+        if members == 0:  # a new website: one hospital, or the first of a system
+            site = f"hospital{seed}"
+            members = rng.choice((1, 1, 1, 1, 2, 3, 4))
+            system = f"{base.name.split()[0]} Health {seed}" if members > 1 else ""
+        members -= 1
+        roll = rng.random()
+        route: dict[str, Any] = (
+            {"gzip": True} if roll < 0.1 else {"zip": True} if roll < 0.15 else {}
+        )
+        found.append(DemoHospital(
+            seed, f"{base.name} of {base.city} {seed}", base.state, base.city, base.zip, site,
+            f"{1 + index % 50:02d}{6000 + index:04d}",
+            rng.choices(("tall", "wide", "json"), weights=(45, 30, 25))[0],
+            "2.2.0" if rng.random() < 0.2 else "3.0.0",
+            min(3000, max(60, round(math.exp(rng.gauss(math.log(400), 0.8))))),
+            price_level=base.price_level, system=system, route=route,
+            direct=rng.random() < 0.05,
+        ))  # fmt: skip
+    return tuple(found)
+
+
 def file_name(h: DemoHospital, ext: str) -> str:
     """CMS convention: `<EIN>_<hospital-name>_standardcharges.<ext>`."""
     return f"{20_000_000 + h.seed * 7919:09d}_{h.site}-{h.seed}_standardcharges.{ext}"
@@ -163,12 +208,19 @@ def _txt_block(name: str, url: str, site: str) -> str:
 
 
 def generate(
-    folder: Path, base_url: str, *, big: bool = False, only: Iterable[int] | None = None
+    folder: Path,
+    base_url: str,
+    *,
+    big: bool = False,
+    only: Iterable[int] | None = None,
+    facilities: int | None = None,
 ) -> list[SourceEntry]:
     """Write the universe under `folder` (replacing an earlier one); return the registry.
 
-    `only` keeps the hospitals with these seeds (a quick universe for tests)."""
-    chosen = [h for h in HOSPITALS if only is None or h.seed in set(only)]
+    `only` keeps the hospitals with these seeds (a quick universe for tests); `facilities`
+    adds healthy hospitals (`scaled`) until the universe holds that many."""
+    extra = scaled(max(0, (facilities or 0) - len(HOSPITALS)))
+    chosen = [h for h in (*HOSPITALS, *extra) if only is None or h.seed in set(only)]
     base = base_url.rstrip("/")
     sites = folder / "sites"
     if sites.exists():
