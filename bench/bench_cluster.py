@@ -46,20 +46,11 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.measure import OUT
-from devtools.cluster import DAG_ID, PORTS, Api, Cluster, down, free_port, up
+from devtools.cluster import CONTENTS, DAG_ID, PORTS, Api, Cluster, down, free_port, up
 from devtools.synthetic.universe import HOSPITALS, generate
 
 TARGET = 0.65
 RUN_TIMEOUT = 4 * 3600.0
-# What the published snapshot serves per facility, as tests/dags/test_cluster.py reads it.
-CONTENTS = {
-    "charges": "SELECT facility_id, count(*), round(sum(negotiated_dollar), 2), "
-    "round(sum(gross_charge), 2) FROM standard_charges GROUP BY ALL ORDER BY ALL",
-    "codes": "SELECT facility_id, count(DISTINCT (code_type, code)), count(*) "
-    "FROM standard_charge_codes GROUP BY ALL ORDER BY ALL",
-    "files": "SELECT facility_id, status FROM files ORDER BY ALL",
-    "summary": "SELECT facility_id, rates, codes FROM facility_summary ORDER BY ALL",
-}
 
 
 def loadavg() -> str:

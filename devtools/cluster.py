@@ -39,6 +39,16 @@ BIN = Path(sys.executable).parent
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 STATE = Path("data/cluster")
 WORKERS = ("worker-1", "worker-2")
+# What a published snapshot serves per facility — rows, dollars, codes — to compare the
+# warehouses of two runs (the cluster's tests and bench_cluster.py).
+CONTENTS = {
+    "charges": "SELECT facility_id, count(*), round(sum(negotiated_dollar), 2), "
+    "round(sum(gross_charge), 2) FROM standard_charges GROUP BY ALL ORDER BY ALL",
+    "codes": "SELECT facility_id, count(DISTINCT (code_type, code)), count(*) "
+    "FROM standard_charge_codes GROUP BY ALL ORDER BY ALL",
+    "files": "SELECT facility_id, status FROM files ORDER BY ALL",
+    "summary": "SELECT facility_id, rates, codes FROM facility_summary ORDER BY ALL",
+}
 BUCKET = "hpt"
 DAG_ID = "hpt_nightly"
 # The servers the others use: `down` stops the Airflow processes, the dashboard and the demo

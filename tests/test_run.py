@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from devtools.demo_server import DemoServer, running
-from devtools.synthetic.universe import generate
+from devtools.demo_server import DemoServer
 from hpt.cli import app
 from hpt.pipeline.acquire import AcquireResult, acquire
 from hpt.pipeline.runner import run_sources
 from hpt.pipeline.steps import ingest_acquired
 from ingest.registry import SourceEntry, load_sources, write_sources
+from tests.servers import served_universe
 from warehouse.db import Warehouse, reader, writer
 
 # Erie (small tall), Lone Star (UTF-16 cms-hpt.txt, redirect, Content-Disposition), two
@@ -27,15 +27,7 @@ GOOD = {"390501", "450201", "050101", "050103", "100403"}
 
 @pytest.fixture
 def universe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[DemoServer, Path]]:
-    monkeypatch.setenv("HPT_HTTP_BACKOFF", "0.01")
-    # Acquisition is under test here; the quality checks have their own tests.
-    monkeypatch.setenv("HPT_QUALITY_GATE", "off")
-    monkeypatch.setenv("HPT_VALIDATE", "0")
-    folder = tmp_path / "demo"
-    folder.mkdir()
-    with running(folder) as server:
-        generate(folder, server.base_url, only=SEEDS)
-        yield server, folder
+    yield from served_universe(tmp_path, monkeypatch, SEEDS)  # acquisition under test here
 
 
 def outcomes(lines: list) -> dict[str, str]:  # type: ignore[type-arg]

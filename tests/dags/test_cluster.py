@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import requests
 
-from devtools.cluster import BUCKET, Api, Cluster, kill_component, running
+from devtools.cluster import BUCKET, CONTENTS, Api, Cluster, kill_component, running
 from ingest.registry import load_sources, write_sources
 from tests.dags.clusters import started
 from tests.dags.conftest import BIN, Demo
@@ -31,15 +31,6 @@ from warehouse.db import Warehouse
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 # Healthy hospitals of the demo universe in the three layouts (tall, wide, JSON), one zipped.
 FACILITIES = ["050101", "100402", "330303", "390501", "390502", "450203"]
-# What the published snapshot serves per facility: rows, dollars, codes.
-CONTENTS = {
-    "charges": "SELECT facility_id, count(*), round(sum(negotiated_dollar), 2), "
-    "round(sum(gross_charge), 2) FROM standard_charges GROUP BY ALL ORDER BY ALL",
-    "codes": "SELECT facility_id, count(DISTINCT (code_type, code)), count(*) "
-    "FROM standard_charge_codes GROUP BY ALL ORDER BY ALL",
-    "files": "SELECT facility_id, status FROM files ORDER BY ALL",
-    "summary": "SELECT facility_id, rates, codes FROM facility_summary ORDER BY ALL",
-}
 
 
 def contents(wh: Warehouse) -> dict[str, list[tuple[Any, ...]]]:

@@ -11,7 +11,6 @@ is refused in one line.
 
 from __future__ import annotations
 
-import logging
 import os
 import subprocess
 import sys
@@ -19,14 +18,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-import requests
-from moto.server import ThreadedMotoServer
 
 from core import settings
-from devtools.demo_server import DemoServer, running
-from devtools.synthetic.universe import generate
+from devtools.demo_server import DemoServer
 from hpt.pipeline.acquire import acquire
 from hpt.pipeline.steps import ingest_acquired, prune
 from hpt.pipeline.tasks import FacilityFailed, acquired, ingested
@@ -34,6 +29,7 @@ from ingest.landing import landing_key
 from ingest.registry import SourceEntry, load_sources
 from tests.dags.runs import published
 from tests.quality.batches import rewrite_csv
+from tests.servers import s3_server, served_universe
 from warehouse.db import Warehouse, writer
 from warehouse.publish import publish
 
@@ -57,38 +53,12 @@ CONTENTS = {
 @pytest.fixture
 def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """A real S3 server on a free loopback port with an empty bucket; its S3 client."""
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # a line per request otherwise
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    for name, value in {
-        "AWS_ENDPOINT_URL": f"http://{host}:{port}",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    # The server keeps its buckets in this process's memory: start from none.
-    requests.post(f"http://{host}:{port}/moto-api/reset", timeout=30).raise_for_status()
-    client = boto3.client("s3")
-    client.create_bucket(Bucket=BUCKET)
-    try:
-        yield client
-    finally:
-        server.stop()
+    yield from s3_server(monkeypatch, BUCKET)
 
 
 @pytest.fixture
 def universe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[DemoServer, Path]]:
-    monkeypatch.setenv("HPT_HTTP_BACKOFF", "0.01")
-    # The landing area is under test here; the quality checks have their own tests.
-    monkeypatch.setenv("HPT_QUALITY_GATE", "off")
-    monkeypatch.setenv("HPT_VALIDATE", "0")
-    folder = tmp_path / "demo"
-    folder.mkdir()
-    with running(folder) as server:
-        generate(folder, server.base_url, only=SEEDS)
-        yield server, folder
+    yield from served_universe(tmp_path, monkeypatch, SEEDS)
 
 
 def keys(client: Any, prefix: str = "") -> list[str]:

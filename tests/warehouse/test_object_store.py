@@ -9,7 +9,6 @@ retention deletes the objects of an expired file; a bad storage URL is refused i
 
 from __future__ import annotations
 
-import logging
 import os
 import subprocess
 import sys
@@ -18,14 +17,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from core.outcomes import CheckOutcome
 from devtools.synthetic.model import make_hospital
 from devtools.synthetic.tall import tall_file
 from hpt.pipeline.steps import ingest_file, prune, publish_checked
+from tests.servers import s3_server
 from warehouse.db import Warehouse, reader
 from warehouse.marts import scoped_comparable
 
@@ -39,23 +37,7 @@ ITEMS = 200
 @pytest.fixture
 def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """A real S3 server on a free loopback port with an empty bucket; its S3 client."""
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # a line per request otherwise
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    for name, value in {
-        "AWS_ENDPOINT_URL": f"http://{host}:{port}",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    client = boto3.client("s3")
-    client.create_bucket(Bucket=BUCKET)
-    try:
-        yield client
-    finally:
-        server.stop()
+    yield from s3_server(monkeypatch, BUCKET)
 
 
 def keys(client: Any, prefix: str = "") -> list[str]:
