@@ -46,7 +46,7 @@ from core import settings
 from core.outcomes import AcquireOutcome
 from core.storage import Storage
 from ingest.archive import GZIP_MAGIC, ZIP_MAGIC, Caps
-from ingest.landing import STATE, LandingError, Place, landing_key, local_copy
+from ingest.landing import STATE, LandingError, Place, local_copy
 from ingest.landing import read_json as _read_json
 
 CHUNK = 1 << 20
@@ -203,11 +203,6 @@ def using_session(session: requests.Session | None, limits: Limits) -> Iterator[
     else:
         with http_session(limits) as own:
             yield own
-
-
-def landing_dir(landing: Path, url: str) -> Path:
-    """The folder of one URL in a local landing area (`ingest.landing.landing_key`)."""
-    return landing / landing_key(url)
 
 
 def file_name(response: requests.Response) -> str:

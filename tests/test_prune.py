@@ -19,7 +19,7 @@ from devtools.demo_server import running
 from devtools.synthetic.universe import generate
 from hpt.cli import app
 from hpt.pipeline.steps import prune
-from ingest.download import landing_dir
+from ingest.landing import landing_key
 from ingest.registry import SourceEntry, write_sources
 from tests.quality.batches import rewrite_csv
 from tests.warehouse.charges import load_facility, rate
@@ -150,8 +150,8 @@ def test_hpt_run_prunes_after_publishing(
         files = dict(con.execute("SELECT source, status FROM files").fetchall())
     assert files == {urls[0]: "expired", urls[1]: "loaded"}
     assert len(list(wh.charges_dir.glob("390501/*"))) == 1
-    assert not landing_dir(landing, urls[0]).exists()  # superseded download: gone
-    assert any(landing_dir(landing, urls[1]).iterdir())  # the current one stays (conditional)
+    assert not (landing / landing_key(urls[0])).exists()  # superseded download: gone
+    assert any((landing / landing_key(urls[1])).iterdir())  # the current one stays (conditional)
     con = reader(wh)
     try:
         history = con.sql("SELECT DISTINCT description LIKE '% (2026)' FROM charge_history")
