@@ -13,6 +13,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -44,6 +45,14 @@ class Settings(BaseSettings):
         description="Where the per-file data (charges and per-file marts Parquet) lives: a "
         "local folder or `s3://bucket/prefix` (credentials and endpoint from the standard AWS "
         "variables); empty: beside the catalog.",
+    )
+    catalog: str = Field(
+        "",
+        description="The shared catalog: empty, the catalog file `HPT_DB` alone (one "
+        "machine); `postgresql://user:password@host:port/database`, the catalog of record in "
+        "PostgreSQL: workers commit files and logs there and share no disk, the warehouse "
+        "host (`HPT_DB`) applies them, owns the marts and publishes snapshots to "
+        "`HPT_STORAGE`.",
     )
     work_dir: Path = Field(
         Path("data/work"),
@@ -241,6 +250,17 @@ class Settings(BaseSettings):
     @classmethod
     def _storage(cls, value: str) -> str:
         storage(value, Path.cwd())  # a bad URL: StorageError, a ValueError
+        return value
+
+    @field_validator("catalog")
+    @classmethod
+    def _catalog(cls, value: str) -> str:
+        if value:
+            parsed = urlsplit(value)
+            if parsed.scheme not in ("postgresql", "postgres") or not parsed.hostname:
+                raise ValueError("must be empty or postgresql://user:password@host:port/database")
+            if not parsed.path.strip("/") or any(c.isspace() for c in value):
+                raise ValueError("must name a database: postgresql://…@host:port/database")
         return value
 
     @field_validator("landing")

@@ -393,12 +393,12 @@ def _in_use(port: int) -> bool:
     return False
 
 
-def _pg_owner() -> str | None:
+def pg_owner() -> str | None:
     """PostgreSQL refuses to run as root: as root, it runs as the `postgres` user."""
     return "postgres" if os.geteuid() == 0 else None
 
 
-def _pgdata(state: Path, owner: str | None) -> Path:
+def pg_data(state: Path, owner: str | None) -> Path:
     """The data folder: `<state>/postgres`, or a private folder it links to when the
     state folder is not reachable by the `postgres` user (a root-only temp folder)."""
     link = state / "postgres"
@@ -424,8 +424,8 @@ def _pgdata(state: Path, owner: str | None) -> Path:
 
 
 def _postgres(cluster: Cluster) -> None:
-    owner = _pg_owner()
-    pgdata = _pgdata(cluster.folder, owner)
+    owner = pg_owner()
+    pgdata = pg_data(cluster.folder, owner)
     port = str(cluster.ports["postgres"])
     env = {"PATH": f"{PG_BIN}:/usr/bin:/bin", "LANG": "C.UTF-8"}
     if not (pgdata / "PG_VERSION").exists():

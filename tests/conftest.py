@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.servers import postgres_server
 from warehouse.db import Warehouse
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,6 +30,7 @@ def _isolated_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HPT_LANDING", str(tmp_path / "landing"))
     monkeypatch.setenv("HPT_DB", str(tmp_path / "wh" / "hpt.duckdb"))
     monkeypatch.delenv("HPT_STORAGE", raising=False)  # the warehouse folder itself
+    monkeypatch.delenv("HPT_CATALOG", raising=False)  # the catalog file alone
 
 
 @pytest.fixture
@@ -61,3 +65,24 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         from hpt.quiet_exit import exit_quietly
 
         exit_quietly(_exit_status)
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One real PostgreSQL server for the session; the URL of its database `hpt`."""
+    with postgres_server(tmp_path_factory.mktemp("postgres")) as url:
+        yield url
+
+
+@pytest.fixture
+def catalog_url(postgres: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A shared catalog of its own (a new database on the session's server), set as
+    `HPT_CATALOG` for the test."""
+    global _catalogs
+    _catalogs += 1
+    url = postgres.rsplit("/", 1)[0] + f"/catalog_{os.getpid()}_{_catalogs}"
+    monkeypatch.setenv("HPT_CATALOG", url)
+    return url
+
+
+_catalogs = 0

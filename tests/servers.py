@@ -1,8 +1,14 @@
-"""Real local servers the tests share: an S3 server (moto) and the served demo universe."""
+"""Real local servers the tests share: an S3 server (moto), PostgreSQL and the served demo
+universe."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import signal
+import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,6 +18,7 @@ import pytest
 import requests
 from moto.server import ThreadedMotoServer
 
+from devtools.cluster import PG_BIN, free_port, pg_data, pg_owner
 from devtools.demo_server import DemoServer, running
 from devtools.synthetic.universe import generate
 
@@ -53,3 +60,41 @@ def served_universe(
     with running(folder) as server:
         generate(folder, server.base_url, only=seeds)
         yield server, folder
+
+
+@contextlib.contextmanager
+def postgres_server(folder: Path) -> Iterator[str]:
+    """A real PostgreSQL 15 server (Debian's) on a free loopback port with its data in
+    `folder`, stopped after; yields the URL of a database `hpt` (created by its first
+    client: `warehouse.catalog`)."""
+    owner = pg_owner()
+    data = pg_data(folder, owner)
+    env = {"PATH": f"{PG_BIN}:/usr/bin:/bin", "LANG": "C.UTF-8"}
+    subprocess.run(
+        [str(PG_BIN / "initdb"), "-D", str(data), "-U", "hpt", "--auth=trust", "-E", "UTF8",
+         "--no-instructions"],
+        check=True, env=env, user=owner, capture_output=True, timeout=120,
+    )  # fmt: skip
+    port = free_port()
+    log = (folder / "postgres.log").open("ab")
+    server = subprocess.Popen(
+        [str(PG_BIN / "postgres"), "-D", str(data), "-p", str(port), "-h", "127.0.0.1",
+         "-k", "", "-c", "fsync=off"],
+        env=env, user=owner, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    try:
+        ready = [str(PG_BIN / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(port)]
+        deadline = time.monotonic() + 60
+        while subprocess.run(ready, check=False).returncode != 0:
+            assert server.poll() is None, f"PostgreSQL stopped: see {folder / 'postgres.log'}"
+            assert time.monotonic() < deadline, "PostgreSQL not ready in 60 s"
+            time.sleep(0.2)
+        yield f"postgresql://hpt@127.0.0.1:{port}/hpt"
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait(10)
+        log.close()

@@ -57,6 +57,7 @@ class Warehouse:
             object.__setattr__(self, "db_path", Path(self.db_path).expanduser().resolve())
         url = settings.current().storage if self.storage_url is None else self.storage_url
         object.__setattr__(self, "_storage", storage(url, self.db_path.parent))
+        object.__setattr__(self, "_catalog", settings.current().catalog or None)
 
     @classmethod
     def at(cls, db_path: str | Path, storage_url: str | None = None) -> Warehouse:
@@ -66,6 +67,13 @@ class Warehouse:
     def storage(self) -> Storage:
         """Where the per-file data lives (`core.storage`)."""
         found: Storage = self.__dict__["_storage"]
+        return found
+
+    @property
+    def catalog(self) -> str | None:
+        """The shared catalog's URL (`HPT_CATALOG`, `warehouse.catalog`); None: the catalog
+        is the file `db_path` alone."""
+        found: str | None = self.__dict__["_catalog"]
         return found
 
     @property
@@ -209,11 +217,26 @@ def writer(wh: Warehouse) -> Iterator[duckdb.DuckDBPyConnection]:
     con = _connect_waiting(wh, read_only=False)
     try:
         migrate(con)
+        if wh.catalog:
+            apply_journal(con, wh)
         _held[key] = con
         yield con
     finally:
         _held.pop(key, None)
         con.close()
+
+
+def apply_journal(con: duckdb.DuckDBPyConnection, wh: Warehouse) -> int:
+    """Bring the host's catalog up to the shared catalog (`warehouse.catalog`): apply the
+    entries workers committed since, refresh the charge views if files came; how many."""
+    from warehouse.catalog import apply_pending
+    from warehouse.views import refresh_after_load
+
+    assert wh.catalog
+    applied = apply_pending(con, wh.catalog)
+    if applied:
+        refresh_after_load(con, wh)
+    return applied
 
 
 def ensure_empty_charges(wh: Warehouse) -> None:
