@@ -24,19 +24,20 @@ number is never visible before a lower one. Entries name their tables from a fix
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import io
 import logging
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 import duckdb
 import polars as pl
-import psycopg
-from psycopg import sql
-from psycopg.types.json import Jsonb
+
+if TYPE_CHECKING:  # psycopg costs ~0.3 s to import: paid only with a shared catalog
+    import psycopg
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +131,8 @@ def shown(url: str) -> str:
 def _connect(url: str) -> psycopg.Connection[Any]:
     """A connection, waiting up to `CONNECT_WAIT_SECONDS` while the server is down or
     restarting; a missing database is created (the first worker of a new catalog)."""
+    import psycopg
+
     deadline = time.monotonic() + CONNECT_WAIT_SECONDS
     delay = 0.2
     while True:
@@ -148,6 +151,9 @@ def _connect(url: str) -> psycopg.Connection[Any]:
 
 
 def _create_database(url: str) -> None:
+    import psycopg
+    from psycopg import sql
+
     parts = urlsplit(url)
     name = parts.path.strip("/")
     admin = urlunsplit(parts._replace(path="/postgres"))
@@ -227,7 +233,9 @@ class Entry:
     def append(self, con: psycopg.Connection[Any]) -> int:
         """Append the entry in `con`'s transaction, which must commit soon after: the
         journal stays locked until then. Its sequence number."""
-        con.execute("SELECT pg_advisory_xact_lock(%s)", [_JOURNAL_LOCK])
+        from psycopg.types.json import Jsonb
+
+        lock_journal(con)
         found = con.execute(
             "INSERT INTO hpt.journal (op, facility_id, file_id, changes, frames) "
             "VALUES (%s, %s, %s, %s, %s) RETURNING seq",
@@ -236,6 +244,18 @@ class Entry:
         ).fetchone()  # fmt: skip
         assert found is not None
         return int(found[0])
+
+
+def lock_journal(con: psycopg.Connection[Any]) -> None:
+    """Hold the journal's lock until `con`'s transaction ends: what the transaction reads of
+    `hpt.files` stays true until its entry is appended."""
+    con.execute("SELECT pg_advisory_xact_lock(%s)", [_JOURNAL_LOCK])
+
+
+def log_ingest(con: psycopg.Connection[Any], row: Sequence[Any]) -> None:
+    """Keep an ingest attempt (attempted_at, facility_id, source, sha256, outcome, message,
+    file_id) where workers look up what some bytes gave last time."""
+    con.execute("INSERT INTO hpt.ingest_log VALUES (%s, %s, %s, %s, %s, %s, %s)", list(row))
 
 
 def _positional(rows: Sequence[Sequence[Any]]) -> pl.DataFrame:
@@ -311,10 +331,33 @@ def _apply(con: duckdb.DuckDBPyConnection, changes: list[list[Any]], frames: lis
 
 def set_status(url: str, file_ids: Sequence[str], status: str) -> None:
     """The host changed these files' status in its catalog (an operator accepted a held
-    file, retention expired old ones): workers' view of them follows."""
+    file): workers' view of them follows."""
     if file_ids:
         with connection(url) as con:
             con.execute(
                 "UPDATE hpt.files SET status = %s WHERE file_id = ANY(%s)",
                 [status, list(file_ids)],
             )
+
+
+def expire(url: str, file_ids: Sequence[str], cutoff: dt.datetime, applied: int | None) -> None:
+    """Retention on the host (`warehouse.retention.expire`) reaches the shared catalog:
+    expired files are no longer known to workers (their bytes are read again if they come
+    back), log rows before `cutoff` go, and so do applied journal entries before it, but
+    the loads of files still loaded or held (a new host applying the journal from zero gets
+    every current and kept file)."""
+    with connection(url) as con:
+        if file_ids:
+            con.execute(
+                "UPDATE hpt.files SET status = 'expired' WHERE file_id = ANY(%s)",
+                [list(file_ids)],
+            )
+        con.execute("DELETE FROM hpt.ingest_log WHERE attempted_at < %s", [cutoff])
+        con.execute(
+            """
+            DELETE FROM hpt.journal j WHERE seq <= %s AND committed_at < %s
+                AND NOT (op = 'load' AND EXISTS (SELECT 1 FROM hpt.files f
+                         WHERE f.file_id = j.file_id AND f.status IN ('loaded', 'held')))
+            """,
+            [applied or 0, cutoff.replace(tzinfo=dt.UTC)],  # `cutoff` is naive UTC
+        )

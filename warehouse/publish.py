@@ -19,7 +19,7 @@ import duckdb
 
 from core import settings
 from core.warehouse_files import DATA_STORAGE
-from warehouse.db import Warehouse, writer
+from warehouse.db import Warehouse, apply_journal, writer
 from warehouse.marts import WRITER_ONLY
 from warehouse.marts import rebuild as rebuild_marts
 from warehouse.service_codes import create_macros
@@ -40,6 +40,8 @@ def publish(wh: Warehouse, inspect: Callable[[Path], None] | None = None) -> Pat
     """
     wh.published_dir.mkdir(parents=True, exist_ok=True)
     with writer(wh) as con:
+        if wh.catalog:  # inside a run's or a batch's writer: what workers committed since
+            apply_journal(con, wh)
         refresh_charge_views(con, wh)
         # The marts fold in the files that changed, so the snapshot carries matching ones.
         rebuild_marts(con, wh)

@@ -17,6 +17,7 @@ from core.files import StagedFile
 from core.outcomes import CheckOutcome, IngestOutcome
 from quality.gate import GateResult
 from quality.validate import Outcome
+from warehouse import catalog
 from warehouse.db import Warehouse, writer
 from warehouse.load import log_attempt
 from warehouse.views import refresh_charge_views
@@ -57,6 +58,25 @@ def _record_outcomes(
     facility_id: str | None = None,
 ) -> None:
     """Append one validation run's outcomes to `quality_results`."""
+    _insert_outcomes(con, _outcomes(run_id, outcomes, file_id=file_id, facility_id=facility_id))
+
+
+def _insert_outcomes(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame) -> None:
+    con.register("hpt_outcomes", frame)
+    try:
+        con.execute("INSERT INTO quality_results SELECT * FROM hpt_outcomes")
+    finally:
+        con.unregister("hpt_outcomes")
+
+
+def _outcomes(
+    run_id: str,
+    outcomes: list[Outcome],
+    *,
+    file_id: str | None = None,
+    facility_id: str | None = None,
+) -> pl.DataFrame:
+    """One validation run's outcomes as `quality_results` rows."""
     stamp = _now()
     rows = [
         [
@@ -77,40 +97,43 @@ def _record_outcomes(
         ]
         for o in outcomes
     ]
-    frame = pl.DataFrame(rows, schema=_RESULTS_SCHEMA, orient="row")
-    con.register("hpt_outcomes", frame)
-    try:
-        con.execute("INSERT INTO quality_results SELECT * FROM hpt_outcomes")
-    finally:
-        con.unregister("hpt_outcomes")
+    return pl.DataFrame(rows, schema=_RESULTS_SCHEMA, orient="row")
 
 
 def record_gate(wh: Warehouse, staged: StagedFile, result: GateResult) -> None:
     """Store the gate's results on a staged file; a quarantined file is put in (again: the
     newest verdict replaces an older one), a file that passes leaves quarantine."""
+    outcomes = _outcomes(
+        result.run_id, result.outcomes, file_id=staged.file_id, facility_id=staged.facility_id
+    )
+    quarantined = [
+        [
+            staged.file_id,
+            staged.facility_id,
+            staged.source,
+            staged.sha256,
+            wh.relative(staged.data_path),
+            staged.row_count,
+            _now(),
+            result.run_id,
+            result.message,
+            json.dumps(result.as_dict()),
+        ]
+    ]
+    if result.outcome != CheckOutcome.QUARANTINED:
+        quarantined = []
+    if wh.catalog:
+        entry = catalog.Entry("gate", staged.facility_id, staged.file_id)
+        entry.insert("quality_results", outcomes).delete("quarantine", staged.file_id)
+        catalog.commit(wh.catalog, entry.insert("quarantine", quarantined))
+        return
     with writer(wh) as con:
         con.execute("BEGIN")
-        _record_outcomes(
-            con, result.run_id, result.outcomes,
-            file_id=staged.file_id, facility_id=staged.facility_id,
-        )  # fmt: skip
+        _insert_outcomes(con, outcomes)
         con.execute("DELETE FROM quarantine WHERE file_id = ?", [staged.file_id])
-        if result.outcome == CheckOutcome.QUARANTINED:
-            con.execute(
-                "INSERT INTO quarantine VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    staged.file_id,
-                    staged.facility_id,
-                    staged.source,
-                    staged.sha256,
-                    wh.relative(staged.data_path),
-                    staged.row_count,
-                    _now(),
-                    result.run_id,
-                    result.message,
-                    json.dumps(result.as_dict()),
-                ],
-            )
+        if quarantined:
+            con.execute("INSERT INTO quarantine VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        quarantined[0])  # fmt: skip
         con.execute("COMMIT")
 
 
@@ -138,6 +161,8 @@ def accept_held(wh: Warehouse, file_id: str) -> str:
         )
         refresh_charge_views(con, wh)
         con.execute("COMMIT")
+    if wh.catalog:
+        catalog.set_status(wh.catalog, [file_id], IngestOutcome.LOADED)
     log_attempt(
         wh, facility_id=facility_id, source=source, sha256=sha256, outcome=IngestOutcome.LOADED,
         message="held file accepted by an operator", file_id=file_id, seconds=0.0,

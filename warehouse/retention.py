@@ -32,6 +32,7 @@ import duckdb
 
 from core import settings
 from core.storage import Storage
+from warehouse import catalog
 from warehouse.db import Warehouse, writer
 
 log = logging.getLogger("hpt.retention")
@@ -263,6 +264,9 @@ def expire(
         except Exception:
             con.execute("ROLLBACK")
             raise
+        if wh.catalog and not dry_run:
+            applied = con.execute("SELECT max(seq) FROM catalog_journal").fetchall()[0][0]
+            catalog.expire(wh.catalog, [e.file_id for e in report.expired], cutoff, applied)
     return report
 
 
