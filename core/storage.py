@@ -71,9 +71,7 @@ class Storage:
     @property
     def filesystem(self) -> fsspec.AbstractFileSystem:
         """The fsspec filesystem of `base`."""
-        import fsspec
-
-        return s3_filesystem() if self.remote else fsspec.filesystem("file")
+        return filesystem(self.base)
 
     def exists(self, location: str) -> bool:
         return bool(self.filesystem.exists(location))
@@ -91,6 +89,12 @@ class Storage:
         fs = self.filesystem
         for file in sorted(p for p in folder.rglob("*") if p.is_file()):
             fs.put_file(str(file), f"{location}/{file.relative_to(folder).as_posix()}")
+
+    def put(self, file: Path, location: str) -> None:
+        """Copy one local file to `location` (on a local storage, its folder is created)."""
+        if not self.remote:
+            Path(location).parent.mkdir(parents=True, exist_ok=True)
+        self.filesystem.put_file(str(file), location)
 
     def download(self, location: str, folder: Path) -> None:
         """Copy every object under `location` into a local `folder`."""
@@ -153,6 +157,13 @@ def storage(url: str, root: Path, what: str = "storage") -> Storage:
     if folder == root:
         return Storage("", str(root))
     return Storage(str(folder), str(folder))
+
+
+def filesystem(location: str) -> fsspec.AbstractFileSystem:
+    """The fsspec filesystem of a full path or `s3://` URL."""
+    import fsspec
+
+    return s3_filesystem() if location.startswith(S3) else fsspec.filesystem("file")
 
 
 def _aws(name: str) -> str | None:

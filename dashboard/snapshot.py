@@ -5,7 +5,10 @@ a fresh copy. The dashboard never opens the writer's file, so a nightly load nev
 it and it never waits on a load. One read-only connection per snapshot file is cached for
 the whole server; a page asks for it on every run, and as soon as the symlink points at a
 new file the next run opens that one (the old file stays readable until its last reader
-lets go, even after the publisher prunes it).
+lets go, even after the publisher prunes it). With a shared catalog (`HPT_CATALOG`) the
+dashboard may run on another machine than the loads: the newest snapshot the catalog names
+is fetched from the data's storage into its own `<db stem>-published/` once, then opened
+the same way (`warehouse.snapshots`).
 
 A snapshot file never changes once published (a publish writes a new file and switches the
 link), so what a query returned for one file is what it returns for that file forever: pages
@@ -15,7 +18,6 @@ query parameters, and a publish is picked up by the very next run (its path is a
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,7 +29,8 @@ import streamlit as st
 
 from core import settings
 from core.warehouse_files import open_snapshot
-from warehouse.db import Warehouse
+from warehouse.catalog import CatalogError
+from warehouse.db import Warehouse, published_snapshot, unpublished
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -92,11 +95,11 @@ def warehouse() -> Warehouse:
 
 
 def current_target(wh: Warehouse) -> Path | None:
-    """The snapshot file `current.duckdb` points at now, or None when nothing is published."""
-    try:
-        return Path(os.path.realpath(wh.published_path, strict=True))
-    except OSError:
-        return None
+    """The snapshot file `current.duckdb` points at now — with a shared catalog
+    (`HPT_CATALOG`), the newest it names, fetched from the data's storage into this
+    machine's `published_dir` (`warehouse.db.published_snapshot`) — or None when nothing
+    is published."""
+    return published_snapshot(wh)
 
 
 # Two entries: the snapshot in use and the one just replaced (sessions mid-run keep theirs).
@@ -124,10 +127,15 @@ def _read_footers(cursor: duckdb.DuckDBPyConnection) -> None:
 def snapshot() -> Snapshot:
     """The newest published snapshot; raises NoSnapshot with a one-line reason."""
     wh = warehouse()
-    target = current_target(wh)
+    try:
+        target = current_target(wh)
+    except (OSError, CatalogError) as error:  # the shared catalog's or the storage's
+        raise NoSnapshot(
+            f"The published warehouse cannot be fetched now; reload in a moment ({error})"
+        ) from None
     if target is None:
         raise NoSnapshot(
-            f"No published warehouse at {wh.published_path} yet: "
+            f"No published warehouse {unpublished(wh)} yet: "
             "run `hpt ingest` or `hpt run` to load hospitals."
         )
     try:

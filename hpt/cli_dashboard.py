@@ -52,7 +52,7 @@ def dashboard(
     wh = Warehouse.at(db_path(db))
     port = port or settings.current().dashboard_port
     address = address or settings.current().dashboard_address
-    if not wh.published_path.exists():
+    if not wh.catalog and not wh.published_path.exists():  # with one, the dashboard fetches
         console.print(Text.assemble(("note:", "yellow"), " nothing published at "
                                     f"{wh.published_path} yet; the dashboard will say so "
                                     "until a load publishes."))  # fmt: skip

@@ -58,9 +58,14 @@ def publish(db: DbOption = None) -> None:
 
     from warehouse.db import Warehouse
     from warehouse.publish import publish as publish_snapshot
+    from warehouse.snapshots import ShareError
 
     started = time.monotonic()
-    snapshot = publish_snapshot(Warehouse.at(db_path(db)))
+    try:
+        snapshot = publish_snapshot(Warehouse.at(db_path(db)))
+    except ShareError as error:  # readers elsewhere keep the previous snapshot
+        err.print(error_line(error), soft_wrap=True)
+        raise typer.Exit(1) from None
     console.print(plain(f"published {snapshot} in {time.monotonic() - started:,.1f} s"),
                   soft_wrap=True)  # fmt: skip
 

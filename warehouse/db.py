@@ -249,10 +249,36 @@ def ensure_empty_charges(wh: Warehouse) -> None:
         tmp.replace(wh.empty_charges)
 
 
+def published_snapshot(wh: Warehouse) -> Path | None:
+    """The snapshot file readers open now; None when nothing is published.
+
+    Without a shared catalog, the file `current.duckdb` points at. With one, the newest
+    snapshot it names, fetched from the data's storage into `published_dir` when not there
+    yet (`warehouse.snapshots`): readers need not be on the warehouse host."""
+    if wh.catalog:
+        from warehouse.snapshots import fetched
+
+        return fetched(wh)
+    try:
+        return Path(os.path.realpath(wh.published_path, strict=True))
+    except OSError:
+        return None
+
+
+def unpublished(wh: Warehouse) -> str:
+    """Where a reader looked for a published snapshot and found none, for messages."""
+    if wh.catalog:
+        from warehouse.catalog import shown
+
+        return f"in the catalog {shown(wh.catalog)}"
+    return f"at {wh.published_path}"
+
+
 def reader(wh: Warehouse) -> duckdb.DuckDBPyConnection:
     """A read-only connection to the published snapshot (never the writer's catalog)."""
-    if not wh.published_path.exists():
+    snapshot = published_snapshot(wh)
+    if snapshot is None:
         raise FileNotFoundError(
-            f"no published warehouse at {wh.published_path}: run `hpt ingest` or `hpt run` first"
+            f"no published warehouse {unpublished(wh)}: run `hpt ingest` or `hpt run` first"
         )
-    return open_snapshot(wh.published_path.resolve())
+    return open_snapshot(snapshot)

@@ -37,6 +37,11 @@ def publish(wh: Warehouse, inspect: Callable[[Path], None] | None = None) -> Pat
     Publishes of several processes go in the order they held the writer's lock: a snapshot
     is stamped under it, and readers are never switched to an older one than theirs (a
     process whose snapshot was overtaken leaves the newer one current).
+
+    With a shared catalog (`HPT_CATALOG`) the snapshot is then put on the data's storage
+    and named in the catalog for readers on any machine (`warehouse.snapshots`); when it
+    cannot be put there the publish raises `ShareError` and readers there keep the
+    previous one.
     """
     wh.published_dir.mkdir(parents=True, exist_ok=True)
     with writer(wh) as con:
@@ -57,10 +62,15 @@ def publish(wh: Warehouse, inspect: Callable[[Path], None] | None = None) -> Pat
         inspect(snapshot)
     with _switching(wh):
         current = wh.published_path.resolve() if wh.published_path.exists() else None
-        if current is None or current.name < snapshot.name:
+        switched = current is None or current.name < snapshot.name
+        if switched:
             link_tmp = wh.published_dir / f".current-{stamp}"
             os.symlink(snapshot.name, link_tmp)
             os.replace(link_tmp, wh.published_path)
+    if wh.catalog and switched:
+        from warehouse.snapshots import share
+
+        share(wh, snapshot)  # readers elsewhere: on the storage, then named in the catalog
     _prune(wh, keep=snapshot)
     return snapshot
 

@@ -30,13 +30,13 @@ from pathlib import Path
 
 import duckdb
 
-from core.storage import Storage
+from core.storage import Storage, filesystem
 from ingest.landing import STAGING, landing_key
 from warehouse.db import Warehouse, writer
 from warehouse.marts.runs import folder as runs_folder
 from warehouse.retention import Expired, Gone, Policy, PruneReport
+from warehouse.snapshots import NAME, forget, shared, stored
 
-_SNAPSHOT = re.compile(r"hpt-(\d{8}T\d{12})Z\.duckdb")
 _LANDING = re.compile(r"[a-z0-9-]*-[0-9a-f]{12}")
 # ingest.encoding (`.<sha16>.utf8.csv`), ingest.archive (`.<stem>.unpacked<n>`),
 # ingest.json_items (`.items-<pid>-<n>.json`).
@@ -102,14 +102,21 @@ def _remove(path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
+def _stamp(name: str) -> dt.datetime:
+    """The time in a snapshot's name (`NAME`)."""
+    match = NAME.fullmatch(name)
+    assert match is not None
+    return dt.datetime.strptime(match.group(1), "%Y%m%dT%H%M%S%f")
+
+
 def snapshots(wh: Warehouse) -> list[tuple[dt.datetime, Path]]:
     """The published snapshots, oldest first, with the time in their names."""
     if not wh.published_dir.is_dir():
         return []
     found = []
     for path in wh.published_dir.glob("hpt-*.duckdb"):
-        if match := _SNAPSHOT.fullmatch(path.name):
-            found.append((dt.datetime.strptime(match.group(1), "%Y%m%dT%H%M%S%f"), path))
+        if NAME.fullmatch(path.name):
+            found.append((_stamp(path.name), path))
     return sorted(found)
 
 
@@ -128,13 +135,32 @@ def needs_publish(wh: Warehouse) -> bool:
     current = _current(wh)
     if current is None or not wh.db_path.exists():
         return False
-    match = _SNAPSHOT.fullmatch(current.name)
+    match = NAME.fullmatch(current.name)
     with writer(wh) as con:
         row = con.execute("SELECT max(expired_at) FROM retention_pending").fetchone()
     newest = row[0] if row else None
     if newest is None or match is None:
         return False
     return bool(newest >= dt.datetime.strptime(match.group(1), "%Y%m%dT%H%M%S%f"))
+
+
+def _shared_snapshots(
+    wh: Warehouse, keep: int, publishing: bool, report: PruneReport
+) -> list[dt.datetime]:
+    """Delete the shared catalog's snapshots (`warehouse.snapshots`) beyond the kept count,
+    as `_split_snapshots` counts the local ones, never the newest (readers open it); the
+    times of those kept."""
+    found = [(name, url) for name, url in shared(wh) if NAME.fullmatch(name)]
+    room = keep - 1 if publishing else max(keep, 1)
+    kept = found[max(0, len(found) - room) :] if room > 0 else []
+    for name, url in found[: len(found) - len(kept)]:
+        if stored(wh, name, url):  # else the local file, reported above, or not ours
+            fs = filesystem(url)
+            size = int(fs.size(url)) if fs.exists(url) else 0
+            report.deleted.append(Gone("snapshot", url, size))
+        if not report.dry_run:
+            forget(wh, name, url)
+    return [_stamp(name) for name, _ in kept]
 
 
 def _split_snapshots(
@@ -373,7 +399,10 @@ def sweep(
                 report.deleted.append(Gone("snapshot", str(path), path.stat().st_size))
                 if not dry_run:  # readers that opened it keep reading the unlinked file
                     path.unlink(missing_ok=True)
-            oldest = min(stamp for stamp, _ in kept) if kept else None
+            stamps = [stamp for stamp, _ in kept]
+            if wh.catalog:  # readers elsewhere may hold any snapshot the catalog names
+                stamps += _shared_snapshots(wh, policy.snapshots, publishing, report)
+            oldest = min(stamps) if stamps else None
             _pending(con, wh, oldest, expiring or [], report)
             _retired_runs(con, wh, oldest, report)
             urls = [r[0] for r in con.execute(_LIVE_URLS).fetchall()]

@@ -42,7 +42,7 @@ from quality.gate import (
     warehouse_state,
     warm_up,
 )
-from warehouse.db import Warehouse
+from warehouse.db import Warehouse, published_snapshot, unpublished
 from warehouse.load import current_file, known_file, load_staged, log_attempt, previous_rows
 from warehouse.marts import folded_in_last_build
 from warehouse.publish import publish
@@ -449,9 +449,10 @@ def check_warehouse(wh: Warehouse, today: dt.date | None = None) -> GateResult:
 
     `today` is the day freshness is measured from (default: today)."""
     started = time.monotonic()
-    if not wh.published_path.exists():
-        raise FileNotFoundError(f"no published warehouse at {wh.published_path}")
-    result = _check(wh, wh.published_path.resolve(), today, new=False)
+    snapshot = published_snapshot(wh)
+    if snapshot is None:
+        raise FileNotFoundError(f"no published warehouse {unpublished(wh)}")
+    result = _check(wh, snapshot, today, new=False)
     _publish(wh)
     result.seconds = time.monotonic() - started
     return result
