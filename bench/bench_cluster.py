@@ -78,7 +78,7 @@ def contents(cluster: Cluster) -> dict[str, list[list[Any]]]:
     """The published snapshot per facility (its charges are read from the S3 server)."""
     from warehouse.db import Warehouse, reader
 
-    os.environ.update(cluster.aws_env())
+    os.environ.update(cluster.reader_env())
     con = reader(Warehouse.at(cluster.hpt_db))
     try:
         return {k: [list(r) for r in con.sql(sql).fetchall()] for k, sql in CONTENTS.items()}

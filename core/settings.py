@@ -182,6 +182,14 @@ class Settings(BaseSettings):
         description="Size of the Airflow pool `hpt_warehouse` (the registry sync and the "
         "publish: they hold the catalog long).",
     )
+    airflow_warehouse_queue: str = Field(
+        "default",
+        min_length=1,
+        description="Executor queue of the tasks that open the catalog file `HPT_DB` (the "
+        "registry sync and the publish): with `HPT_CATALOG` set, only the warehouse host's "
+        "Celery worker serves it; `default` is Airflow's default queue (one machine). Read "
+        "when the DAG file is parsed.",
+    )
     airflow_ingest_slots: int = Field(
         2,
         ge=1,

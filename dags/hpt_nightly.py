@@ -5,9 +5,9 @@ publish the read snapshot (views and comparison marts rebuilt), checked.
 
 Wiring only: every task is one call into `hpt.pipeline.tasks`, thin adapters over the step
 functions `hpt run` uses. Heavy imports happen inside task bodies; at parse time only the
-schedule and retry policy are read from the settings registry (environment). Run settings
-come from the environment of the workers, overridden by the JSON Airflow Variable
-`hpt_settings`.
+schedule, the retry policy and the warehouse queue are read from the settings registry
+(environment). Run settings come from the environment of the workers, overridden by the
+JSON Airflow Variable `hpt_settings`.
 """
 
 from __future__ import annotations
@@ -32,6 +32,9 @@ WAREHOUSE_POOL = "hpt_warehouse"  # long catalog work: the registry sync, the pu
 # Parsing runs in parallel: an ingest holds the catalog (DuckDB has one writer) only for its
 # brief commits, and waits for the lock while another holds it.
 INGEST_POOL = "hpt_ingest"
+# The executor queue of the tasks that open the catalog file `HPT_DB`: with a shared catalog
+# (`HPT_CATALOG`) only the warehouse host serves it; acquire and ingest go to any worker.
+WAREHOUSE_QUEUE = settings.current().airflow_warehouse_queue
 log = logging.getLogger("hpt")
 # Task processes parse this file before they run a task, and load Polars only after.
 tune_allocator()
@@ -95,7 +98,7 @@ def _last_try() -> bool:
 )
 def hpt_nightly() -> None:
     # The entries are XCom for the mapping; thousands of them do not belong in the log.
-    @task(pool=WAREHOUSE_POOL, show_return_value_in_logs=False)
+    @task(pool=WAREHOUSE_POOL, queue=WAREHOUSE_QUEUE, show_return_value_in_logs=False)
     def registry() -> list[list[dict[str, str]]]:
         """The registry entries (small dicts) in batches, synced into the catalog."""
         from hpt.pipeline import tasks
@@ -128,7 +131,7 @@ def hpt_nightly() -> None:
         return ingest(acquire(batch))  # type: ignore[arg-type]
 
     # all_done: the good facilities are published even when others failed.
-    @task(pool=WAREHOUSE_POOL, trigger_rule="all_done", outlets=[WAREHOUSE])
+    @task(pool=WAREHOUSE_POOL, queue=WAREHOUSE_QUEUE, trigger_rule="all_done", outlets=[WAREHOUSE])
     def publish(batches: list[list[dict[str, str]]], results: Any) -> dict[str, Any]:
         """Record the run (failures included) and publish the snapshot readers open."""
         from hpt.pipeline import tasks

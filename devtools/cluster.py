@@ -2,13 +2,17 @@
 
 `python -m devtools.cluster up|down|status|trigger [--state data/cluster]` (`make cluster`,
 `make cluster-down`). `up` starts, each in its own process group with a pid file and a log in
-the state folder: PostgreSQL (Airflow's metadata database and Celery's result backend), Redis
-(Celery's broker), an S3-compatible object store (moto in server mode, behind a TCP proxy
-that can play an outage) holding the warehouse's data, the demo universe's web server, then
-the Airflow scheduler, DAG processor and API server, two Celery workers (`--workers N`, each
-with `--concurrency K` task slots; each process started again when it fails,
-`devtools.supervise`) and the dashboard, all on loopback ports. It returns once the API
-server answers, the scheduler and DAG processor report healthy and every worker is ready.
+the state folder: PostgreSQL (Airflow's metadata database and Celery's result backend in
+database `airflow`, the shared catalog `HPT_CATALOG` in database `hpt`), Redis (Celery's
+broker), an S3-compatible object store (moto in server mode, behind a TCP proxy that can play
+an outage) holding the warehouse's data, the demo universe's web server, then the Airflow
+scheduler, DAG processor and API server, two Celery workers (`--workers N`, each with
+`--concurrency K` task slots; each process started again when it fails, `devtools.supervise`)
+and the dashboard, all on loopback ports. `worker-1` is the warehouse host: it alone serves
+the queue `hpt_warehouse` (the registry sync, the publish) and keeps the catalog file
+`HPT_DB`; the other workers and the dashboard are given an `HPT_DB` of their own, which
+they must never create. It returns once the API server answers, the scheduler and DAG processor
+report healthy and every worker is ready.
 `down` stops every process group (and what its processes started), checks that none
 survives, and may be run any number of times. `object_store_down` and `restart_postgres`
 play faults. docs/cluster.md describes it.
@@ -39,6 +43,10 @@ BIN = Path(sys.executable).parent
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 STATE = Path("data/cluster")
 WORKERS = ("worker-1", "worker-2")
+# The worker that runs the tasks which open the catalog file (`HPT_AIRFLOW_WAREHOUSE_QUEUE`).
+WAREHOUSE_HOST = WORKERS[0]
+WAREHOUSE_QUEUE = "hpt_warehouse"
+CATALOG_DATABASE = "hpt"  # the shared catalog's database, beside Airflow's `airflow`
 # What a published snapshot serves per facility — rows, dollars, codes — to compare the
 # warehouses of two runs (the cluster's tests and bench_cluster.py).
 CONTENTS = {
@@ -100,6 +108,18 @@ class Cluster:
     def worker_names(self) -> tuple[str, ...]:
         return tuple(f"worker-{n}" for n in range(1, self.workers + 1))
 
+    def host_db(self, name: str) -> Path:
+        """`HPT_DB` of a process: the warehouse host's catalog file; for any other a path
+        of its own that it must never create (it commits to `HPT_CATALOG`)."""
+        if name == WAREHOUSE_HOST:
+            return self.hpt_db
+        return self.folder / "hosts" / name / "hpt.duckdb"
+
+    def catalog_url(self, database: str = CATALOG_DATABASE) -> str:
+        """The shared catalog (`HPT_CATALOG`) in the cluster's PostgreSQL; another `database`
+        is a catalog of its own, created on first connect."""
+        return f"postgresql://airflow@127.0.0.1:{self.ports['postgres']}/{database}"
+
     def log(self, name: str) -> Path:
         return self.folder / "logs" / f"{name}.log"
 
@@ -112,11 +132,18 @@ class Cluster:
             "AWS_DEFAULT_REGION": "us-east-1",
         }
 
+    def reader_env(self) -> dict[str, str]:
+        """What a reader of the published snapshots needs: the object store and the shared
+        catalog (where the current snapshot is named)."""
+        return {**self.aws_env(), "HPT_CATALOG": self.catalog_url()}
+
     def hpt_env(self) -> dict[str, str]:
-        """The pipeline's settings on every worker (and the dashboard)."""
+        """The pipeline's settings on every worker (and the dashboard); `HPT_DB` is the
+        warehouse host's (`_airflow` gives each other worker its own)."""
         return {
-            **self.aws_env(),
+            **self.reader_env(),
             "HPT_DB": str(self.hpt_db),
+            "HPT_AIRFLOW_WAREHOUSE_QUEUE": WAREHOUSE_QUEUE,
             "HPT_STORAGE": f"s3://{BUCKET}/warehouse",
             # Downloads land on the object store: a worker's disk holds only its scratch.
             "HPT_LANDING": f"s3://{BUCKET}/landing",
@@ -441,14 +468,15 @@ def _postgres(cluster: Cluster) -> None:
     ready = [str(PG_BIN / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", port]
     wait_for("PostgreSQL", lambda: subprocess.run(ready, check=False).returncode == 0, 60,
              cluster.log("postgres"))  # fmt: skip
-    exists = subprocess.run(
-        [str(PG_BIN / "psql"), "-h", "127.0.0.1", "-p", port, "-U", "airflow", "-d", "postgres",
-         "-tAc", "SELECT 1 FROM pg_database WHERE datname = 'airflow'"],
-        check=True, capture_output=True, text=True, env=env,
-    ).stdout.strip()  # fmt: skip
-    if not exists:
-        subprocess.run([str(PG_BIN / "createdb"), "-h", "127.0.0.1", "-p", port, "-U", "airflow",
-                        "airflow"], check=True, env=env)  # fmt: skip
+    for database in ("airflow", CATALOG_DATABASE):  # Airflow's, and the shared catalog
+        exists = subprocess.run(
+            [str(PG_BIN / "psql"), "-h", "127.0.0.1", "-p", port, "-U", "airflow", "-d",
+             "postgres", "-tAc", f"SELECT 1 FROM pg_database WHERE datname = '{database}'"],
+            check=True, capture_output=True, text=True, env=env,
+        ).stdout.strip()  # fmt: skip
+        if not exists:
+            subprocess.run([str(PG_BIN / "createdb"), "-h", "127.0.0.1", "-p", port, "-U",
+                            "airflow", database], check=True, env=env)  # fmt: skip
 
 
 def _redis_ping(port: int) -> bool:
@@ -501,12 +529,15 @@ def _airflow(cluster: Cluster) -> None:
             **env,
             "HPT_CLUSTER_WORKER": name,
             "HPT_WORK_DIR": str(cluster.folder / "work" / name),  # shares nothing local
+            "HPT_DB": str(cluster.host_db(name)),
             "AIRFLOW__CORE__HOSTNAME_CALLABLE": "devtools.cluster.worker_hostname",
         }
+        # The warehouse host also serves the queue of the tasks that open the catalog file.
+        queues = "default" if name != WAREHOUSE_HOST else f"default,{WAREHOUSE_QUEUE}"
         # Task logs are files under AIRFLOW_HOME, read by the API server on this machine:
         # no log server per worker (two would want one port).
         worker = ["airflow", "celery", "worker", "--celery-hostname", f"{name}@%h",
-                  "--skip-serve-logs"]  # fmt: skip
+                  "--queues", queues, "--skip-serve-logs"]  # fmt: skip
         _start(cluster, name, _supervised(name, worker), env=worker_env)
 
 
@@ -572,7 +603,7 @@ def up(cluster: Cluster, timeout: float = 300.0) -> float:
             _start(cluster, "demo", [str(BIN / "hpt"), "demo", "serve", cluster.demo,
                                      "--port", str(cluster.ports["demo"])])  # fmt: skip
         _airflow(cluster)
-        if cluster.dashboard:
+        if cluster.dashboard:  # a reader: the catalog and the object store, no shared file
             _start(
                 cluster,
                 "dashboard",
@@ -584,6 +615,7 @@ def up(cluster: Cluster, timeout: float = 300.0) -> float:
                     "--port",
                     str(cluster.ports["dashboard"]),
                 ],
+                env={**cluster.airflow_env(), "HPT_DB": str(cluster.host_db("dashboard"))},
             )
         remaining = timeout - (time.monotonic() - started)
         wait_for("the API server, scheduler, DAG processor and the workers",
@@ -664,7 +696,8 @@ def _print_usage(cluster: Cluster, seconds: float) -> None:
     if cluster.dashboard:
         print(f"  dashboard           http://127.0.0.1:{cluster.ports['dashboard']}")
     print(f"  object store (S3)   {cluster.s3_url}  bucket {BUCKET}")
-    print(f"  PostgreSQL          127.0.0.1:{cluster.ports['postgres']} (user airflow)")
+    print(f"  PostgreSQL          127.0.0.1:{cluster.ports['postgres']} (user airflow; databases "
+          f"airflow, {CATALOG_DATABASE}: the shared catalog)")  # fmt: skip
     print(f"  Redis               127.0.0.1:{cluster.ports['redis']}")
     if cluster.demo:
         print(f"  demo universe       http://127.0.0.1:{cluster.ports['demo']}")

@@ -48,7 +48,7 @@ DEV_ONLY = {
     "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL",
 }
 SERVICES = {"postgres", "redis", "minio", "minio-bucket", "airflow-init", "scheduler",
-            "dag-processor", "api-server", "worker", "dashboard"}  # fmt: skip
+            "dag-processor", "api-server", "warehouse-worker", "worker", "dashboard"}  # fmt: skip
 
 
 def _load(path: Path) -> Any:
@@ -96,7 +96,7 @@ def test_the_files_parse() -> None:
     for path in (COMPOSE, HELM, HELM_K8S):
         assert isinstance(_load(path), dict), path
     kinds = [doc["kind"] for doc in yaml.safe_load_all(K8S_EXTRA.read_text(encoding="utf-8"))]
-    assert kinds == ["PersistentVolumeClaim", "Deployment", "Service"]
+    assert kinds == ["PersistentVolumeClaim", "StatefulSet", "Deployment", "Service"]
 
 
 def test_every_hpt_variable_is_a_setting() -> None:
@@ -129,9 +129,9 @@ def test_the_image_is_the_locked_airflow() -> None:
     helm = _load(HELM)
     assert helm["airflowVersion"] == helm["defaultAirflowTag"] == AIRFLOW_VERSION
     assert str(helm["images"]["airflow"]["tag"]).startswith(f"{AIRFLOW_VERSION}-")
-    dashboard = list(yaml.safe_load_all(K8S_EXTRA.read_text()))[1]
-    [container] = dashboard["spec"]["template"]["spec"]["containers"]
-    assert container["image"].endswith(f":{helm['images']['airflow']['tag']}")
+    for extra in list(yaml.safe_load_all(K8S_EXTRA.read_text()))[1:3]:  # warehouse, dashboard
+        [container] = extra["spec"]["template"]["spec"]["containers"]
+        assert container["image"].endswith(f":{helm['images']['airflow']['tag']}")
 
 
 def test_the_dockerfile_installs_the_lock() -> None:
@@ -184,10 +184,13 @@ def test_the_compose_services() -> None:
     assert commands["scheduler"] == "scheduler"
     assert commands["dag-processor"] == "dag-processor"
     assert commands["api-server"] == "api-server"
-    assert commands["worker"] == "celery worker"
+    assert commands["worker"] == "celery worker --queues default"
+    assert commands["warehouse-worker"] == "celery worker --queues default,hpt_warehouse"
+    assert services["warehouse-worker"]["deploy"]["replicas"] == 1
     assert commands["dashboard"][:2] == ["hpt", "dashboard"]
     init = "\n".join(commands["airflow-init"])
     assert "airflow db migrate" in init and "python -m hpt.airflow_pools" in init
+    assert 'rows(os.environ["HPT_CATALOG"]' in init  # the shared catalog's database
     assert isinstance(services["worker"]["deploy"]["replicas"], str | int)
     assert re.search(r"^x-airflow-env: &airflow-env$", COMPOSE.read_text(), re.MULTILINE)
 
@@ -221,11 +224,20 @@ def test_compose_sets_what_the_dev_cluster_sets() -> None:
     assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://api-server:8080/execution/"
     assert env["HPT_STORAGE"].startswith("s3://")
     assert env["AWS_ENDPOINT_URL"] == "http://minio:9000"
-    # The catalog on the shared volume, the landing area on the object store; scratch off both.
+    # The catalog in PostgreSQL, the data and the landing area on the object store: the
+    # ordinary workers and the dashboard mount no volume; only the warehouse host keeps one,
+    # for its catalog file. Scratch on each container's own disk.
     services = _compose()["services"]
+    assert env["HPT_CATALOG"].startswith("postgresql://airflow:")
+    assert env["HPT_CATALOG"].endswith("@postgres:5432/hpt")
+    assert env["HPT_AIRFLOW_WAREHOUSE_QUEUE"] == "hpt_warehouse"
     for name in ("worker", "dashboard"):
-        assert "hpt-data:/data" in services[name]["volumes"]
-    assert env["HPT_DB"].startswith("/data/")  # the catalog: on the shared volume
+        assert services[name]["volumes"] == [], name
+        assert services[name]["environment"]["HPT_CATALOG"] == env["HPT_CATALOG"], name
+    warehouse = services["warehouse-worker"]
+    assert warehouse["environment"] == env
+    assert warehouse["volumes"] == ["hpt-warehouse:/data"]
+    assert env["HPT_DB"].startswith("/data/")  # the catalog file: on the warehouse volume
     assert env["HPT_LANDING"].startswith("s3://")  # downloads: on the object store
     assert not env["HPT_WORK_DIR"].startswith("/data/")
 
@@ -252,13 +264,30 @@ def test_the_chart_values() -> None:
     assert isinstance(helm["workers"]["replicas"], int) and helm["workers"]["resources"]
     assert "python -m hpt.airflow_pools" in helm["migrateDatabaseJob"]["args"][-1]
     names = {e["name"] for e in helm["env"]} | {s["envName"] for s in helm["secret"]}
-    assert {"HPT_DB", "HPT_LANDING", "HPT_STORAGE", "AWS_ACCESS_KEY_ID"} <= names
-    claim = next(yaml.safe_load_all(K8S_EXTRA.read_text()))
-    assert claim["spec"]["accessModes"] == ["ReadWriteMany"]
-    for values in (helm, k8s):
-        [volume] = values["workers"]["extraVolumes"]
-        assert volume["persistentVolumeClaim"]["claimName"] == claim["metadata"]["name"]
-        assert values["workers"]["extraVolumeMounts"][0]["mountPath"] == "/data"
+    assert {"HPT_CATALOG", "HPT_AIRFLOW_WAREHOUSE_QUEUE", "HPT_LANDING", "HPT_STORAGE",
+            "AWS_ACCESS_KEY_ID"} <= names  # fmt: skip
+    # Celery: the chart's workers (queue `default`) mount no shared volume; the warehouse
+    # worker beside the chart serves both queues and alone mounts the catalog file's volume.
+    assert "HPT_DB" not in names
+    assert "extraVolumes" not in helm["workers"] and "extraVolumeMounts" not in helm["workers"]
+    claim, warehouse, dashboard, _ = yaml.safe_load_all(K8S_EXTRA.read_text())
+    assert warehouse["spec"]["replicas"] == 1
+    pod = warehouse["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    assert container["args"] == ["celery", "worker", "--queues", "default,hpt_warehouse"]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["HPT_DB"]["value"].startswith("/data/")
+    assert env["HPT_AIRFLOW_WAREHOUSE_QUEUE"]["value"] == "hpt_warehouse"
+    assert env["HPT_CATALOG"]["valueFrom"]["secretKeyRef"]["name"] == "hpt-catalog"
+    [volume] = [v for v in pod["volumes"] if "persistentVolumeClaim" in v]
+    assert volume["persistentVolumeClaim"]["claimName"] == claim["metadata"]["name"]
+    [reader] = dashboard["spec"]["template"]["spec"]["containers"]
+    assert "volumes" not in dashboard["spec"]["template"]["spec"]
+    assert "HPT_CATALOG" in {e["name"] for e in reader["env"]}
+    # KubernetesExecutor: no queues, every task pod mounts the catalog file's volume.
+    [volume] = k8s["workers"]["extraVolumes"]
+    assert volume["persistentVolumeClaim"]["claimName"] == claim["metadata"]["name"]
+    assert k8s["workers"]["extraVolumeMounts"][0]["mountPath"] == "/data"
 
 
 def test_the_page_is_linked() -> None:

@@ -20,15 +20,15 @@ from devtools.cluster import PORTS, Api, Cluster, ClusterError, down, free_port,
 def started(
     state: Path, registry: Path, env: dict[str, str], patch: pytest.MonkeyPatch
 ) -> Iterator[Cluster]:
-    """A cluster over `registry` with `env` for every process, its object store set in this
-    process's environment too (with `patch`); after it, no process of it (nor one working
-    in its folders) is left."""
+    """A cluster over `registry` with `env` for every process, its object store and shared
+    catalog set in this process's environment too (with `patch`); after it, no process of it
+    (nor one working in its folders) is left."""
     env = {"AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5", **env}  # the DAG parsed soon
     cluster = Cluster(str(state), {name: free_port() for name in PORTS}, str(registry),
                       dashboard=False, env=env)  # fmt: skip
     try:
         print(f"cluster healthy in {up(cluster):.1f} s")
-        for name, value in cluster.aws_env().items():  # this process reads the store too
+        for name, value in cluster.reader_env().items():  # this process reads them too
             patch.setenv(name, value)
         yield cluster
     finally:

@@ -3,8 +3,10 @@ over Redis with two workers, the warehouse's data on an S3 server (moto) — all
 loopback ports in a temp folder, started by `devtools.cluster` and stopped after.
 
 A run triggered through the REST API spreads over both workers and publishes exactly what
-`hpt run` publishes over the same registry; a worker killed while it runs a task loses
-nothing: the task is retried on the other worker and the contents are again the same.
+`hpt run` publishes over the same registry, the workers sharing the catalog in PostgreSQL
+(`HPT_CATALOG`): worker-2 never creates its `HPT_DB`, worker-1 (the warehouse host) keeps
+the catalog file. A worker killed while it runs an ingest loses nothing: the task is retried
+on the other worker and the contents are again the same.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ def embedded(registry: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[s
     base = tmp_path_factory.mktemp("embedded")
     env = {
         **os.environ,
+        "HPT_CATALOG": "",  # the catalog file alone, whatever this process reads
         "HPT_DB": str(base / "wh" / "hpt.duckdb"),
         "HPT_LANDING": str(base / "landing"),
         "HPT_WORK_DIR": str(base / "work"),
@@ -117,7 +120,7 @@ def api(cluster: Cluster) -> Api:
 
 
 def test_run_spreads_over_both_workers_and_publishes_what_hpt_run_does(
-    embedded: dict[str, Any], cluster: Cluster, api: Api
+    embedded: dict[str, Any], cluster: Cluster, api: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     started = time.monotonic()
     run_id = api.trigger()
@@ -127,6 +130,9 @@ def test_run_spreads_over_both_workers_and_publishes_what_hpt_run_does(
     assert {t["state"] for t in tis} == {"success"}
     assert len(tis) == 2 + 2 * len(FACILITIES)
     assert workers(tis) == {"worker-1", "worker-2"}
+    # Only the warehouse host opens a catalog file; the other worker commits to PostgreSQL.
+    assert not cluster.host_db("worker-2").exists()
+    monkeypatch.setenv("HPT_CATALOG", cluster.catalog_url())  # each test's isolation unsets it
     wh = Warehouse.at(cluster.hpt_db)
     assert contents(wh) == embedded
     # The charges are objects on the S3 server, not files beside the catalog (but the typed
@@ -145,10 +151,16 @@ def test_run_spreads_over_both_workers_and_publishes_what_hpt_run_does(
 
 
 def test_a_worker_killed_mid_task_loses_nothing(
-    embedded: dict[str, Any], cluster: Cluster, api: Api, tmp_path: Path
+    embedded: dict[str, Any],
+    cluster: Cluster,
+    api: Api,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # A fresh warehouse for this run: the `hpt_settings` Variable overrides the workers' own.
+    # A fresh warehouse for this run: the `hpt_settings` Variable overrides the workers' own
+    # (a catalog database of its own, created on first connect).
     fresh = {
+        "HPT_CATALOG": cluster.catalog_url("hpt_killed"),
         "HPT_DB": str(tmp_path / "wh" / "hpt.duckdb"),
         "HPT_LANDING": f"s3://{BUCKET}/killed-landing",
         "HPT_STORAGE": f"s3://{BUCKET}/killed",
@@ -157,10 +169,13 @@ def test_a_worker_killed_mid_task_loses_nothing(
     run_id = api.trigger()
     deadline = time.monotonic() + 300
     victim = None
-    while victim is None:  # an ingest (parse, check, load) running on some worker
-        assert time.monotonic() < deadline, "no ingest was seen running"
+    # An ingest (parse, check, load) running on worker-2, not on the warehouse host (whose
+    # loss would hold the publish until it is back, as in production).
+    while victim is None:
+        assert time.monotonic() < deadline, "no ingest was seen running on worker-2"
         for t in api.task_instances(run_id):
-            if t["task_id"] == "facility.ingest" and t["state"] == "running" and t["hostname"]:
+            on = (t["hostname"] or "").split("@")[0]
+            if t["task_id"] == "facility.ingest" and t["state"] == "running" and on == "worker-2":
                 victim = t
                 break
         else:
@@ -174,4 +189,5 @@ def test_a_worker_killed_mid_task_loses_nothing(
     (survivor,) = {"worker-1", "worker-2"} - {killed_worker}
     assert workers([retried]) == {survivor}
     assert killed_worker not in running(cluster.folder)
+    monkeypatch.setenv("HPT_CATALOG", fresh["HPT_CATALOG"])  # read as the run wrote
     assert contents(Warehouse.at(fresh["HPT_DB"])) == embedded

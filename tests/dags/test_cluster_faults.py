@@ -7,7 +7,9 @@
 - the object store unreachable for a minute: the tasks that need it are retried with backoff,
   the previous snapshot's catalog still answers, and the run then succeeds, whole.
 
-Each run writes a warehouse of its own (the `hpt_settings` Variable), on the one object store.
+Each run writes a warehouse of its own (the `hpt_settings` Variable): a catalog database of
+its own on the cluster's PostgreSQL, a catalog file on the warehouse host, data on the one
+object store.
 """
 
 from __future__ import annotations
@@ -53,13 +55,22 @@ def cluster(
         yield cluster
 
 
-def warehouse_settings(folder: Path, name: str) -> dict[str, str]:
-    """A warehouse of its own for a run: catalog and landing in `folder`, data under `name`."""
+def warehouse_settings(cluster: Cluster, folder: Path, name: str) -> dict[str, str]:
+    """A warehouse of its own for a run: the shared catalog in database `hpt_<name>`, the
+    host's catalog file and landing in `folder`, data under `name`."""
     return {
+        "HPT_CATALOG": cluster.catalog_url(f"hpt_{name}"),
         "HPT_DB": str(folder / "wh" / "hpt.duckdb"),
         "HPT_LANDING": str(folder / "landing"),
         "HPT_STORAGE": f"s3://{BUCKET}/{name}",
     }
+
+
+def read(settings: dict[str, str], patch: pytest.MonkeyPatch) -> Warehouse:
+    """The warehouse of a run's settings as this process reads it (its shared catalog set
+    here too, which each test's isolation unsets)."""
+    patch.setenv("HPT_CATALOG", settings["HPT_CATALOG"])
+    return Warehouse.at(settings["HPT_DB"])
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +81,7 @@ def published_before(
     folder = tmp_path_factory.mktemp("before")
     half = folder / "half.csv"
     write_sources(half, load_sources(registry)[:3])
-    settings = warehouse_settings(folder, "before")
+    settings = warehouse_settings(cluster, folder, "before")
     use_settings(api, {**settings, "HPT_SOURCES": str(half)})
     assert base.finished(api, api.trigger(), 600) == "success"
     return settings
@@ -114,6 +125,7 @@ def test_readers_see_only_whole_facilities_while_workers_commit(
     settings = published_before
     use_settings(api, settings)  # a night over all the hospitals: three new ones committed
     monkeypatch.setenv("HPT_DB", settings["HPT_DB"])  # what the dashboard serves
+    wh = read(settings, monkeypatch)
     run_id = api.trigger()
     seen: list[tuple[str, int]] = []  # (snapshot, facilities) of each reading
     state = "running"
@@ -122,7 +134,6 @@ def test_readers_see_only_whole_facilities_while_workers_commit(
         seen.append((snap.path.name, len(whole(snap.cursor()))))
         state = api.state(run_id)
     assert state == "success"
-    wh = Warehouse.at(settings["HPT_DB"])
     final = snapshot()
     seen.append((final.path.name, len(whole(final.cursor()))))
     snapshots = sorted({name for name, _ in seen})
@@ -135,9 +146,13 @@ def test_readers_see_only_whole_facilities_while_workers_commit(
 
 
 def test_postgres_restarted_mid_run_loses_nothing(
-    embedded: dict[str, Any], cluster: Cluster, api: Api, tmp_path: Path
+    embedded: dict[str, Any],
+    cluster: Cluster,
+    api: Api,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    settings = warehouse_settings(tmp_path, "postgres")
+    settings = warehouse_settings(cluster, tmp_path, "postgres")
     use_settings(api, settings)
     run_id = api.trigger()
     running_task(api, run_id, "facility.ingest")
@@ -153,7 +168,7 @@ def test_postgres_restarted_mid_run_loses_nothing(
     assert set(running(cluster.folder)) >= {"scheduler", "dag-processor", "api-server",
                                              "worker-1", "worker-2"}  # fmt: skip
     assert workers_ready(cluster) == {"worker-1", "worker-2"}
-    assert base.contents(Warehouse.at(settings["HPT_DB"])) == embedded
+    assert base.contents(read(settings, monkeypatch)) == embedded
 
 
 def catalog_answers(wh: Warehouse) -> dict[str, Any]:
@@ -183,15 +198,16 @@ def test_object_store_unreachable_for_a_minute(
     api: Api,
     published_before: dict[str, str],
     tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    settings = warehouse_settings(tmp_path, "during")
+    settings = warehouse_settings(cluster, tmp_path, "during")
     use_settings(api, settings)
     run_id = api.trigger()
     running_task(api, run_id, "facility.ingest")
     object_store_down(cluster.folder)
     try:
         down_at = time.monotonic()
-        readable = catalog_answers(Warehouse.at(published_before["HPT_DB"]))
+        readable = catalog_answers(read(published_before, monkeypatch))
         print(f"a published snapshot during the outage: {readable}")
         assert readable["facilities"] == readable["files"] > 0
         assert isinstance(readable["charges"], str), "charges read with the store down"
@@ -205,4 +221,4 @@ def test_object_store_unreachable_for_a_minute(
     print(f"retried: {again}")
     assert again, "no task met the outage"
     assert {t["state"] for t in tis} == {"success"}
-    assert base.contents(Warehouse.at(settings["HPT_DB"])) == embedded
+    assert base.contents(read(settings, monkeypatch)) == embedded

@@ -69,6 +69,29 @@ def test_retries_pools_and_trigger_rules(bag: object) -> None:
     assert [outlet.name for outlet in publish.outlets] == ["hpt_warehouse"]
 
 
+def test_catalog_tasks_go_to_the_warehouse_queue(
+    bag: object, airflow_db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The tasks that open the catalog file (registry sync, publish) run where the
+    `HPT_AIRFLOW_WAREHOUSE_QUEUE` is served; the per-facility tasks on any worker."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    assert isinstance(bag, DagBag)
+    default = bag.get_dag("hpt_nightly")
+    assert default is not None
+    assert {task.queue for task in default.tasks} == {"default"}  # Airflow's default queue
+    monkeypatch.setenv("HPT_AIRFLOW_WAREHOUSE_QUEUE", "hpt_warehouse")
+    dag = DagBag(dag_folder=str(ROOT / "dags")).get_dag("hpt_nightly")
+    assert dag is not None
+    queues = {task.task_id: task.queue for task in dag.tasks}
+    assert queues == {
+        "registry": "hpt_warehouse",
+        "facility.acquire": "default",
+        "facility.ingest": "default",
+        "publish": "hpt_warehouse",
+    }
+
+
 def test_parsing_imports_nothing_heavy(airflow_db: Path) -> None:
     """Parsing runs every few seconds: no polars, DuckDB or Great Expectations then."""
     code = (
