@@ -110,12 +110,10 @@ def docs(
     import http.server
     import webbrowser
 
-    from hpt.pipeline.steps import docs_dir
-    from quality.gate import build_docs
+    from hpt.pipeline.steps import render_docs
     from warehouse.db import Warehouse
 
-    docs = docs_dir(Warehouse.at(db_path(db)))
-    build_docs(docs)  # the validations stored since the last publish
+    docs = render_docs(Warehouse.at(db_path(db)))  # what was validated since the last
     site = docs / "site"
     if not (site / "index.html").exists():
         err.print(error_line(f"no Data Docs at {site}: ingest a file first"), soft_wrap=True)

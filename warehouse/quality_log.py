@@ -250,3 +250,41 @@ def latest_failures(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
         ORDER BY r.validated_at DESC, r.suite, r.expectation, r."column"
         """,
     )
+
+
+def _inbox(wh: Warehouse) -> str:
+    """Where workers leave their validation results for the warehouse host (with
+    `HPT_CATALOG`): a prefix of the data's storage the host empties at each publish."""
+    return wh.storage.location(f"{wh.db_path.stem}-quality/inbox")
+
+
+def send_results(wh: Warehouse, docs: Path) -> int:
+    """With a shared catalog: move the validation results stored in `docs` (the gate's
+    JSON files, under `results/`) to the inbox on the data's storage, where the warehouse
+    host collects them for its Data Docs (`collect_results`); a worker keeps none. How many."""
+    results = docs / "results"
+    moved = 0
+    for file in sorted(p for p in results.rglob("*.json") if p.is_file()):
+        wh.storage.put(file, f"{_inbox(wh)}/{file.relative_to(results).as_posix()}")
+        file.unlink()
+        moved += 1
+    return moved
+
+
+def collect_results(wh: Warehouse, docs: Path) -> int:
+    """The warehouse host takes the results workers left in the inbox into its own
+    `docs/results/` (then deletes them there): its Data Docs show every file's
+    validation. Costs what came since the last publish. How many."""
+    inbox = _inbox(wh)
+    taken = 0
+    for path, _, _ in list(wh.storage.files(inbox)):
+        name = path[len(inbox) + 1 :]
+        parts = name.split("/")
+        if not name.endswith(".json") or any(p in ("", ".", "..") for p in parts):
+            continue  # not a result a worker put there
+        target = docs / "results" / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        wh.storage.filesystem.get_file(path, str(target))
+        wh.storage.filesystem.rm(path)
+        taken += 1
+    return taken

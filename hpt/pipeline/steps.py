@@ -46,7 +46,14 @@ from warehouse.db import Warehouse, published_snapshot, unpublished
 from warehouse.load import current_file, known_file, load_staged, log_attempt, previous_rows
 from warehouse.marts import folded_in_last_build
 from warehouse.publish import publish
-from warehouse.quality_log import accept_held, last_pass, record_gate, record_warehouse_check
+from warehouse.quality_log import (
+    accept_held,
+    collect_results,
+    last_pass,
+    record_gate,
+    record_warehouse_check,
+    send_results,
+)
 from warehouse.retention import Policy, PruneReport, plan, pruning
 from warehouse.sources import record_acquisition
 from warehouse.sweep import needs_publish
@@ -152,6 +159,8 @@ def gated_load(
     if enabled():
         previous = previous_rows(wh, staged.facility_id, staged.file_id)
         verdict = validate_batch(staged, previous, docs_dir(wh))
+        if wh.catalog:  # a worker keeps no results: the warehouse host renders them
+            send_results(wh, docs_dir(wh))
         store(wh, staged)
         record_gate(wh, staged, verdict)
     else:
@@ -383,8 +392,19 @@ def _publish(wh: Warehouse, inspect: Callable[[Path], None] | None = None) -> Pa
     """Publish a snapshot (`inspect` sees it before readers do), then render the Data Docs
     pages of the validations stored since the last publish."""
     snapshot = publish(wh, inspect)
-    build_docs(docs_dir(wh), index=False)
+    render_docs(wh, index=False)
     return snapshot
+
+
+def render_docs(wh: Warehouse, *, index: bool = True) -> Path:
+    """Render the Data Docs pages of the validations stored since the last render (with
+    `HPT_CATALOG`, those workers left for the warehouse host too: `collect_results`); the
+    Data Docs folder."""
+    docs = docs_dir(wh)
+    if wh.catalog:
+        collect_results(wh, docs)
+    build_docs(docs, index=index)
+    return docs
 
 
 def _check(wh: Warehouse, snapshot: Path, today: dt.date | None, *, new: bool) -> GateResult:

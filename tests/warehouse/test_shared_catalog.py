@@ -13,7 +13,7 @@ import pytest
 from core.outcomes import IngestOutcome
 from devtools.synthetic.model import make_hospital
 from devtools.synthetic.tall import tall_file
-from hpt.pipeline.steps import ingest_file
+from hpt.pipeline.steps import ingest_file, render_docs
 from warehouse import catalog
 from warehouse.db import Warehouse, reader, writer
 from warehouse.load import current_file, known_file, log_attempt
@@ -71,9 +71,14 @@ def test_workers_commit_to_the_journal_and_the_host_publishes_what_one_machine_d
     assert [r.outcome for r in results] == [IngestOutcome.LOADED] * 3
     assert again.outcome == IngestOutcome.UNCHANGED and again.file_id == results[2].file_id
     assert not any(w.db_path.exists() or w.charges_dir.exists() for w in workers)
+    # The gate's results went to the host's Data Docs through the storage: none stays.
+    assert not [p for w in workers for p in w.root.rglob("*.json")]
     entries = catalog.rows(catalog_url, "SELECT op, count(*) FROM hpt.journal GROUP BY 1")
     assert dict(entries) == {"load": 3, "ingest_log": 4, "gate": 3}
     publish(host)
+    docs = render_docs(host)
+    assert len(list((docs / "results").rglob("*.json"))) == 3  # one validation per file
+    assert list((tmp_path / "store").rglob("*.json")) == []  # the inbox is empty again
     shared = contents(host)
 
     # The same files on one machine, with the catalog file alone.
