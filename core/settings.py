@@ -54,6 +54,12 @@ class Settings(BaseSettings):
         "host (`HPT_DB`) applies them, owns the marts and publishes snapshots to "
         "`HPT_STORAGE`.",
     )
+    catalog_wait: float = Field(
+        60.0,
+        ge=0,
+        description="Seconds to keep trying to reach the shared catalog (`HPT_CATALOG`) "
+        "while its server is down or restarting, before failing.",
+    )
     work_dir: Path = Field(
         Path("data/work"),
         description="Scratch space for transcoded or unpacked copies of files, and JSON "

@@ -225,12 +225,16 @@ def ingest(
 def run() -> None:  # pragma: no cover - the console entry point
     """`hpt`: run the app, then end without interpreter teardown (see hpt.quiet_exit)."""
     from hpt.quiet_exit import exit_quietly
+    from warehouse.catalog import CatalogError
 
     try:
         app()
         code = 0
     except SystemExit as done:
         code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+    except CatalogError as error:  # the shared catalog is down: one line, not a traceback
+        err.print(error_line(error), soft_wrap=True)
+        code = 1
     exit_quietly(code)
 
 

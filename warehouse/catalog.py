@@ -36,6 +36,8 @@ from urllib.parse import urlsplit, urlunsplit
 import duckdb
 import polars as pl
 
+from core import settings
+
 if TYPE_CHECKING:  # psycopg costs ~0.3 s to import: paid only with a shared catalog
     import psycopg
 
@@ -109,7 +111,6 @@ CREATE TABLE IF NOT EXISTS hpt.snapshots (
 #: Advisory lock keys (any constants unique to this schema).
 _SCHEMA_LOCK = 7_305_001
 _JOURNAL_LOCK = 7_305_002
-CONNECT_WAIT_SECONDS = 60.0
 
 _ready: set[str] = set()
 _ready_lock = threading.Lock()
@@ -129,11 +130,11 @@ def shown(url: str) -> str:
 
 
 def _connect(url: str) -> psycopg.Connection[Any]:
-    """A connection, waiting up to `CONNECT_WAIT_SECONDS` while the server is down or
+    """A connection, waiting up to `HPT_CATALOG_WAIT` seconds while the server is down or
     restarting; a missing database is created (the first worker of a new catalog)."""
     import psycopg
 
-    deadline = time.monotonic() + CONNECT_WAIT_SECONDS
+    deadline = time.monotonic() + settings.current().catalog_wait
     delay = 0.2
     while True:
         try:

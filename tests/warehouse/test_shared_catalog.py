@@ -5,6 +5,9 @@ exactly what one machine with the catalog file alone publishes."""
 from __future__ import annotations
 
 import datetime as dt
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +23,8 @@ from warehouse.load import current_file, known_file, log_attempt
 from warehouse.publish import publish
 from warehouse.retention import Policy, expire
 from warehouse.sources import record_acquisition
+
+BIN = Path(sys.executable).parent
 
 #: Catalog contents compared between the two set-ups (times and durations left out).
 CONTENTS = {
@@ -189,12 +194,17 @@ def test_retention_and_repeats_read_the_shared_catalog(
 def test_an_unreachable_catalog_fails_in_one_line_naming_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(catalog, "CONNECT_WAIT_SECONDS", 0.5)
-    url = "postgresql://hpt:secret@127.0.0.1:9/hpt"
-    monkeypatch.setenv("HPT_CATALOG", url)
+    monkeypatch.setenv("HPT_CATALOG_WAIT", "0.5")
+    monkeypatch.setenv("HPT_CATALOG", "postgresql://hpt:secret@127.0.0.1:9/hpt")
     worker = Warehouse.at(tmp_path / "worker" / "hpt.duckdb")
     with pytest.raises(catalog.CatalogError) as error:
         known_file(worker, "fac", "abc")
     message = str(error.value)
     assert "\n" not in message and "127.0.0.1:9/hpt unreachable" in message
     assert "secret" not in message
+    # The command line says it in one line too, and exits 1.
+    done = subprocess.run([str(BIN / "hpt"), "sql", "SELECT 1"], capture_output=True,
+                          text=True, timeout=120, env=dict(os.environ))  # fmt: skip
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.startswith("error: catalog postgresql://hpt:***@127.0.0.1:9/hpt")
+    assert len(done.stderr.strip().splitlines()) == 1
