@@ -54,7 +54,7 @@ from transform.local_aliases import digest
 from transform.local_aliases import read as read_local_aliases
 from transform.payers import PAYER_MAP_SCHEMA, LocalAliases, payer_map
 from warehouse.db import Warehouse
-from warehouse.marts import changes, remap, runs
+from warehouse.marts import changes, mirror, remap, runs
 from warehouse.service_codes import MACROS, create_macros
 from warehouse.views import CHARGE_COLUMNS, parquet_source
 
@@ -313,10 +313,6 @@ def _stage_code_rows(con: duckdb.DuckDBPyConnection, out: Path) -> None:
     )
 
 
-def _staged(wh: Warehouse, folder: str) -> bool:
-    return wh.storage.exists(f"{folder}/{MARTS}/counts.parquet")
-
-
 def _stage(wh: Warehouse, folder: str, local: LocalAliases, state: str | None) -> None:
     """`stage_file` for a charges folder on the warehouse's storage (see the module
     docstring for an object store)."""
@@ -449,12 +445,45 @@ def _fold(
     before: dict[str, changes.Judged],
 ) -> None:
     """Fold files out of and into the marts (see the module docstring); a file whose
-    facility had another file folded in (`before`, by facility) is compared with it."""
-    states = _states(con)
-    for _, facility_id, folder in added:
-        if not _staged(wh, folder):  # loaded before derived data existed, or by hand
-            _stage(wh, folder, local, states.get(facility_id))
-    marts = [f"{folder}/{MARTS}" for _, _, folder in added]
+    facility had another file folded in (`before`, by facility) is compared with it.
+
+    On an object store, what the fold reads is fetched first and what it writes put on the
+    store at the end, many objects at once (`warehouse.marts.mirror`)."""
+    gone = _data_paths(con, wh, [file_id for file_id, _ in removed])
+    with mirror.opened(wh.storage, _scratch()) as files:
+        previous = [
+            wh.location(path)
+            for file_id, facility_id, _ in added
+            if (old := before.get(facility_id)) is not None and old.file_id != file_id
+            for path in (old.price_compare_path, old.facility_prices_path)
+        ]
+        files.fetch(
+            [f"{folder}/{MARTS}" for _, _, folder in added],
+            [_values_file(p) for p in gone] + previous,
+        )
+        states = _states(con)
+        for _, facility_id, folder in added:
+            if not files.exists(f"{folder}/{MARTS}/counts.parquet"):
+                # Loaded before derived data existed, or by hand.
+                _stage(wh, folder, local, states.get(facility_id))
+                files.fetch([f"{folder}/{MARTS}"], [])
+        _fold_files(con, wh, files, added, removed, moved, built_at, before, gone)
+        files.put()  # before the catalog rows naming them are committed
+
+
+def _fold_files(
+    con: duckdb.DuckDBPyConnection,
+    wh: Warehouse,
+    files: mirror.Mirror,
+    added: list[tuple[str, str, str]],
+    removed: list[tuple[str, str]],
+    moved: list[tuple[str, str]],
+    built_at: dt.datetime,
+    before: dict[str, changes.Judged],
+    gone: list[str],
+) -> None:
+    """`_fold`, reading and writing the files' data where `files` places them."""
+    marts = [files.path(f"{folder}/{MARTS}") for _, _, folder in added]
     out_ids = [file_id for file_id, _ in removed]
     stamp = built_at.strftime("%Y%m%dT%H%M%S%f")
     # Groups whose facility prices change: of the files going out, and (below) coming in.
@@ -484,9 +513,10 @@ def _fold(
         )
     # Price values: out with the old files' (their own counts, from their folders), in with
     # the new; the bands of every group touched are recomputed.
-    gone = _data_paths(con, wh, out_ids)
-    values = [_values(p, -1) for p in gone if wh.storage.exists(_values_file(p))]
-    values += [_values(folder, 1) for _, _, folder in added]
+    values = [
+        _values(files.path(_values_file(p)), -1) for p in gone if files.exists(_values_file(p))
+    ]
+    values += [_values(f"{mart}/price_bins.parquet", 1) for mart in marts]
     if len(values) < len(gone) + len(marts):
         # A folded-out file's derived data is gone: count every current value again.
         log.warning("marts: price values of a removed file are missing; recounting all")
@@ -494,7 +524,8 @@ def _fold(
         con.execute("DELETE FROM code_price_bounds")
         folded = [r[0] for r in con.execute("SELECT file_id FROM mart_files").fetchall()]
         keep = set(_data_paths(con, wh, folded)) - set(gone)
-        values = [_values(p, 1) for p in sorted(keep)] + [_values(f, 1) for _, _, f in added]
+        values = [_values(_values_file(p), 1) for p in sorted(keep)]  # from the store
+        values += [_values(f"{mart}/price_bins.parquet", 1) for mart in marts]
     if marts:  # the text of the groups the new files price, kept once per group
         codes = ", ".join(_quote(f"{m}/codes-*.parquet") for m in marts)
         con.execute(
@@ -555,8 +586,10 @@ def _fold(
         wh.storage.makedirs(judged)
         compare = f"{judged}/price_compare-{stamp}.parquet"
         prices = f"{judged}/facility_code_prices-{stamp}.parquet"
-        con.execute(f"COPY file_price_compare TO {_quote(compare)} {_JUDGED_PARQUET}")
-        con.execute(f"COPY file_facility_code_prices TO {_quote(prices)} {_JUDGED_PARQUET}")
+        con.execute(f"COPY file_price_compare TO {_quote(files.path(compare))} {_JUDGED_PARQUET}")
+        con.execute(
+            f"COPY file_facility_code_prices TO {_quote(files.path(prices))} {_JUDGED_PARQUET}"
+        )
         con.execute(
             "INSERT INTO mart_facility_code_prices "
             "SELECT ?, * EXCLUDE (published_code_type) FROM file_facility_code_prices",
@@ -583,7 +616,7 @@ def _fold(
         old = before.get(facility_id)
         if old is not None and old.file_id != file_id:
             new = changes.Judged(file_id, facility_id, *paths)
-            changes.derive(con, wh, old, new, built_at, stamp)
+            changes.derive(con, wh, old, new, built_at, stamp, files.path)
     for table in ("file_price_compare", "file_facility_code_prices"):
         con.execute(f"DROP TABLE IF EXISTS {table}")
     changes.forget_gone(con)
@@ -631,9 +664,10 @@ def _values_file(folder: str) -> str:
     return f"{folder}/{MARTS}/price_bins.parquet"
 
 
-def _values(folder: str, sign: int) -> str:
-    """SQL reading one file's price values, counted `sign` times (-1: taken out)."""
-    return f"SELECT k, bin, {sign} * n AS n FROM read_parquet({_quote(_values_file(folder))})"
+def _values(path: str, sign: int) -> str:
+    """SQL reading one file's price values (`path`: its `_values_file`), counted `sign`
+    times (-1: taken out)."""
+    return f"SELECT k, bin, {sign} * n AS n FROM read_parquet({_quote(path)})"
 
 
 def _data_paths(con: duckdb.DuckDBPyConnection, wh: Warehouse, file_ids: list[str]) -> list[str]:
