@@ -437,6 +437,7 @@ def _moved_facilities(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
 def _fold(
     con: duckdb.DuckDBPyConnection,
     wh: Warehouse,
+    files: mirror.Mirror,
     added: list[tuple[str, str, str]],
     removed: list[tuple[str, str]],
     moved: list[tuple[str, str]],
@@ -447,28 +448,28 @@ def _fold(
     """Fold files out of and into the marts (see the module docstring); a file whose
     facility had another file folded in (`before`, by facility) is compared with it.
 
-    On an object store, what the fold reads is fetched first and what it writes put on the
-    store at the end, many objects at once (`warehouse.marts.mirror`)."""
+    On an object store (`files` a scratch folder), what the fold reads is fetched first and
+    what it writes put on the store at the end, many objects at once
+    (`warehouse.marts.mirror`)."""
     gone = _data_paths(con, wh, [file_id for file_id, _ in removed])
-    with mirror.opened(wh.storage, _scratch()) as files:
-        previous = [
-            wh.location(path)
-            for file_id, facility_id, _ in added
-            if (old := before.get(facility_id)) is not None and old.file_id != file_id
-            for path in (old.price_compare_path, old.facility_prices_path)
-        ]
-        files.fetch(
-            [f"{folder}/{MARTS}" for _, _, folder in added],
-            [_values_file(p) for p in gone] + previous,
-        )
-        states = _states(con)
-        for _, facility_id, folder in added:
-            if not files.exists(f"{folder}/{MARTS}/counts.parquet"):
-                # Loaded before derived data existed, or by hand.
-                _stage(wh, folder, local, states.get(facility_id))
-                files.fetch([f"{folder}/{MARTS}"], [])
-        _fold_files(con, wh, files, added, removed, moved, built_at, before, gone)
-        files.put()  # before the catalog rows naming them are committed
+    previous = [
+        wh.location(path)
+        for file_id, facility_id, _ in added
+        if (old := before.get(facility_id)) is not None and old.file_id != file_id
+        for path in (old.price_compare_path, old.facility_prices_path)
+    ]
+    files.fetch(
+        [f"{folder}/{MARTS}" for _, _, folder in added],
+        [_values_file(p) for p in gone] + previous,
+    )
+    states = _states(con)
+    for _, facility_id, folder in added:
+        if not files.exists(f"{folder}/{MARTS}/counts.parquet"):
+            # Loaded before derived data existed, or by hand.
+            _stage(wh, folder, local, states.get(facility_id))
+            files.fetch([f"{folder}/{MARTS}"], [])
+    _fold_files(con, wh, files, added, removed, moved, built_at, before, gone)
+    files.put()  # before the catalog rows naming them are committed
 
 
 def _fold_files(
@@ -764,10 +765,12 @@ def rebuild(con: duckdb.DuckDBPyConnection, wh: Warehouse, *, force: bool = Fals
             for _, facility_id, folder in added:  # the rules changed: derive every file again
                 _stage(wh, folder, local, states.get(facility_id))
         remapped = [] if rederive else _remap(con, wh, added, removed, local, last)
-        if added or removed or moved:
-            _fold(con, wh, added, removed, moved, built_at, local, before)
-        # The folds no run holds yet go into one new run; runs are merged as they grow.
-        runs.update(con, wh, built_at, _MART_COLUMNS)
+        with mirror.opened(wh.storage, _scratch()) as files:
+            if added or removed or moved:
+                _fold(con, wh, files, added, removed, moved, built_at, local, before)
+            # The folds no run holds yet go into one new run (read from the copies of the
+            # judged files just written, on an object store); runs are merged as they grow.
+            runs.update(con, wh, built_at, _MART_COLUMNS, files.copy)
         _mart_views(con, wh)
         _facility_summary(con, built_at)
         seconds = time.monotonic() - started

@@ -29,15 +29,24 @@ class Mirror:
         self._asked: set[str] = set()
         self._found: set[str] = set()
 
+    def _local(self, location: str) -> Path | None:
+        relative = self.storage.relative(location) if self.root is not None else None
+        return None if self.root is None or relative is None else self.root / relative
+
     def path(self, location: str) -> str:
         """Where to read or write `location`: itself, or its copy in the scratch folder (its
         folder created). Only what `fetch` copied is there to read."""
-        relative = self.storage.relative(location) if self.root is not None else None
-        if self.root is None or relative is None:
+        local = self._local(location)
+        if local is None:
             return location
-        local = self.root / relative
         local.parent.mkdir(parents=True, exist_ok=True)
         return str(local)
+
+    def copy(self, location: str) -> str:
+        """Where to read `location`: its copy in the scratch folder when there is one (fetched
+        or written there), else the location itself."""
+        local = self._local(location)
+        return str(local) if local is not None and local.is_file() else location
 
     def exists(self, location: str) -> bool:
         """Whether `location` exists on the store (one `fetch` looked at: known here)."""
