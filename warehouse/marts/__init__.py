@@ -26,9 +26,10 @@ change (`warehouse.marts.remap`) and folds those out and in again.
 Like `files.data_path`, the mart file paths in `mart_files` are relative to the data's
 storage (`Warehouse.relative`); files are read and written at `wh.location`, a local path
 or an `s3://` URL (`core.storage`): DuckDB reads, globs and writes single files there
-through the catalog connection's registered filesystem. Deriving a file's data again on an
-object store (new rules, new local aliases) copies its charges to a local folder, derives
-there and puts `marts/` back.
+through the catalog connection's registered filesystem; on an object store a publish's fold
+reads and writes them in a local copy, fetched and put many at once (`mirror`). Deriving a
+file's data again on an object store (new rules, new local aliases) copies its charges to a
+local folder, derives there and puts `marts/` back.
 """
 
 from __future__ import annotations
