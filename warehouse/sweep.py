@@ -40,11 +40,12 @@ from warehouse.snapshots import NAME, forget, shared, stored
 _LANDING = re.compile(r"[a-z0-9-]*-[0-9a-f]{12}")
 # ingest.encoding (`.<sha16>.utf8.csv`), ingest.archive (`.<stem>.unpacked<n>`),
 # ingest.json_items (`.items-<pid>-<n>.json`).
-# hpt.pipeline.steps and warehouse.marts (`.hpt-store-*`, `.hpt-stage-*`: data on its way
-# to an object store), ingest.landing (`.hpt-landed-*`: a landed object fetched to be read).
+# hpt.pipeline.steps and warehouse.marts (`.hpt-store-*`, `.hpt-stage-*`, `.hpt-fold-*`: data
+# on its way to or from an object store), ingest.landing (`.hpt-landed-*`: a landed object
+# fetched to be read).
 _SCRATCH = re.compile(
     r"\.(?:[0-9a-f]{16}\.utf8.*|.+\.unpacked\d+|items-\d+-\d+\.json"
-    r"|hpt-(?:store|stage|landed)-.+)"
+    r"|hpt-(?:store|stage|fold|landed)-.+)"
 )
 _GX_RUN = "%Y%m%dT%H%M%S.%fZ"
 

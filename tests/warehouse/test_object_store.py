@@ -2,9 +2,10 @@
 server (moto in server mode, on a loopback port).
 
 The same two hospitals ingested with local storage and with the S3 storage publish the same
-charges and marts; on S3 no charge Parquet is written in the warehouse folder; a reader in a
-loop never sees a half-published facility while another process publishes new versions;
-retention deletes the objects of an expired file; a bad storage URL is refused in one line.
+charges and marts, and so do several hospitals folded in at once, then one's next file; on
+S3 no charge Parquet is written in the warehouse folder; a reader in a loop never sees a
+half-published facility while another process publishes new versions; retention deletes the
+objects of an expired file; a bad storage URL is refused in one line.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from devtools.synthetic.model import make_hospital
 from devtools.synthetic.tall import tall_file
 from hpt.pipeline.steps import ingest_file, prune, publish_checked
 from tests.servers import s3_server
+from tests.warehouse.file_versions import two_versions
 from warehouse.db import Warehouse, reader
 from warehouse.marts import scoped_comparable
 
@@ -128,6 +130,49 @@ def test_ingest_and_publish_on_s3_serve_what_local_storage_does(
     for wh in (local, remote):
         check = publish_checked(wh).check
         assert check.outcome != CheckOutcome.FAILED, check.message
+
+
+#: The marts compared whole (but their times and the judged files' stamped paths).
+MARTS = ("price_compare", "facility_code_prices", "code_summary", "code_catalog",
+         "code_price_bounds", "payer_map", "price_changes", "code_changes", "top_price_changes",
+         "mart_files", "mart_change_files", "mart_file_counts", "facility_summary",
+         "file_timeline")  # fmt: skip
+
+
+def marts(wh: Warehouse) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of the published marts, sorted, floats rounded to 9 digits."""
+    out = {}
+    with reader(wh) as con:
+        for name in MARTS:
+            columns = [
+                f'"{column}"'
+                for column, kind, *_ in con.execute(f"DESCRIBE SELECT * FROM {name}").fetchall()
+                if kind != "TIMESTAMP" and not column.endswith("_path")
+            ]
+            rows = con.execute(f"SELECT {', '.join(columns)} FROM {name} ORDER BY ALL").fetchall()
+            out[name] = [
+                tuple(round(v, 9) if isinstance(v, float) else v for v in row) for row in rows
+            ]
+    return out
+
+
+def test_folding_several_files_on_s3_gives_the_marts_local_storage_does(
+    tmp_path: Path, s3: Any
+) -> None:
+    """Four files folded in one publish, then one facility's next file (its old file's
+    values folded out, the changes derived from both judged files): the marts are those
+    built on local storage, and the fold's scratch folder is gone."""
+    local = Warehouse.at(tmp_path / "local" / "hpt.duckdb", "")
+    remote = Warehouse.at(tmp_path / "remote" / "hpt.duckdb", f"s3://{BUCKET}/prod/wh")
+    for wh in (local, remote):
+        two_versions(wh.root, wh, others=3)
+    expected = marts(local)
+    assert len(expected["mart_files"]) == 4 and len(expected["file_timeline"]) == 5
+    assert expected["price_compare"] and expected["code_summary"]
+    assert expected["price_changes"] and expected["code_changes"]
+    assert marts(remote) == expected
+    assert local_parquet(remote) == []
+    assert not list((tmp_path / "work").glob(".hpt-fold-*"))
 
 
 def test_retention_deletes_expired_objects(

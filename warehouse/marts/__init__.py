@@ -26,9 +26,10 @@ change (`warehouse.marts.remap`) and folds those out and in again.
 Like `files.data_path`, the mart file paths in `mart_files` are relative to the data's
 storage (`Warehouse.relative`); files are read and written at `wh.location`, a local path
 or an `s3://` URL (`core.storage`): DuckDB reads, globs and writes single files there
-through the catalog connection's registered filesystem. Deriving a file's data again on an
-object store (new rules, new local aliases) copies its charges to a local folder, derives
-there and puts `marts/` back.
+through the catalog connection's registered filesystem; on an object store a publish's fold
+reads and writes them in a local copy, fetched and put many at once (`mirror`). Deriving a
+file's data again on an object store (new rules, new local aliases) copies its charges to a
+local folder, derives there and puts `marts/` back.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ from transform.local_aliases import digest
 from transform.local_aliases import read as read_local_aliases
 from transform.payers import PAYER_MAP_SCHEMA, LocalAliases, payer_map
 from warehouse.db import Warehouse
-from warehouse.marts import changes, remap, runs
+from warehouse.marts import changes, mirror, remap, runs
 from warehouse.service_codes import MACROS, create_macros
 from warehouse.views import CHARGE_COLUMNS, parquet_source
 
@@ -313,10 +314,6 @@ def _stage_code_rows(con: duckdb.DuckDBPyConnection, out: Path) -> None:
     )
 
 
-def _staged(wh: Warehouse, folder: str) -> bool:
-    return wh.storage.exists(f"{folder}/{MARTS}/counts.parquet")
-
-
 def _stage(wh: Warehouse, folder: str, local: LocalAliases, state: str | None) -> None:
     """`stage_file` for a charges folder on the warehouse's storage (see the module
     docstring for an object store)."""
@@ -441,6 +438,7 @@ def _moved_facilities(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
 def _fold(
     con: duckdb.DuckDBPyConnection,
     wh: Warehouse,
+    files: mirror.Mirror,
     added: list[tuple[str, str, str]],
     removed: list[tuple[str, str]],
     moved: list[tuple[str, str]],
@@ -449,12 +447,45 @@ def _fold(
     before: dict[str, changes.Judged],
 ) -> None:
     """Fold files out of and into the marts (see the module docstring); a file whose
-    facility had another file folded in (`before`, by facility) is compared with it."""
+    facility had another file folded in (`before`, by facility) is compared with it.
+
+    On an object store (`files` a scratch folder), what the fold reads is fetched first and
+    what it writes put on the store at the end, many objects at once
+    (`warehouse.marts.mirror`)."""
+    gone = _data_paths(con, wh, [file_id for file_id, _ in removed])
+    previous = [
+        wh.location(path)
+        for file_id, facility_id, _ in added
+        if (old := before.get(facility_id)) is not None and old.file_id != file_id
+        for path in (old.price_compare_path, old.facility_prices_path)
+    ]
+    files.fetch(
+        [f"{folder}/{MARTS}" for _, _, folder in added],
+        [_values_file(p) for p in gone] + previous,
+    )
     states = _states(con)
     for _, facility_id, folder in added:
-        if not _staged(wh, folder):  # loaded before derived data existed, or by hand
+        if not files.exists(f"{folder}/{MARTS}/counts.parquet"):
+            # Loaded before derived data existed, or by hand.
             _stage(wh, folder, local, states.get(facility_id))
-    marts = [f"{folder}/{MARTS}" for _, _, folder in added]
+            files.fetch([f"{folder}/{MARTS}"], [])
+    _fold_files(con, wh, files, added, removed, moved, built_at, before, gone)
+    files.put()  # before the catalog rows naming them are committed
+
+
+def _fold_files(
+    con: duckdb.DuckDBPyConnection,
+    wh: Warehouse,
+    files: mirror.Mirror,
+    added: list[tuple[str, str, str]],
+    removed: list[tuple[str, str]],
+    moved: list[tuple[str, str]],
+    built_at: dt.datetime,
+    before: dict[str, changes.Judged],
+    gone: list[str],
+) -> None:
+    """`_fold`, reading and writing the files' data where `files` places them."""
+    marts = [files.path(f"{folder}/{MARTS}") for _, _, folder in added]
     out_ids = [file_id for file_id, _ in removed]
     stamp = built_at.strftime("%Y%m%dT%H%M%S%f")
     # Groups whose facility prices change: of the files going out, and (below) coming in.
@@ -484,9 +515,10 @@ def _fold(
         )
     # Price values: out with the old files' (their own counts, from their folders), in with
     # the new; the bands of every group touched are recomputed.
-    gone = _data_paths(con, wh, out_ids)
-    values = [_values(p, -1) for p in gone if wh.storage.exists(_values_file(p))]
-    values += [_values(folder, 1) for _, _, folder in added]
+    values = [
+        _values(files.path(_values_file(p)), -1) for p in gone if files.exists(_values_file(p))
+    ]
+    values += [_values(f"{mart}/price_bins.parquet", 1) for mart in marts]
     if len(values) < len(gone) + len(marts):
         # A folded-out file's derived data is gone: count every current value again.
         log.warning("marts: price values of a removed file are missing; recounting all")
@@ -494,7 +526,8 @@ def _fold(
         con.execute("DELETE FROM code_price_bounds")
         folded = [r[0] for r in con.execute("SELECT file_id FROM mart_files").fetchall()]
         keep = set(_data_paths(con, wh, folded)) - set(gone)
-        values = [_values(p, 1) for p in sorted(keep)] + [_values(f, 1) for _, _, f in added]
+        values = [_values(_values_file(p), 1) for p in sorted(keep)]  # from the store
+        values += [_values(f"{mart}/price_bins.parquet", 1) for mart in marts]
     if marts:  # the text of the groups the new files price, kept once per group
         codes = ", ".join(_quote(f"{m}/codes-*.parquet") for m in marts)
         con.execute(
@@ -555,8 +588,10 @@ def _fold(
         wh.storage.makedirs(judged)
         compare = f"{judged}/price_compare-{stamp}.parquet"
         prices = f"{judged}/facility_code_prices-{stamp}.parquet"
-        con.execute(f"COPY file_price_compare TO {_quote(compare)} {_JUDGED_PARQUET}")
-        con.execute(f"COPY file_facility_code_prices TO {_quote(prices)} {_JUDGED_PARQUET}")
+        con.execute(f"COPY file_price_compare TO {_quote(files.path(compare))} {_JUDGED_PARQUET}")
+        con.execute(
+            f"COPY file_facility_code_prices TO {_quote(files.path(prices))} {_JUDGED_PARQUET}"
+        )
         con.execute(
             "INSERT INTO mart_facility_code_prices "
             "SELECT ?, * EXCLUDE (published_code_type) FROM file_facility_code_prices",
@@ -583,7 +618,7 @@ def _fold(
         old = before.get(facility_id)
         if old is not None and old.file_id != file_id:
             new = changes.Judged(file_id, facility_id, *paths)
-            changes.derive(con, wh, old, new, built_at, stamp)
+            changes.derive(con, wh, old, new, built_at, stamp, files.path)
     for table in ("file_price_compare", "file_facility_code_prices"):
         con.execute(f"DROP TABLE IF EXISTS {table}")
     changes.forget_gone(con)
@@ -631,9 +666,10 @@ def _values_file(folder: str) -> str:
     return f"{folder}/{MARTS}/price_bins.parquet"
 
 
-def _values(folder: str, sign: int) -> str:
-    """SQL reading one file's price values, counted `sign` times (-1: taken out)."""
-    return f"SELECT k, bin, {sign} * n AS n FROM read_parquet({_quote(_values_file(folder))})"
+def _values(path: str, sign: int) -> str:
+    """SQL reading one file's price values (`path`: its `_values_file`), counted `sign`
+    times (-1: taken out)."""
+    return f"SELECT k, bin, {sign} * n AS n FROM read_parquet({_quote(path)})"
 
 
 def _data_paths(con: duckdb.DuckDBPyConnection, wh: Warehouse, file_ids: list[str]) -> list[str]:
@@ -730,10 +766,12 @@ def rebuild(con: duckdb.DuckDBPyConnection, wh: Warehouse, *, force: bool = Fals
             for _, facility_id, folder in added:  # the rules changed: derive every file again
                 _stage(wh, folder, local, states.get(facility_id))
         remapped = [] if rederive else _remap(con, wh, added, removed, local, last)
-        if added or removed or moved:
-            _fold(con, wh, added, removed, moved, built_at, local, before)
-        # The folds no run holds yet go into one new run; runs are merged as they grow.
-        runs.update(con, wh, built_at, _MART_COLUMNS)
+        with mirror.opened(wh.storage, _scratch()) as files:
+            if added or removed or moved:
+                _fold(con, wh, files, added, removed, moved, built_at, local, before)
+            # The folds no run holds yet go into one new run (read from the copies of the
+            # judged files just written, on an object store); runs are merged as they grow.
+            runs.update(con, wh, built_at, _MART_COLUMNS, files.copy)
         _mart_views(con, wh)
         _facility_summary(con, built_at)
         seconds = time.monotonic() - started

@@ -14,6 +14,7 @@ file has no changes; a held file never becomes current, so it changes nothing.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import duckdb
@@ -75,10 +76,16 @@ def derive(
     new: Judged,
     built_at: dt.datetime,
     stamp: str,
+    place: Callable[[str], str] = str,
 ) -> None:
     """Compare `new` with `old` (the facility's previous file): write the pair's change
-    files beside `new`'s judged marts, list them and keep the pair's top moves."""
+    files beside `new`'s judged marts, list them and keep the pair's top moves. `place`:
+    where to read or write a location of the data's storage (`mirror.Mirror.path`)."""
     judged = wh.location(new.price_compare_path).rsplit("/", 1)[0]
+
+    def at(stored: str) -> str:
+        return _quote(place(wh.location(stored)))
+
     on = " AND ".join(f"o.{k} IS NOT DISTINCT FROM n.{k}" for k in _KEYS)
     params = [new.facility_id, old.file_id, new.file_id, built_at]
     con.execute(
@@ -93,8 +100,8 @@ def derive(
                o.gross_charge AS old_gross, n.gross_charge AS new_gross,
                o.discounted_cash AS old_cash, n.discounted_cash AS new_cash,
                ?::TIMESTAMP AS changed_at
-        FROM read_parquet({_quote(wh.location(new.price_compare_path))}) n
-        JOIN read_parquet({_quote(wh.location(old.price_compare_path))}) o ON {on}
+        FROM read_parquet({at(new.price_compare_path)}) n
+        JOIN read_parquet({at(old.price_compare_path)}) o ON {on}
         WHERE n.median_dollar IS NOT NULL AND o.median_dollar IS NOT NULL
         ORDER BY n.code_type, n.code, n.setting, n.price_unit, n.payer, n.plan_type
         """,
@@ -106,12 +113,12 @@ def derive(
         WITH o AS (
             SELECT code_type, code, mode(description) AS description,
                    sum(rates)::BIGINT AS rates, median(median_dollar) AS median_dollar
-            FROM read_parquet({_quote(wh.location(old.facility_prices_path))}) GROUP BY ALL
+            FROM read_parquet({at(old.facility_prices_path)}) GROUP BY ALL
         ),
         n AS (
             SELECT code_type, code, mode(description) AS description,
                    sum(rates)::BIGINT AS rates, median(median_dollar) AS median_dollar
-            FROM read_parquet({_quote(wh.location(new.facility_prices_path))}) GROUP BY ALL
+            FROM read_parquet({at(new.facility_prices_path)}) GROUP BY ALL
         ),
         both_ AS (
             SELECT 'added' AS change, * FROM n ANTI JOIN o USING (code_type, code)
@@ -127,8 +134,8 @@ def derive(
     )
     prices = f"{judged}/price_changes-{stamp}.parquet"
     codes = f"{judged}/code_changes-{stamp}.parquet"
-    con.execute(f"COPY pair_price_changes TO {_quote(prices)}")
-    con.execute(f"COPY pair_code_changes TO {_quote(codes)}")
+    con.execute(f"COPY pair_price_changes TO {_quote(place(prices))}")
+    con.execute(f"COPY pair_code_changes TO {_quote(place(codes))}")
     moving = f"least(old_median, new_median) >= {MIN_DOLLAR} AND abs(change) >= {MIN_CHANGE}"
     con.execute("DELETE FROM mart_change_files WHERE new_file_id = ?", [new.file_id])
     con.execute(

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -161,13 +162,17 @@ class _Writer:
 
 
 def update(
-    con: duckdb.DuckDBPyConnection, wh: Warehouse, built_at: dt.datetime, columns: Columns
+    con: duckdb.DuckDBPyConnection,
+    wh: Warehouse,
+    built_at: dt.datetime,
+    columns: Columns,
+    place: Callable[[str], str] = str,
 ) -> RunsReport:
     """Bring the runs up to date with `mart_files` (in the caller's transaction): one new
     run of the folds no run holds, then compaction (see the module docstring). `columns`:
-    each mart's columns."""
+    each mart's columns; `place`: where to read a judged file's location (a local copy)."""
     writer = _Writer(con, wh, built_at)
-    files_in = _new_run(con, wh, writer, columns)
+    files_in = _new_run(con, wh, writer, columns, place)
     runs = [_Run(*row) for row in con.execute(_SIZES).fetchall()]
     empty = [run for run in runs if run.live_files == 0]
     _retire(con, empty, built_at)
@@ -187,10 +192,14 @@ def update(
 
 
 def _new_run(
-    con: duckdb.DuckDBPyConnection, wh: Warehouse, writer: _Writer, columns: Columns
+    con: duckdb.DuckDBPyConnection,
+    wh: Warehouse,
+    writer: _Writer,
+    columns: Columns,
+    place: Callable[[str], str],
 ) -> int:
     """Write the folds of `mart_files` that no run holds into one new run, read from their
-    judged files. Returns how many."""
+    judged files (where `place` puts them). Returns how many."""
     folds = con.execute(
         "SELECT m.file_id, m.built_at, m.price_compare_path, m.facility_prices_path "
         "FROM mart_files m ANTI JOIN mart_run_files r USING (file_id, built_at) "
@@ -205,15 +214,15 @@ def _new_run(
         [
             [f[0] for f in folds],
             [f[1] for f in folds],
-            [wh.location(f[2]) for f in folds],
-            [wh.location(f[3]) for f in folds],
+            [place(wh.location(f[2])) for f in folds],
+            [place(wh.location(f[3])) for f in folds],
         ],
     )
     select = {}
     for index, (mart, path) in enumerate(
         (("price_compare", "compare"), ("facility_code_prices", "prices"))
     ):
-        files = parquet_source([wh.location(f[2 + index]) for f in folds], "")
+        files = parquet_source([place(wh.location(f[2 + index])) for f in folds], "")
         names = ", ".join(f"j.{c}" for c in columns[mart])
         select[mart] = (
             f"SELECT {names}, f.file_id, f.built_at "
