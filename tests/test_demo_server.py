@@ -162,3 +162,28 @@ def test_a_scaled_universe_adds_healthy_hospitals_the_same_each_time(tmp_path: P
     entries = generate(tmp_path, "http://127.0.0.1:1", facilities=len(HOSPITALS) + 4, only=seeds)
     assert [e.facility_id for e in entries] == [h.ccn for h in extra[:4]]
     assert len(list((tmp_path / "sites").rglob("*_standardcharges.*"))) == 4
+
+
+def test_a_client_hanging_up_is_not_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A downloader that resets the connection mid-answer (it stopped reading) is logged,
+    not printed: printed, it landed in the output of the command a test ran."""
+    sites = tmp_path / "u" / "sites" / "m"
+    sites.mkdir(parents=True)
+    (sites / "big.csv").write_bytes(DATA * 400)  # ~6 MB: still being sent when reset
+    with running(tmp_path / "u") as demo:
+        for _ in range(3):
+            sock = socket.create_connection(demo.server_address[:2], timeout=5)
+            sock.sendall(b"GET /m/big.csv HTTP/1.1\r\nHost: x\r\n\r\n")
+            sock.recv(1024)  # the answer has started
+            sock.setsockopt(
+                socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
+            )
+            sock.close()  # a reset, not a clean close
+        deadline = time.monotonic() + 5
+        while demo.hits["/m/big.csv"] < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)  # the handlers meet the reset on their next write
+    assert demo.hits["/m/big.csv"] == 3
+    assert "Traceback" not in capsys.readouterr().err
