@@ -14,12 +14,21 @@ validation. `memoise_configurations()` makes that property return the one config
 per expectation object while `Validator.graph_validate` runs: the expectations it builds
 there are fresh copies that nothing changes during the run. `MEMOISE = False` switches it
 off (a test checks that results are the same either way).
+
+Building the metric graph names every metric configuration by an md5 of its kwargs, which
+GX first passes through its generic JSON conversion (pydantic, pandas and numpy checks for
+each value, `None` falling through them all): a tenth of a small file's validation.
+`fast_metric_ids()` computes the same id directly when every value is plain JSON data
+(str, int, bool, None, float, and lists, tuples, sets and dicts of them) and leaves any other
+value to GX's conversion; `FAST_IDS = False` switches it off.
 """
 
 from __future__ import annotations
 
 import contextvars
 import functools
+import hashlib
+import json
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,6 +45,8 @@ if TYPE_CHECKING:
 SOURCE = "charges"
 #: Whether `graph_validate` memoises expectation configurations (see the module doc).
 MEMOISE = True
+#: Whether metric configuration ids skip GX's generic JSON conversion (see the module doc).
+FAST_IDS = True
 #: Batches up to this many rows are validated from a table in memory (~20–40 MB).
 IN_MEMORY_ROWS = 100_000
 
@@ -89,11 +100,73 @@ def memoise_configurations() -> bool:
     return True
 
 
+#: GX's IDDict, once `fast_metric_ids` imported it.
+_id_dict: type = dict
+
+
+class _NotPlain(Exception):
+    """A value GX's own JSON conversion must handle."""
+
+
+def _plain(value: Any) -> Any:
+    """`convert_to_json_serializable(value)` for plain JSON data; `_NotPlain` otherwise.
+
+    Exact types only: a subclass (a str enum, a numpy scalar, a GX dict type) may convert
+    differently, so it goes to GX."""
+    kind = type(value)
+    if value is None or kind is str or kind is int or kind is bool:
+        return value
+    if kind is float:
+        return None if value != value else value  # NaN, as GX: None
+    if kind is list or kind is tuple or kind is set:
+        return [_plain(v) for v in value]
+    if kind is dict or issubclass(kind, _id_dict):  # GX converts its IDDicts as dicts
+        return {str(k): _plain(v) for k, v in value.items()}
+    raise _NotPlain
+
+
+def fast_metric_ids() -> bool:
+    """Install the plain-data path of `IDDict.to_id` (idempotent); True once in place.
+
+    Raises RuntimeError when GX no longer has the method, as `memoise_configurations`."""
+    global _id_dict
+    from great_expectations.core.id_dict import IDDict
+
+    _id_dict = IDDict
+    original = IDDict.__dict__.get("to_id")
+    if original is None:
+        raise RuntimeError(
+            "great_expectations changed: IDDict.to_id is gone; revisit quality/gx_session.py"
+        )
+    if getattr(original, "_hpt_fast", False):
+        return True
+
+    @functools.wraps(original)
+    def to_id(self: Any, id_keys: Any = None, id_ignore_keys: Any = None) -> Any:
+        if not FAST_IDS or id_keys is not None or id_ignore_keys is not None:
+            return original(self, id_keys, id_ignore_keys)
+        keys = set(self.keys()) - set(self._id_ignore_keys)
+        if len(keys) < 2:  # GX's own short forms
+            return original(self)
+        try:
+            plain = {str(k): _plain(self[k]) for k in keys}
+        except _NotPlain:
+            return original(self)
+        # As GX: a stable id, not a cryptographic digest.
+        text = json.dumps(plain, sort_keys=True).encode("utf-8")
+        return hashlib.md5(text, usedforsecurity=False).hexdigest()
+
+    to_id._hpt_fast = True  # type: ignore[attr-defined]
+    IDDict.to_id = to_id  # type: ignore[method-assign]
+    return True
+
+
 class ChargesGate:
     """A context, a data source and the charge suite, built once, validating many files."""
 
     def __init__(self, docs: Path | None, price_ceiling: float) -> None:
         memoise_configurations()
+        fast_metric_ids()
         self.key = (docs, price_ceiling)
         self.ctx: AbstractDataContext = gx_duckdb.context(docs)
         # GX's queries run in an in-memory database this process can reach too (by name).

@@ -34,6 +34,7 @@ def test_memo_and_kept_context_change_no_outcome(
     cursor.execute("SHOW TABLES")
     assert cursor.fetchall() == []  # the copies are dropped
     monkeypatch.setattr(gx_session, "MEMOISE", False)
+    monkeypatch.setattr(gx_session, "FAST_IDS", False)
     plain = [judged(gx_session.ChargesGate(None, 1e7), p, rows, "f") for p in (path, bad)]
     assert [o.as_dict() for o in first[1]] == [o.as_dict() for o in plain[1]]
     assert [o.as_dict() for o in first[0]] == [o.as_dict() for o in plain[0]]
@@ -51,6 +52,33 @@ def test_the_memo_applies_to_this_gx_version() -> None:
     assert gx_session.memoise_configurations()
     assert gx_session.memoise_configurations()  # idempotent
     assert getattr(Expectation.__dict__["configuration"].fget, "_hpt_memo", False)
+
+
+def test_fast_metric_ids_are_gx_ids(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The plain-data path gives GX's own id for plain kwargs, and leaves the rest to GX."""
+    import enum
+
+    import numpy as np
+    from great_expectations.core.id_dict import IDDict
+
+    class Kind(enum.StrEnum):
+        A = "a"
+
+    assert gx_session.fast_metric_ids()
+    assert gx_session.fast_metric_ids()  # idempotent
+    assert getattr(IDDict.__dict__["to_id"], "_hpt_fast", False)
+    cases = [
+        IDDict(batch_id="charges-f1", column="setting", row_condition=None, condition_parser=None),
+        IDDict(value_set=[True], mostly=0.95, result_format={"result_format": "BASIC"}),
+        IDDict(a=float("nan"), b=float("inf"), c=(1, "x", None), d={1: IDDict(q=[2.5, False])}),
+        IDDict(column="x"),
+        IDDict(),
+        IDDict(a=np.int64(3), b=Kind.A, c=np.float32(0.1)),  # left to GX
+    ]
+    fast = [d.to_id() for d in cases]
+    monkeypatch.setattr(gx_session, "FAST_IDS", False)
+    assert fast == [d.to_id() for d in cases]
+    assert fast[0] != IDDict(cases[0], batch_id="charges-f2").to_id()
 
 
 def test_a_kept_gate_holds_nothing_of_past_files(tmp_path: Path) -> None:

@@ -408,3 +408,44 @@ def test_marts_built_under_an_equivalent_earlier_signature_are_not_derived_again
         assert rebuild(con, wh).skipped_heavy  # nothing to fold in, nothing derived again
         con.execute("UPDATE mart_builds SET signature = 'rules of another release'")
         assert rebuild(con, wh).folded_in == 3  # other rules: every file derived again
+
+
+def test_stage_file_reuses_one_emptied_connection(known_wh: Warehouse, tmp_path: Path) -> None:
+    """A process derives file after file on one in-memory DuckDB: each file's tables and
+    views are dropped after it (a file derived after another one gives what it gives on a
+    fresh connection); a failure discards the connection."""
+    import shutil
+
+    import polars as pl
+
+    from warehouse import marts
+
+    staged = [p.parent for p in known_wh.db_path.parent.rglob(marts.MARTS) if p.is_dir()]
+    assert len(staged) >= 2
+    copies = []
+    for n, folder in enumerate(sorted(staged)[:2]):
+        copies.append(tmp_path / str(n))
+        shutil.copytree(folder, copies[-1], ignore=shutil.ignore_patterns(marts.MARTS))
+
+    def derived(folder: Path) -> dict[str, pl.DataFrame]:
+        marts.stage_file(folder)
+        return {
+            p.name: pl.read_parquet(p).sort(pl.all())
+            for p in sorted((folder / marts.MARTS).glob("*.parquet"))
+        }
+
+    marts._stage_local.con = None
+    fresh = derived(copies[0])
+    kept = marts._stage_local.con
+    assert kept is not None
+    derived(copies[1])
+    again = derived(copies[0])
+    assert marts._stage_local.con is kept  # one connection for the three derivations
+    assert kept.execute("SHOW ALL TABLES").fetchall() == []
+    assert fresh.keys() == again.keys()
+    assert all(fresh[name].equals(again[name]) for name in fresh)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(duckdb.Error):
+        marts.stage_file(tmp_path / "empty")
+    assert marts._stage_local.con is None  # discarded after the failure
+    assert derived(copies[0]).keys() == fresh.keys()  # a fresh one for the next file
