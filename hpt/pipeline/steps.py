@@ -391,8 +391,10 @@ def _ingest_landed(
 def _publish(wh: Warehouse, inspect: Callable[[Path], None] | None = None) -> Path:
     """Publish a snapshot (`inspect` sees it before readers do), then render the Data Docs
     pages of the validations stored since the last publish."""
+    started = time.monotonic()
     snapshot = publish(wh, inspect)
     render_docs(wh, index=False)
+    log.info("published %s in %.2f s", snapshot.name, time.monotonic() - started)
     return snapshot
 
 
