@@ -497,22 +497,25 @@ def _fold_files(
         "CREATE OR REPLACE TEMP TABLE folded_out AS SELECT unnest(?::VARCHAR[]) AS file_id",
         [out_ids],
     )
+    # With the state whose rows of `code_summary` they change (besides 'ALL'): a folded
+    # file's as folded and its facility's now (they differ when it moved).
+    groups = """
+        SELECT DISTINCT p.code_type, p.code, p.setting, p.price_unit, s.state
+        FROM mart_facility_code_prices p JOIN (
+            SELECT m.file_id, unnest([m.state, l.state]) AS state
+            FROM mart_files m SEMI JOIN {files} USING (file_id)
+            LEFT JOIN facility_locations l USING (facility_id)
+        ) s USING (file_id)
+    """
     con.execute(
-        """
-        CREATE OR REPLACE TEMP TABLE affected_groups AS
-        SELECT DISTINCT code_type, code, setting, price_unit
-        FROM mart_facility_code_prices SEMI JOIN folded_out USING (file_id)
-        """
+        "CREATE OR REPLACE TEMP TABLE affected_groups AS " + groups.format(files="folded_out")
     )
     if moved:  # a facility in another state: its groups' per-state rows change
         con.execute(
             "CREATE OR REPLACE TEMP TABLE moved AS SELECT unnest(?::VARCHAR[]) AS file_id",
             [[i for i, _ in moved]],
         )
-        con.execute(
-            "INSERT INTO affected_groups SELECT DISTINCT code_type, code, setting, price_unit "
-            "FROM mart_facility_code_prices SEMI JOIN moved USING (file_id)"
-        )
+        con.execute("INSERT INTO affected_groups " + groups.format(files="moved"))
         con.execute(
             "UPDATE mart_files m SET state = l.state FROM facility_locations l "
             "WHERE l.facility_id = m.facility_id AND m.file_id IN (SELECT file_id FROM moved)"
@@ -615,8 +618,10 @@ def _fold_files(
             [file_id],
         )
         con.execute(
-            "INSERT INTO affected_groups SELECT DISTINCT code_type, code, setting, price_unit "
-            "FROM file_facility_code_prices"
+            "INSERT INTO affected_groups SELECT DISTINCT code_type, code, setting, price_unit, "
+            "(SELECT state FROM facility_locations WHERE facility_id = ?) "
+            "FROM file_facility_code_prices",
+            [facility_id],
         )
         counts = con.execute(
             f"SELECT * FROM read_parquet({_quote(f'{mart}/counts.parquet')})"
@@ -658,8 +663,8 @@ _PRICES_PER_PASS = 1_000_000
 
 
 def _summarise(con: duckdb.DuckDBPyConnection) -> None:
-    """`code_summary` and `code_catalog` for the groups in `affected_groups`, in slices of
-    their codes."""
+    """`code_summary` and `code_catalog` for the groups in `affected_groups` (`code_summary`:
+    their rows of all states and of the states named there), in slices of their codes."""
     con.execute("ALTER TABLE affected_groups RENAME TO all_affected_groups")
     rows = con.execute(
         "SELECT count(*) FROM mart_facility_code_prices p SEMI JOIN all_affected_groups a "
