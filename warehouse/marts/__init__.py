@@ -154,7 +154,8 @@ _STAGE_VERSION = "10"
 #: them is not derived again.
 SAME_RULES = frozenset({
     "f2654ead8b5e39755da48b5889805deaf00509697efc5616f8150168e448bece",
-    # The bounds' middle positions found in polars (`_bounds`), to the same values.
+    # The bounds' middle positions found in polars (`_bounds`), and the judged
+    # `price_compare` written by its COPY straight from a view: the same values.
     "647c64f210f42bff4b62a74f919a8d7d95edae4ba46a8777203e77f34a0a9641",
 })  # fmt: skip
 
@@ -609,6 +610,9 @@ def _fold_files(
         compare = f"{judged}/price_compare-{stamp}.parquet"
         prices = f"{judged}/facility_code_prices-{stamp}.parquet"
         con.execute(f"COPY file_price_compare TO {_quote(files.path(compare))} {_JUDGED_PARQUET}")
+        con.execute("DROP VIEW file_price_compare")
+        for table in ("rates_judged", "judged_keys"):
+            con.execute(f"DROP TABLE {table}")
         con.execute(
             f"COPY file_facility_code_prices TO {_quote(files.path(prices))} {_JUDGED_PARQUET}"
         )
@@ -641,8 +645,7 @@ def _fold_files(
         if old is not None and old.file_id != file_id:
             new = changes.Judged(file_id, facility_id, *paths)
             changes.derive(con, wh, old, new, built_at, stamp, files.path)
-    for table in ("file_price_compare", "file_facility_code_prices"):
-        con.execute(f"DROP TABLE IF EXISTS {table}")
+    con.execute("DROP TABLE IF EXISTS file_facility_code_prices")
     changes.forget_gone(con)
     for view in ("file_candidates", "file_groups", "file_codes"):
         con.execute(f"DROP VIEW IF EXISTS {view}")
