@@ -690,50 +690,65 @@ def _summarise(con: duckdb.DuckDBPyConnection) -> None:
 def _bounds(con: duckdb.DuckDBPyConnection) -> None:
     """`code_price_bounds` for the groups in `affected_keys` (05_bounds.sql), from their
     bins in `mart_price_bins`: per group, the middle positions of its bins and of their
-    distances to its median. In two sorts of all the groups' bins here: in SQL (running
-    counts by window, then joins and aggregates per group) it took twice the CPU time."""
+    distances to its median. In two sorts of all the groups' bins here, each on one integer
+    (the group's number, then the bin or distance): in SQL (running counts by window, then
+    joins and aggregates per group) it took about twice the CPU time."""
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE bin_groups AS "
+        "SELECT (row_number() OVER ()) - 1 AS g, k FROM affected_keys"
+    )
+    keys = con.sql("SELECT k FROM bin_groups ORDER BY g").pl()["k"]
+    # group number × 2^32 + bin + 2^31: sorted, the groups' bins in order (a bin is 32-bit)
     bins = con.sql(
-        "SELECT v.k, v.bin, v.n FROM mart_price_bins v SEMI JOIN affected_keys a ON a.k = v.k"
+        f"SELECT a.g * {_BIN_SPAN} + (v.bin::BIGINT + {_BIN_SPAN // 2}) AS key, v.n "
+        "FROM mart_price_bins v JOIN bin_groups a USING (k)"
     ).pl()
     middles = pl.DataFrame(
-        schema={"k": pl.UInt64, "total": pl.Int64, "median2": pl.Int32, "mad4": pl.Int32}
+        schema={"k": pl.UInt64, "total": pl.Int64, "median2": pl.Int64, "mad4": pl.Int64}
     )
     if bins.height:
-        bins = bins.sort("k", "bin")
-        keys, total, median2, group = _middle(bins["k"], bins["bin"], bins["n"])
-        distances = pl.DataFrame({
-            "group": group,
-            "d2": (2 * bins["bin"] - median2.gather(group)).abs(),
-            "n": bins["n"],
-        }).sort("group", "d2")  # fmt: skip
-        mad4 = _middle(distances["group"], distances["d2"], distances["n"])[2]
+        bins = bins.sort("key")
+        value = bins["key"] % _BIN_SPAN - _BIN_SPAN // 2
+        groups, total, median2, row_group = _middle(bins["key"] // _BIN_SPAN, value, bins["n"])
+        # twice each bin's distance to its group's median: below 4 × 2^31
+        distances = row_group * (4 * _BIN_SPAN) + (2 * value - median2.gather(row_group)).abs()
+        order = distances.arg_sort()
+        distances = distances.gather(order)
+        mad4 = _middle(
+            distances // (4 * _BIN_SPAN), distances % (4 * _BIN_SPAN), bins["n"].gather(order)
+        )[2]
         middles = pl.DataFrame(
-            {"k": keys, "total": total, "median2": median2, "mad4": mad4}
+            {"k": keys.gather(groups), "total": total, "median2": median2, "mad4": mad4}
         ).filter(pl.col("total") >= 5)
     con.register("bin_middles", middles)
     try:
         con.execute(_sql(_BOUNDS_SQL))
     finally:
         con.unregister("bin_middles")
+        con.execute("DROP TABLE bin_groups")
+
+
+#: The span of a bin (INTEGER) in `_bounds`' sort keys.
+_BIN_SPAN = 1 << 32
 
 
 def _middle(
-    keys: pl.Series, values: pl.Series, counts: pl.Series
+    groups: pl.Series, values: pl.Series, counts: pl.Series
 ) -> tuple[pl.Series, pl.Series, pl.Series, pl.Series]:
-    """Per key (`keys` sorted, `values` sorted within a key, each counted `counts` > 0
-    times): the key, its count, and the sum of the values at its two middle positions
-    (the same position when the count is odd, as median() averages); and each row's group
-    number. The positions are found in the running count of all rows."""
+    """Per group (`groups` sorted, `values` sorted within a group, each counted `counts` > 0
+    times): the group, its count, and the sum of the values at its two middle positions
+    (the same position when the count is odd, as median() averages); and each row's group's
+    place among them. The positions are found in the running count of all rows."""
     upto = counts.cum_sum()
-    first = pl.concat([pl.Series([True]), keys.slice(1) != keys.slice(0, keys.len() - 1)])
+    first = pl.concat([pl.Series([True]), groups.slice(1) != groups.slice(0, groups.len() - 1)])
     starts = first.arg_true()
-    ends = pl.concat([starts.slice(1) - 1, pl.Series([keys.len() - 1], dtype=starts.dtype)])
+    ends = pl.concat([starts.slice(1) - 1, pl.Series([groups.len() - 1], dtype=starts.dtype)])
     before = upto.gather(starts) - counts.gather(starts)
     total = upto.gather(ends) - before
     low = upto.search_sorted(before + (total - 1) // 2 + 1, side="left")
     high = upto.search_sorted(before + total // 2 + 1, side="left")
-    group = first.cast(pl.Int64).cum_sum() - 1
-    return keys.gather(starts), total, values.gather(low) + values.gather(high), group
+    place = first.cast(pl.Int64).cum_sum() - 1
+    return groups.gather(starts), total, values.gather(low) + values.gather(high), place
 
 
 def _values_file(folder: str) -> str:
