@@ -366,7 +366,7 @@ def test_bounds_are_the_median_and_mad_of_the_binned_prices() -> None:
     import statistics
 
     from warehouse.db import migrate
-    from warehouse.marts import _BOUNDS_SQL, _sql
+    from warehouse.marts import _bounds
 
     draw = random.Random(7)
     con = duckdb.connect()
@@ -383,7 +383,7 @@ def test_bounds_are_the_median_and_mad_of_the_binned_prices() -> None:
             mad = statistics.median(abs(v - middle) for v in values)
             expected[k] = (len(values), middle, mad)
     con.execute("CREATE TEMP TABLE affected_keys AS SELECT DISTINCT k FROM mart_price_bins")
-    con.execute(_sql(_BOUNDS_SQL))
+    _bounds(con)
     got = {
         k: (rates, median, upper)
         for k, rates, median, upper in con.execute(

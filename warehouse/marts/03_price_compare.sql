@@ -4,8 +4,9 @@
 -- type, and file_codes, per code × setting × unit: the counts and medians that no
 -- judgement changes, the price figures as if no rate were an outlier, and the lowest and
 -- highest payer rate (file_codes also the code type the facility published most). Out: temp
--- tables file_price_compare and file_facility_code_prices, sorted by code so a lookup reads
--- few blocks.
+-- view file_price_compare (read once, by the COPY that writes it) and temp table
+-- file_facility_code_prices, sorted by code so a lookup reads few blocks. The caller drops
+-- them and the temp tables rates_judged and judged_keys they read.
 
 -- A payer rate outside its group's band (code_price_bounds) is an outlier. Only the groups
 -- with one are judged rate by rate; the others keep the figures the ingest computed.
@@ -24,7 +25,7 @@ WHERE NOT (c.has_payer AND (c.dollar < b.lower_dollar OR c.dollar > b.upper_doll
 -- price_compare: per code, setting, unit, facility, canonical payer and plan type, the
 -- comparable rates (exclusions left out of min/median/max) beside the item's gross charge
 -- and discounted cash (per unit for drugs).
-CREATE OR REPLACE TEMP TABLE file_price_compare AS
+CREATE OR REPLACE TEMP VIEW file_price_compare AS
 WITH stats AS (
     SELECT k, payer, plan_type, count(*) AS comparable_rates, min(dollar) AS min_dollar,
            median(dollar) AS median_dollar, max(dollar) AS max_dollar
@@ -75,5 +76,3 @@ SELECT
     median_dollar, gross_charge, discounted_cash, description, published_code_type
 FROM codes
 ORDER BY code, code_type, setting, facility_id;
-DROP TABLE rates_judged;
-DROP TABLE judged_keys;

@@ -1,15 +1,19 @@
 -- The cross-facility marts, for the groups whose facility prices changed: temp tables
--- affected_groups (code_type, code, setting, price_unit) and affected_codes (code_type,
--- code) say which; mart_facility_code_prices holds every current facility's prices.
+-- affected_groups (code_type, code, setting, price_unit, state: a state whose facilities'
+-- prices of the group changed) and affected_codes (code_type, code) say which;
+-- mart_facility_code_prices holds every current facility's prices.
 
 -- code_summary: per code, setting and unit, for each state and for all states ('ALL'):
 -- how many facilities price it, the spread of facility prices (p10/median/p90 of the
 -- facility medians), the spread ratio (highest ÷ lowest facility median: "the same service
--- costs 5× more"), and the cheapest and most expensive facility.
+-- costs 5× more"), and the cheapest and most expensive facility. Of an affected group, the
+-- rows of all states and of the states named with it are computed again (the others did
+-- not change).
 DELETE FROM code_summary s USING affected_groups a
 WHERE s.code_type = a.code_type AND s.code = a.code
     AND s.setting IS NOT DISTINCT FROM a.setting
-    AND s.price_unit IS NOT DISTINCT FROM a.price_unit;
+    AND s.price_unit IS NOT DISTINCT FROM a.price_unit
+    AND (s.state = 'ALL' OR s.state IS NOT DISTINCT FROM a.state);
 
 INSERT INTO code_summary BY NAME
 WITH priced AS (
@@ -22,10 +26,23 @@ WITH priced AS (
     LEFT JOIN facility_locations l USING (facility_id)
     WHERE p.median_dollar IS NOT NULL
 ),
+in_states AS (
+    SELECT * FROM priced p
+    SEMI JOIN affected_groups a
+        ON a.code_type = p.code_type AND a.code = p.code
+        AND a.setting IS NOT DISTINCT FROM p.setting
+        AND a.price_unit IS NOT DISTINCT FROM p.price_unit
+        AND a.state IS NOT DISTINCT FROM p.state
+),
+sliced AS (  -- each price in its state's row (if that changed) and in the row of all states
+    SELECT *, state AS slice FROM in_states
+    UNION ALL
+    SELECT *, 'ALL' AS slice FROM priced
+),
 summed AS (
 SELECT
     code_type, code, setting, price_unit,
-    CASE WHEN grouping(state) = 1 THEN 'ALL' ELSE state END AS state,
+    slice AS state,
     count(*) AS facilities,
     sum(comparable_rates)::BIGINT AS rates,
     -- p10, median and p90 in one sort of the group's values (three aggregates sort thrice)
@@ -37,11 +54,8 @@ SELECT
     arg_max(facility_id, median_dollar) AS most_expensive_facility_id,
     median(gross_charge) AS median_gross_charge,
     median(discounted_cash) AS median_discounted_cash
-FROM priced
-GROUP BY GROUPING SETS (
-    (code_type, code, setting, price_unit, state),
-    (code_type, code, setting, price_unit)
-)
+FROM sliced
+GROUP BY code_type, code, setting, price_unit, slice
 )
 SELECT * EXCLUDE (spread),
     spread[1] AS p10_dollar, spread[2] AS median_dollar, spread[3] AS p90_dollar
