@@ -3,7 +3,9 @@ nothing of the files they judged."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -102,3 +104,43 @@ def test_one_gate_per_docs_folder_and_ceiling(tmp_path: Path) -> None:
     assert gx_session.charges_gate(tmp_path / "a", 1e7) is gate
     assert gx_session.charges_gate(tmp_path / "b", 1e7) is not gate
     assert gx_session.charges_gate(tmp_path / "b", 5.0).key == (tmp_path / "b", 5.0)
+
+
+def stored(docs: Path) -> list[dict[str, Any]]:
+    """The stored results under `docs`, in name order, without what differs per run (ids,
+    times, the in-memory table's name)."""
+    found = []
+    for path in sorted((docs / "results").rglob("*.json"), key=lambda p: (p.name, p.parent)):
+        result = json.loads(path.read_text())
+        result.pop("id", None)
+        for key in ("validation_id", "run_id", "validation_time", "batch_markers"):
+            result["meta"].pop(key)
+        result["meta"]["batch_spec"].pop("query")
+        for item in result["results"]:
+            item["expectation_config"].pop("id")
+        found.append({"file": path.name, "at": path.parent.parent.name, **result})
+    return found
+
+
+def test_direct_run_stores_what_a_validation_definition_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Validating without the definition's store round trips: the same outcomes and the
+    same stored results (a failing batch stores its sample run too), and Data Docs pages
+    named after the file."""
+    from quality import validate
+
+    path, rows = loaded_batch(tmp_path, n_items=30, seed=5)
+    bad = edited(path, tmp_path / "bad.parquet", replace="-gross_charge AS gross_charge")
+    assert validate.direct_run()
+    seen = {}
+    for direct in (True, False):
+        monkeypatch.setattr(validate, "DIRECT_RUN", direct)
+        docs = tmp_path / f"docs-{direct}"
+        gate = gx_session.ChargesGate(docs, 1e7)
+        outcomes = [[o.as_dict() for o in judged(gate, p, rows, n, True)]
+                    for n, p in (("good", path), ("bad", bad))]  # fmt: skip
+        assert [d.name for d in gate.ctx.validation_definitions.all()] == []
+        seen[direct] = outcomes, stored(docs)
+    assert seen[True] == seen[False]
+    assert [r["file"] for r in seen[True][1]] == ["charges-bad.json"] * 2 + ["charges-good.json"]
