@@ -89,7 +89,7 @@ def test_a_kept_gate_holds_nothing_of_past_files(tmp_path: Path) -> None:
     for n in range(3):
         judged(gate, path, rows, f"file-{n}")
     engine = gate.source.get_execution_engine()
-    assert gate.source.assets == []
+    assert [(a.name, a.query) for a in gate.source.assets] == [("hpt-idle", "SELECT 1")]
     assert engine.batch_manager.batch_data_cache == {} and engine._metric_cache == {}
     assert [d.name for d in gate.ctx.validation_definitions.all()] == []
     assert [s.name for s in gate.ctx.suites.all()] == [gate.suite.name]
@@ -122,12 +122,12 @@ def stored(docs: Path) -> list[dict[str, Any]]:
     return found
 
 
-def test_direct_run_stores_what_a_validation_definition_does(
+def test_direct_run_and_kept_asset_store_what_a_definition_per_file_does(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Validating without the definition's store round trips: the same outcomes and the
-    same stored results (a failing batch stores its sample run too), and Data Docs pages
-    named after the file."""
+    """Validating without the definition's store round trips, through one asset renamed per
+    file: the same outcomes and the same stored results (a failing batch stores its sample
+    run too), named after the file."""
     from quality import validate
 
     path, rows = loaded_batch(tmp_path, n_items=30, seed=5)
@@ -136,11 +136,13 @@ def test_direct_run_stores_what_a_validation_definition_does(
     seen = {}
     for direct in (True, False):
         monkeypatch.setattr(validate, "DIRECT_RUN", direct)
+        monkeypatch.setattr(gx_session, "KEEP_ASSET", direct)
         docs = tmp_path / f"docs-{direct}"
         gate = gx_session.ChargesGate(docs, 1e7)
         outcomes = [[o.as_dict() for o in judged(gate, p, rows, n, True)]
                     for n, p in (("good", path), ("bad", bad))]  # fmt: skip
         assert [d.name for d in gate.ctx.validation_definitions.all()] == []
+        assert [a.name for a in gate.source.assets] == (["hpt-idle"] if direct else [])
         seen[direct] = outcomes, stored(docs)
     assert seen[True] == seen[False]
     assert [r["file"] for r in seen[True][1]] == ["charges-bad.json"] * 2 + ["charges-good.json"]
