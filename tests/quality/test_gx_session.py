@@ -146,3 +146,22 @@ def test_direct_run_and_kept_asset_store_what_a_definition_per_file_does(
         seen[direct] = outcomes, stored(docs)
     assert seen[True] == seen[False]
     assert [r["file"] for r in seen[True][1]] == ["charges-bad.json"] * 2 + ["charges-good.json"]
+
+
+def test_the_pages_to_render_are_found_as_in_a_list() -> None:
+    """`build_docs` hands GX its new results as a list with a set's membership test."""
+    from great_expectations.core.run_identifier import RunIdentifier
+    from great_expectations.data_context.types.resource_identifiers import (
+        ExpectationSuiteIdentifier,
+        ValidationResultIdentifier,
+    )
+
+    from quality.gate import _Keys
+
+    def key(n: int) -> ValidationResultIdentifier:
+        suite = ExpectationSuiteIdentifier(name="standard_charges")
+        return ValidationResultIdentifier(suite, RunIdentifier(run_time=f"2026-01-0{n}"), f"b{n}")
+
+    keys = _Keys([key(1), key(2)])
+    assert keys == [key(1), key(2)] and bool(keys) and not _Keys([])
+    assert key(1) in keys and key(3) not in keys  # equal keys, not the same objects
