@@ -154,7 +154,7 @@ def build_docs(docs: Path, *, index: bool = True) -> int:
         if isinstance(key, ValidationResultIdentifier) and _run_time(key) > rendered
     ]
     if keys or not page.exists() or (stale and due):
-        ctx.build_data_docs(resource_identifiers=keys, build_index=due)
+        ctx.build_data_docs(resource_identifiers=_Keys(keys), build_index=due)
         if due:
             stamp.touch()
             pending.unlink(missing_ok=True)
@@ -163,6 +163,18 @@ def build_docs(docs: Path, *, index: bool = True) -> int:
     # Written every time, so that its file time serves the quick check above next time.
     marker.write_text(max([rendered, *(_run_time(key) for key in keys)]))
     return len(keys)
+
+
+class _Keys(list[Any]):
+    """The results to render, as a list whose membership test is a set lookup: each
+    section builder asks it of every stored result (a list: stored × new comparisons)."""
+
+    def __init__(self, keys: list[Any]) -> None:
+        super().__init__(keys)
+        self._set = set(keys)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._set
 
 
 def _run_time(key: Any) -> str:

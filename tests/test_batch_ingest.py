@@ -146,9 +146,10 @@ def test_gx_context_and_catalog_are_kept_for_the_batch(tmp_path: Path, wh: Wareh
     assert held == [True, True, True]
     gate = gates[0]
     assert isinstance(gate, gx_session.ChargesGate)
-    # Nothing of past files is kept in it: their query assets are removed again.
+    # Nothing of past files is kept in it: its one query asset is idle between files.
     assert [s.name for s in gate.ctx.data_sources.all().values()] == [gx_session.SOURCE]
-    assert gate.source.assets == []
+    assert [(a.name, a.query) for a in gate.source.assets] == [("hpt-idle", "SELECT 1")]
+    assert gate.ctx.validation_definitions.all() == []
     # Each file's validation is stored under its own name, for the Data Docs.
     results = sorted(p.name for p in (wh.root / "hpt-quality" / "results").rglob("*.json"))
     assert results == sorted(f"{gx_session.SOURCE}-{r.file_id}.json" for r in run.results)

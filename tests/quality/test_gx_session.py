@@ -3,7 +3,9 @@ nothing of the files they judged."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -87,7 +89,7 @@ def test_a_kept_gate_holds_nothing_of_past_files(tmp_path: Path) -> None:
     for n in range(3):
         judged(gate, path, rows, f"file-{n}")
     engine = gate.source.get_execution_engine()
-    assert gate.source.assets == []
+    assert [(a.name, a.query) for a in gate.source.assets] == [("hpt-idle", "SELECT 1")]
     assert engine.batch_manager.batch_data_cache == {} and engine._metric_cache == {}
     assert [d.name for d in gate.ctx.validation_definitions.all()] == []
     assert [s.name for s in gate.ctx.suites.all()] == [gate.suite.name]
@@ -102,3 +104,64 @@ def test_one_gate_per_docs_folder_and_ceiling(tmp_path: Path) -> None:
     assert gx_session.charges_gate(tmp_path / "a", 1e7) is gate
     assert gx_session.charges_gate(tmp_path / "b", 1e7) is not gate
     assert gx_session.charges_gate(tmp_path / "b", 5.0).key == (tmp_path / "b", 5.0)
+
+
+def stored(docs: Path) -> list[dict[str, Any]]:
+    """The stored results under `docs`, in name order, without what differs per run (ids,
+    times, the in-memory table's name)."""
+    found = []
+    for path in sorted((docs / "results").rglob("*.json"), key=lambda p: (p.name, p.parent)):
+        result = json.loads(path.read_text())
+        result.pop("id", None)
+        for key in ("validation_id", "run_id", "validation_time", "batch_markers"):
+            result["meta"].pop(key)
+        result["meta"]["batch_spec"].pop("query")
+        for item in result["results"]:
+            item["expectation_config"].pop("id")
+        found.append({"file": path.name, "at": path.parent.parent.name, **result})
+    return found
+
+
+def test_direct_run_and_kept_asset_store_what_a_definition_per_file_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Validating without the definition's store round trips, through one asset renamed per
+    file: the same outcomes and the same stored results (a failing batch stores its sample
+    run too), named after the file."""
+    from quality import validate
+
+    path, rows = loaded_batch(tmp_path, n_items=30, seed=5)
+    bad = edited(path, tmp_path / "bad.parquet", replace="-gross_charge AS gross_charge")
+    assert validate.direct_run()
+    seen = {}
+    for direct in (True, False):
+        monkeypatch.setattr(validate, "DIRECT_RUN", direct)
+        monkeypatch.setattr(gx_session, "KEEP_ASSET", direct)
+        docs = tmp_path / f"docs-{direct}"
+        gate = gx_session.ChargesGate(docs, 1e7)
+        outcomes = [[o.as_dict() for o in judged(gate, p, rows, n, True)]
+                    for n, p in (("good", path), ("bad", bad))]  # fmt: skip
+        assert [d.name for d in gate.ctx.validation_definitions.all()] == []
+        assert [a.name for a in gate.source.assets] == (["hpt-idle"] if direct else [])
+        seen[direct] = outcomes, stored(docs)
+    assert seen[True] == seen[False]
+    assert [r["file"] for r in seen[True][1]] == ["charges-bad.json"] * 2 + ["charges-good.json"]
+
+
+def test_the_pages_to_render_are_found_as_in_a_list() -> None:
+    """`build_docs` hands GX its new results as a list with a set's membership test."""
+    from great_expectations.core.run_identifier import RunIdentifier
+    from great_expectations.data_context.types.resource_identifiers import (
+        ExpectationSuiteIdentifier,
+        ValidationResultIdentifier,
+    )
+
+    from quality.gate import _Keys
+
+    def key(n: int) -> ValidationResultIdentifier:
+        suite = ExpectationSuiteIdentifier(name="standard_charges")
+        return ValidationResultIdentifier(suite, RunIdentifier(run_time=f"2026-01-0{n}"), f"b{n}")
+
+    keys = _Keys([key(1), key(2)])
+    assert keys == [key(1), key(2)] and bool(keys) and not _Keys([])
+    assert key(1) in keys and key(3) not in keys  # equal keys, not the same objects
