@@ -410,10 +410,12 @@ def test_marts_built_under_an_equivalent_earlier_signature_are_not_derived_again
         assert rebuild(con, wh).folded_in == 3  # other rules: every file derived again
 
 
-def test_stage_file_reuses_one_emptied_connection(known_wh: Warehouse, tmp_path: Path) -> None:
+def test_stage_file_reuses_one_emptied_connection(
+    known_wh: Warehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A process derives file after file on one in-memory DuckDB: each file's tables and
     views are dropped after it (a file derived after another one gives what it gives on a
-    fresh connection); a failure discards the connection."""
+    fresh connection); a failure discards the connection; a big file gets its own."""
     import shutil
 
     import polars as pl
@@ -449,3 +451,9 @@ def test_stage_file_reuses_one_emptied_connection(known_wh: Warehouse, tmp_path:
         marts.stage_file(tmp_path / "empty")
     assert marts._stage_local.con is None  # discarded after the failure
     assert derived(copies[0]).keys() == fresh.keys()  # a fresh one for the next file
+    kept = marts._stage_local.con
+    monkeypatch.setattr(marts, "_REUSE_BYTES", 0)  # every file is big now
+    big = derived(copies[0])
+    assert marts._stage_local.con is kept  # not used, not replaced
+    assert kept.execute("SHOW ALL TABLES").fetchall() == []
+    assert all(fresh[name].equals(big[name]) for name in fresh)

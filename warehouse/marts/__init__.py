@@ -188,7 +188,10 @@ def stage_file(folder: str | Path, local: LocalAliases = (), state: str | None =
     tmp = folder / f".{MARTS}.part"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    con = _stage_connection()
+    # A small file's derivation is mostly fixed costs: it reuses the thread's database. A
+    # big one gets a database of its own, closed after it, so its working set is returned.
+    small = sum(p.stat().st_size for p in folder.glob("*.parquet")) <= _REUSE_BYTES
+    con = _stage_connection() if small else _new_stage_connection()
     done = False
     try:
         con.execute("SET memory_limit = ?", [settings.current().mart_memory_limit])
@@ -246,13 +249,26 @@ def stage_file(folder: str | Path, local: LocalAliases = (), state: str | None =
         )
         done = True
     finally:
-        _release_stage_connection(con, clean=done)
+        if small:
+            _release_stage_connection(con, clean=done)
+        else:
+            con.close()
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)
     return out
 
 
 _stage_local = threading.local()
+
+#: Files whose Parquet parts hold at most this many bytes reuse the thread's database.
+_REUSE_BYTES = 16 << 20
+
+
+def _new_stage_connection() -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
+    create_macros(con)
+    return con
 
 
 def _stage_connection() -> duckdb.DuckDBPyConnection:
@@ -261,10 +277,7 @@ def _stage_connection() -> duckdb.DuckDBPyConnection:
     of the file's tables and views after each file."""
     con: duckdb.DuckDBPyConnection | None = getattr(_stage_local, "con", None)
     if con is None:
-        con = duckdb.connect()
-        con.execute("SET enable_progress_bar = false")
-        create_macros(con)
-        _stage_local.con = con
+        con = _stage_local.con = _new_stage_connection()
     return con
 
 
