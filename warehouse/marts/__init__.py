@@ -600,35 +600,25 @@ def _fold_files(
         summed = (
             f"SELECT k, bin, sum(n)::BIGINT AS n FROM ({' UNION ALL '.join(values)}) GROUP BY ALL"
         )
-        if not con.execute("SELECT count(*) FROM (FROM mart_price_bins LIMIT 1)").fetchall()[0][0]:
-            # Nothing folded in yet (a first publish, everything again): the sums are the bins.
-            con.execute(f"INSERT INTO mart_price_bins SELECT * FROM ({summed}) WHERE n > 0")
-            con.execute(
-                "CREATE OR REPLACE TEMP TABLE affected_keys AS "
-                "SELECT DISTINCT k FROM mart_price_bins"
-            )
-        else:
-            # Only the bins the files change are rewritten (a group's others keep their row).
-            con.execute(f"CREATE OR REPLACE TEMP TABLE value_delta AS {summed}")
-            con.execute(
-                "CREATE OR REPLACE TEMP TABLE affected_keys AS SELECT DISTINCT k FROM value_delta"
-            )
-            con.execute(
-                """
-                CREATE OR REPLACE TEMP TABLE merged_values AS
-                SELECT k, bin, sum(n)::BIGINT AS n FROM (
-                    SELECT v.* FROM mart_price_bins v SEMI JOIN value_delta USING (k, bin)
-                    UNION ALL SELECT * FROM value_delta
-                ) GROUP BY ALL
-                """
-            )
-            con.execute(
-                "DELETE FROM mart_price_bins v USING value_delta d "
-                "WHERE v.k = d.k AND v.bin = d.bin"
-            )
-            con.execute("INSERT INTO mart_price_bins SELECT * FROM merged_values WHERE n > 0")
-            for table in ("value_delta", "merged_values"):
-                con.execute(f"DROP TABLE {table}")
+        # Only the bins the files change are rewritten (a group's others keep their row):
+        # each changed bin's new count is its old one (none on a first publish) plus the change.
+        con.execute(f"CREATE OR REPLACE TEMP TABLE value_delta AS {summed}")
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE affected_keys AS SELECT DISTINCT k FROM value_delta"
+        )
+        con.execute(
+            """
+            CREATE OR REPLACE TEMP TABLE merged_values AS
+            SELECT d.k, d.bin, (d.n + coalesce(v.n, 0))::BIGINT AS n
+            FROM value_delta d LEFT JOIN mart_price_bins v USING (k, bin)
+            """
+        )
+        con.execute(
+            "DELETE FROM mart_price_bins v USING value_delta d WHERE v.k = d.k AND v.bin = d.bin"
+        )
+        con.execute("INSERT INTO mart_price_bins SELECT * FROM merged_values WHERE n > 0")
+        for table in ("value_delta", "merged_values"):
+            con.execute(f"DROP TABLE {table}")
         _bounds(con)
         con.execute("DROP TABLE affected_keys")
     # Payer maps: each folded file's own (the analyst's comparable_charges joins a charge to
