@@ -103,6 +103,12 @@ def test_ingest_killed_at_twelve_points_keeps_the_published_file_and_converges(
     assert done["outcome"] == "loaded" and done["rows"] == new_rows and "part" in seen
     after = published(wh, facility)
     assert after["files"] == [new_id] and after["rows"] == new_rows == after["distinct_rows"]
+    # Again with warm caches: the timed kills spread over the shorter of the two (a first
+    # run can take much longer, and a kill planned after the end kills nothing).
+    restore(wh, saved)
+    code, again = run_until([*command, str(wh.db_path)], lambda _t: False, tmp_path / "ref2.log")
+    assert code == 0, (tmp_path / "ref2.log").read_text()
+    total = min(total, again)
 
     rng = random.Random(SEED)
     start = seen["part"] / 2
